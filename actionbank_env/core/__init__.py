@@ -1,0 +1,1 @@
+"""The simulation core: pure numpy (plus stdlib). Never imports gymnasium, agents or optimizers."""

@@ -1,0 +1,1 @@
+"""Gymnasium adapters over the simulation core."""

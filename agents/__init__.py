@@ -1,0 +1,1 @@
+"""Targeting agents (the inner loop): LinUCB, bootstrapped DQN, baselines, SB3 adapter."""

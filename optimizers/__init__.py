@@ -1,0 +1,1 @@
+"""Bank designers (the outer loop): reward models, candidate generation, selection, baselines."""

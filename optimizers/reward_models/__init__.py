@@ -1,0 +1,1 @@
+"""Reward models r(x, a) = P(click | user, action embedding)."""
