@@ -1,0 +1,149 @@
+"""Helpers shared by the targeting agents: config plumbing, input checks, PCA of embeddings, fast Decisions."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from actionbank_env.errors import ConfigError
+from actionbank_env.protocols import Decision
+
+__all__ = ["resolve_config", "EmbeddingPCA", "make_decision", "check_users", "check_feedback", "require_bank"]
+
+C = TypeVar("C")
+
+
+def resolve_config(cls: type[C], config: C | None, hyperparameters: dict[str, Any], agent: str) -> C:
+    """Build ``cls`` from ``config`` or from keyword hyperparameters (not both).
+
+    Raises:
+        TypeError: On unknown hyperparameter names (all of them are named) or a config of the wrong type.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class FooConfig:
+        ...     alpha: float = 1.0
+        >>> resolve_config(FooConfig, None, {"alpha": 2.0}, "FooAgent")
+        FooConfig(alpha=2.0)
+        >>> resolve_config(FooConfig, None, {"alpah": 2.0, "beta": 1}, "FooAgent")
+        Traceback (most recent call last):
+        ...
+        TypeError: FooAgent got unknown hyperparameters ['alpah', 'beta']; valid names are ['alpha'].
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(hyperparameters) - set(names))
+    if unknown:
+        raise TypeError(f"{agent} got unknown hyperparameters {unknown}; valid names are {names}.")
+    if config is None:
+        return cls(**hyperparameters)
+    if not isinstance(config, cls):
+        raise TypeError(f"{agent} config must be a {cls.__name__}, got {type(config).__name__}.")
+    if hyperparameters:
+        return dataclasses.replace(config, **hyperparameters)  # type: ignore[type-var]
+    return config
+
+
+def make_decision(actions: NDArray[np.int64], propensities: NDArray[np.float64]) -> Decision:
+    """A :class:`Decision` built without re-validating arrays the agent produced itself.
+
+    ``Decision.__post_init__`` runs two ``check_array`` calls (about 20 us), more than a whole sequential
+    LinUCB round; agents construct int64 / float64 1-D arrays of equal length, so the checks are skipped here.
+    """
+    decision = object.__new__(Decision)
+    object.__setattr__(decision, "actions", actions)
+    object.__setattr__(decision, "propensities", propensities)
+    return decision
+
+
+def check_users(users: Any, d_user: int) -> NDArray[np.float64]:
+    """Return ``users`` as a float64 (B, d_user) array; a cheap shape check for the hot path."""
+    users = np.asarray(users, dtype=np.float64)
+    if users.ndim != 2 or users.shape[1] != d_user:
+        raise ConfigError(f"users must have shape (B, {d_user}), got {users.shape}.")
+    return users
+
+
+def check_feedback(
+    users: Any, actions: Any, rewards: Any, d_user: int, n_actions: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    """Validate an ``update`` batch: users (B, d_user), actions (B,) in [0, n_actions), rewards (B,)."""
+    users = check_users(users, d_user)
+    actions = np.asarray(actions, dtype=np.int64)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    n = users.shape[0]
+    if actions.shape != (n,) or rewards.shape != (n,):
+        raise ConfigError(
+            f"actions and rewards must have shape ({n},) to match users, got {actions.shape} and {rewards.shape}."
+        )
+    if n and (actions.min() < 0 or actions.max() >= n_actions):
+        raise ConfigError(
+            f"actions must be indices in [0, {n_actions}), got values in [{actions.min()}, {actions.max()}]."
+        )
+    return users, actions, rewards
+
+
+def require_bank(bank: object, agent: str) -> None:
+    """Raise a clear error when ``act``/``update`` is called before ``set_bank``."""
+    if bank is None:
+        raise RuntimeError(f"{agent}.act/update called before set_bank(bank); give the agent a bank first.")
+
+
+class EmbeddingPCA:
+    """PCA of action embeddings fitted once on a world-side reference sample (numpy SVD).
+
+    The projection is centred on the reference mean and scaled so projected reference rows have a mean
+    squared norm of 1, which keeps bilinear user x embedding features on the scale of the user features.
+
+    Args:
+        reference: Reference embeddings, shape (n_ref, d_embed).
+        n_components: Wanted components; clipped to ``min(d_embed, n_ref - 1)`` (what the reference supports).
+        name: Field name used in error messages.
+
+    Example:
+        >>> pca = EmbeddingPCA(np.random.default_rng(0).normal(size=(20, 5)), 3)
+        >>> pca.transform(np.ones((4, 5))).shape
+        (4, 3)
+    """
+
+    def __init__(self, reference: NDArray[Any], n_components: int, *, name: str = "pca_components") -> None:
+        reference = np.asarray(reference, dtype=np.float64)
+        if reference.ndim != 2 or reference.shape[0] < 2:
+            raise ConfigError(
+                f"AgentContext.reference_embeddings must have at least 2 rows to fit the PCA behind {name}, "
+                f"got shape {reference.shape}."
+            )
+        self.mean: NDArray[np.float64] = reference.mean(axis=0)
+        centred = reference - self.mean
+        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        supported = int(np.sum(singular > 1e-10 * max(float(singular[0]), 1e-300))) if singular.size else 0
+        self.n_components = max(1, min(n_components, supported))
+        self.components: NDArray[np.float64] = vt[: self.n_components]
+        projected = centred @ self.components.T
+        scale = float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
+        self.scale = scale if scale > 0 else 1.0
+
+    def transform(self, embeddings: NDArray[Any]) -> NDArray[np.float64]:
+        """Project embeddings (m, d_embed) -> (m, n_components)."""
+        return ((np.asarray(embeddings, dtype=np.float64) - self.mean) @ self.components.T) / self.scale
+
+
+class IdentityProjection:
+    """No reduction: the embeddings as float64 (used when ``use_pca=False``)."""
+
+    def __init__(self, d_embed: int) -> None:
+        self.n_components = d_embed
+
+    def transform(self, embeddings: NDArray[Any]) -> NDArray[np.float64]:
+        """Return embeddings (m, d_embed) as float64."""
+        return np.asarray(embeddings, dtype=np.float64)
+
+
+def make_projection(context: Any, use_pca: bool, n_components: int, agent: str) -> EmbeddingPCA | IdentityProjection:
+    """The embedding projection of an agent: PCA on ``context.reference_embeddings`` or the identity."""
+    if use_pca:
+        return EmbeddingPCA(context.reference_embeddings, n_components, name=f"{agent}.pca_components")
+    return IdentityProjection(int(context.d_embed))
