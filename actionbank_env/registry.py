@@ -39,7 +39,7 @@ DESIGNERS: dict[str, str] = {
 REWARD_MODELS: dict[str, str] = {
     "linear": "optimizers.reward_models.linear:LinearRewardModel",
     "neural": "optimizers.reward_models.neural:NeuralRewardModel",
-    "bayesian_neural": "optimizers.reward_models.bayesian_neural:BayesianNeuralRewardModel",
+    "bayesian_neural": "optimizers.reward_models.neural:BayesianNeuralRewardModel",
     "lightgbm": "optimizers.reward_models.lightgbm:LightGBMRewardModel",
     "gaussian_process": "optimizers.reward_models.gaussian_process:GaussianProcessRewardModel",
     "ft_transformer": "optimizers.reward_models.ft_transformer:FTTransformerRewardModel",
@@ -82,7 +82,7 @@ def resolve(kind: str, name: str | Any) -> Any:
         >>> resolve("agent", "linucbb")
         Traceback (most recent call last):
         ...
-        actionbank_env.errors.UnknownComponentError: agent must be one of ['bootstrapped_dqn', 'epsilon_greedy', 'legacy', 'linucb', 'oracle', 'random'] or 'module:Class', got 'linucbb'. Did you mean 'linucb'?
+        actionbank_env.errors.UnknownComponentError: agent must be one of ['bootstrapped_dqn', 'epsilon_greedy', 'legacy', 'linucb', 'oracle', 'random'], or 'module:Class', got 'linucbb'. Did you mean 'linucb'?
     """
     table = _KINDS[check_component("registry kind", kind, _KINDS)]
     if callable(name):

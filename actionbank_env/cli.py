@@ -1,0 +1,195 @@
+"""The ``actionbank`` command (also ``python -m actionbank_env``).
+
+``main`` stays thin: it parses, builds a config, calls one library function and prints the run folder and
+a summary. Bad input goes to stderr as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actionbank_env import __version__
+from actionbank_env.errors import ActionBankError
+
+__all__ = ["main", "build_parser"]
+
+
+class _UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:  # one clear line, exit code 2
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _field_type(field: dataclasses.Field[Any]) -> Any:
+    hint = typing.get_type_hints(_config_class())[field.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = args[0]
+    return hint
+
+
+def _config_class() -> Any:
+    from actionbank_env.config import SimulationConfig
+
+    return SimulationConfig
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "null", "") else int(text)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """One flag per SimulationConfig field: ``--kebab-case`` plus the classic ``--snake_case`` alias."""
+    group = parser.add_argument_group("simulation settings (defaults < --config file < flags)")
+    cls = _config_class()
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        kebab, snake = "--" + field.name.replace("_", "-"), "--" + field.name
+        names = [kebab] if kebab == snake else [kebab, snake]
+        ftype = _field_type(field)
+        default = field.default
+        help_text = f"(default: {default})"
+        if ftype is bool:
+            group.add_argument(*names, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        elif field.name in ("max_bank_size", "world_seed"):
+            group.add_argument(*names, dest=field.name, type=_optional_int, default=argparse.SUPPRESS, metavar="N", help=help_text)
+        else:
+            group.add_argument(*names, dest=field.name, type=ftype, default=argparse.SUPPRESS, metavar=field.name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog="actionbank", description="Test action-bank design for personalised targeting.")
+    parser.add_argument("--version", action="version", version=f"actionbank-env {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sim = sub.add_parser("simulate", help="run the full simulation (the loop of ARCHITECTURE.md §6)")
+    sim.add_argument("--config", type=Path, help="JSON file of settings (flags override it)")
+    sim.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last complete iteration")
+    sim.add_argument("--out", type=Path, help="write into exactly this folder instead of results_dir/name_timestamp")
+    sim.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
+    sim.add_argument("--openai-api-key", "--openai_api_key", dest="openai_api_key", help="use OpenAI for generation and embeddings (never written anywhere); OPENAI_API_KEY works too")
+    sim.add_argument("--quiet", action="store_true", help="no progress bars or per-iteration lines")
+    _add_config_flags(sim)
+
+    sub.add_parser("list-envs", help="list the registered Gymnasium environment ids")
+    chk = sub.add_parser("check-env", help="run gymnasium's env checker on every environment id")
+    chk.add_argument("--env", action="append", help="only this id (repeatable)")
+    return parser
+
+
+def _simulation_config(args: argparse.Namespace) -> Any:
+    cls = _config_class()
+    data: dict[str, Any] = {}
+    if getattr(args, "config", None) is not None:
+        path: Path = args.config
+        if not path.is_file():
+            raise _UsageError(f"--config {path}: no such file.")
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise _UsageError(f"--config {path} is not valid JSON: {exc}.") from None
+        if not isinstance(loaded, dict):
+            raise _UsageError(f"--config {path} must hold a JSON object of settings, got {type(loaded).__name__}.")
+        data.update(loaded)
+    for name in cls.field_names():
+        if name in vars(args):
+            data[name] = getattr(args, name)
+    explicit_embedder = "embedder" in vars(args) or "embedder" in data
+    if (getattr(args, "openai_api_key", None) or os.environ.get("OPENAI_API_KEY")) and not explicit_embedder:
+        data["embedder"] = "openai"
+    return cls.from_dict(data, source=str(args.config) if getattr(args, "config", None) else "flags")
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from actionbank_env.experiment import run_simulation
+
+    if args.openai_api_key:
+        os.environ["OPENAI_API_KEY"] = args.openai_api_key  # in-process only; never written
+    if args.resume is not None:
+        result = run_simulation(None, resume=args.resume, progress=not args.quiet)
+    else:
+        config = _simulation_config(args)
+        result = run_simulation(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
+    print(result.summary_table())
+    print(f"results: {result.path}")
+    return 0
+
+
+def _cmd_list_envs(_: argparse.Namespace) -> int:
+    import gymnasium
+
+    import actionbank_env  # noqa: F401  (registers the ids)
+
+    ids = sorted(k for k in gymnasium.registry if k.startswith("ActionBank/"))
+    for env_id in ids:
+        spec = gymnasium.registry[env_id]
+        vector = " (native vector env)" if spec.vector_entry_point else ""
+        print(f"{env_id}{vector}")
+    return 0
+
+
+def _cmd_check_env(args: argparse.Namespace) -> int:
+    import warnings
+
+    import gymnasium
+    from gymnasium.utils.env_checker import check_env
+
+    import actionbank_env  # noqa: F401
+
+    ids = args.env or sorted(k for k in gymnasium.registry if k.startswith("ActionBank/"))
+    kwargs = {"embedder": "hashing"}
+    for env_id in ids:
+        if env_id not in gymnasium.registry:
+            raise _UsageError(f"--env {env_id!r} is not registered; see `actionbank list-envs`.")
+        env = gymnasium.make(env_id, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_env(env.unwrapped)
+        env.close()
+        print(f"{env_id}: ok")
+    return 0
+
+
+_COMMANDS = {"simulate": _cmd_simulate, "list-envs": _cmd_list_envs, "check-env": _cmd_check_env}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``actionbank`` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return _COMMANDS[args.command](args)
+    except _UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (ActionBankError, TypeError, ValueError) as exc:
+        if isinstance(exc, ActionBankError) or _is_user_error(exc):
+            print(f"actionbank: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Validation errors raised by our check_* helpers (their messages name a field and a rule)."""
+    return " must " in str(exc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
