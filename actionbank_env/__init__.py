@@ -7,6 +7,10 @@ imported by the code that uses them.
 
 from __future__ import annotations
 
+from actionbank_env.envs.registration import register_envs as _register_envs
+
 __version__ = "0.1.0"
+
+_register_envs()
 
 __all__ = ["__version__"]

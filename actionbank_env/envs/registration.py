@@ -1,0 +1,37 @@
+"""Registration of the ``ActionBank/*`` Gymnasium ids (lazy ``"module:Class"`` entry points)."""
+
+from __future__ import annotations
+
+__all__ = ["ENV_IDS", "register_envs"]
+
+#: Every env id this package registers.
+ENV_IDS: tuple[str, ...] = ("ActionBank/Targeting-v0", "ActionBank/BankDesign-v0")
+
+
+def register_envs() -> None:
+    """Register ``ActionBank/Targeting-v0`` (with its native vector twin) and ``ActionBank/BankDesign-v0``.
+
+    Idempotent: ids already in gymnasium's registry are left alone, so calling it twice (or importing the
+    package in a worker process) neither warns nor re-registers. No ``max_episode_steps``: both envs end
+    their episodes themselves with ``terminated=True`` (a campaign has a fixed number of users, a design
+    run a fixed number of iterations).
+
+    Example:
+        >>> import gymnasium
+        >>> register_envs(); register_envs()
+        >>> gymnasium.spec("ActionBank/Targeting-v0").vector_entry_point
+        'actionbank_env.envs.targeting_vector:TargetingVectorEnv'
+    """
+    import gymnasium
+
+    if "ActionBank/Targeting-v0" not in gymnasium.registry:
+        gymnasium.register(
+            id="ActionBank/Targeting-v0",
+            entry_point="actionbank_env.envs.targeting:TargetingEnv",
+            vector_entry_point="actionbank_env.envs.targeting_vector:TargetingVectorEnv",
+        )
+    if "ActionBank/BankDesign-v0" not in gymnasium.registry:
+        gymnasium.register(
+            id="ActionBank/BankDesign-v0",
+            entry_point="actionbank_env.envs.bank_design:BankDesignEnv",
+        )
