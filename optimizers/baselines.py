@@ -1,0 +1,179 @@
+"""Baseline bank designers: keep the bank, add random candidates, or (evaluation only) the oracle.
+
+``random`` and ``oracle`` draw the pool exactly as :class:`~optimizers.generative.GenerativeDesigner` does
+(same generator streams for the same ``rng``), so at one seed the three designers choose from one pool and
+their bank values differ only by their choices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from actionbank_env.errors import ConfigError
+from actionbank_env.protocols import DesignerContext, Proposal
+from optimizers._common import ActionMemory, GenerativeConfig, resolve_config
+from optimizers.generative import draw_pool, finish_bank
+from optimizers.selection import GreedySelector
+
+if TYPE_CHECKING:
+    from actionbank_env.core.actions import ActionBank
+    from actionbank_env.core.observations import ObservationLog
+
+__all__ = ["KeepDesigner", "RandomDesigner", "OracleDesigner"]
+
+
+class _PoolDesigner:
+    _name = "PoolDesigner"
+
+    def __init__(
+        self,
+        context: DesignerContext,
+        *,
+        rng: np.random.Generator,
+        config: GenerativeConfig | None = None,
+        **params: Any,
+    ) -> None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"{self._name} rng must be a numpy.random.Generator, got {type(rng).__name__}.")
+        self.config = resolve_config(config, params, self._name)
+        self.context = context
+        self._rng = rng
+        self.memory = ActionMemory()
+        self.last_pool_: Any = None
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"{self._name}(action_pool_size={c.action_pool_size}, action_bank_size={c.action_bank_size}, "
+            f"max_bank_size={c.max_bank_size})"
+        )
+
+
+class KeepDesigner(_PoolDesigner):
+    """Proposes the current bank unchanged (the no-optimisation baseline). Registered as ``"keep"``.
+
+    Accepts the :class:`~optimizers._common.GenerativeConfig` fields (validated, unused).
+    """
+
+    _name = "KeepDesigner"
+
+    def propose(
+        self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
+    ) -> Proposal:
+        """The current bank's texts."""
+        return Proposal(texts=bank.texts, diagnostics={"designer": "keep", "n_new": 0, "new_texts": []})
+
+
+class RandomDesigner(_PoolDesigner):
+    """Adds ``action_bank_size`` candidates drawn uniformly from the same pool. Registered as ``"random"``.
+
+    With ``max_bank_size``, the retired actions are drawn uniformly too (it knows no values).
+    """
+
+    _name = "RandomDesigner"
+
+    def propose(
+        self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
+    ) -> Proposal:
+        """The current bank plus random candidates from the pool."""
+        rng = self._rng if rng is None else rng
+        cfg = self.config
+        pool_rng, user_rng, pick_rng = rng.spawn(3)
+        self.memory.remember(bank)
+        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
+        self.last_pool_ = draw
+        start = time.perf_counter()
+        k = min(cfg.action_bank_size, len(draw.pool))
+        chosen = pick_rng.choice(len(draw.pool), size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
+        new_texts = [draw.pool.texts[i] for i in chosen]
+        texts = [*bank.texts, *new_texts]
+        retired: list[str] = []
+        if cfg.max_bank_size is not None and len(texts) > cfg.max_bank_size:
+            drop = set(pick_rng.choice(len(texts), size=len(texts) - cfg.max_bank_size, replace=False).tolist())
+            retired = [t for i, t in enumerate(texts) if i in drop]
+            texts = [t for i, t in enumerate(texts) if i not in drop]
+        diag = {
+            "designer": "random",
+            **draw.pool.summary(),
+            "generate_seconds": draw.seconds,
+            "select_seconds": time.perf_counter() - start,
+            "n_new": len(new_texts),
+            "new_texts": new_texts,
+            "new_modes": [draw.pool.modes[i] for i in chosen],
+            "retired_texts": retired,
+        }
+        return Proposal(texts=tuple(texts), diagnostics=diag)
+
+
+class OracleDesigner(_PoolDesigner):
+    """Greedy selection on the ground truth over the same pool: an upper bound, for evaluation only.
+
+    Registered as ``"oracle"``. It reads the world's ground truth (``evaluation_only = True``: the registry
+    hands it ``context.ground_truth``), which no real designer may see; its bank value is the "V_oracle" of
+    :func:`actionbank_env.evaluation.improvement_captured`. It maximises the true bank value over the same
+    representative users as the other designers, with no diversity penalty and no uncertainty bonus.
+    """
+
+    _name = "OracleDesigner"
+    evaluation_only = True
+
+    def __init__(
+        self,
+        context: DesignerContext,
+        *,
+        rng: np.random.Generator,
+        config: GenerativeConfig | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(context, rng=rng, config=config, **params)
+        if context.ground_truth is None:
+            raise ConfigError(
+                "OracleDesigner needs the ground truth: build it with make_designer on a world's evaluation "
+                "context (DesignerContext(..., ground_truth=world.ground_truth)); it is for evaluation only."
+            )
+
+    def propose(
+        self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
+    ) -> Proposal:
+        """The current bank plus the greedy-best candidates under the true click probabilities."""
+        rng = self._rng if rng is None else rng
+        cfg = self.config
+        pool_rng, user_rng, _ = rng.spawn(3)
+        self.memory.remember(bank)
+        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
+        self.last_pool_ = draw
+        start = time.perf_counter()
+        truth = self.context.ground_truth
+        assert truth is not None  # checked in __init__
+        users, weights = draw.users, draw.user_weights
+        n_bank = len(bank)
+        if users.shape[0] == 0:
+            # No logged users: judge on the bank alone (nothing to optimise for).
+            return Proposal(texts=bank.texts, diagnostics={"designer": "oracle", "n_new": 0, "new_texts": []})
+        bank_true = truth.click_prob(users, bank.embeddings) if n_bank else np.zeros((users.shape[0], 0))
+        pool_true = truth.click_prob(users, draw.embeddings) if len(draw.pool) else np.zeros((users.shape[0], 0))
+        base = bank_true.max(axis=1) if n_bank else np.zeros(users.shape[0])
+        result = GreedySelector().run(pool_true, cfg.action_bank_size, base=base, user_weights=weights)
+        new_texts = [draw.pool.texts[i] for i in result.indices]
+        texts, retired = finish_bank(
+            bank, new_texts, bank_true, pool_true[:, result.indices], weights, cfg.max_bank_size
+        )
+        diag = {
+            "designer": "oracle",
+            "evaluation_only": True,
+            **draw.pool.summary(),
+            "generate_seconds": draw.seconds,
+            "select_seconds": time.perf_counter() - start,
+            "n_new": len(new_texts),
+            "new_texts": new_texts,
+            "new_modes": [draw.pool.modes[i] for i in result.indices],
+            "new_gains": result.gains.tolist(),
+            "true_value_old": result.base_value,
+            "true_value_new": result.value,
+            "retired_texts": retired,
+        }
+        return Proposal(texts=texts, diagnostics=diag)

@@ -1,0 +1,275 @@
+"""Machinery shared by every reward model: construction from a validated config, input checks, save/load.
+
+A subclass sets ``name`` and ``config_class`` and implements ``_fit`` / ``_predict_z`` (on standardised users
+and projected embeddings, see :mod:`optimizers.reward_models._features`) plus ``_state`` / ``_restore`` for
+persistence. Saved models are folders, never pickles:
+
+- ``config.json``: ``{"model": name, "format_version": 1, "config": {...}, "state": {...}}``
+- ``arrays.npz``: numpy arrays (feature map and model arrays), read with ``allow_pickle=False``
+- model-specific files (``weights.pt`` torch state dict loaded with ``weights_only=True``, ``model.txt``)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from actionbank_env._validation import check_array, check_int
+from actionbank_env.errors import ActionBankError, ConfigError
+from optimizers.reward_models._features import FeatureMap
+
+__all__ = ["NotFittedError", "RewardModelBase", "check_common_config", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+class NotFittedError(ActionBankError, ValueError, AttributeError):
+    """A reward model was used before ``fit`` (subclasses ValueError and AttributeError, as scikit-learn's)."""
+
+
+def check_common_config(config: Any) -> None:
+    """Validate the fields every reward-model config has (``embedding_components``)."""
+    name = type(config).__name__
+    check_int(f"{name}.embedding_components", config.embedding_components, low=1)
+
+
+def _as_tuple_of_ints(config: Any, field: str, *, low: int) -> None:
+    """Validate a tuple-of-ints field (JSON round trips give lists) and store it as a tuple."""
+    name = f"{type(config).__name__}.{field}"
+    value = getattr(config, field)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a tuple of ints, got {value!r} of type {type(value).__name__}.")
+    items = tuple(value)
+    if not items:
+        raise ConfigError(f"{name} must contain at least one int, got {value!r}.")
+    checked = tuple(check_int(f"{name}[{i}]", v, low=low) for i, v in enumerate(items))
+    object.__setattr__(config, field, checked)
+
+
+class RewardModelBase:
+    """Base class of the reward models (see :class:`actionbank_env.protocols.RewardModel`).
+
+    Args:
+        rng: The only source of randomness (torch and LightGBM seeds are drawn from it). ``None`` only for
+            models restored by :meth:`load` without an ``rng``, which can predict but not be refitted.
+        config: A ready config object; keyword ``params`` are applied on top of it.
+        reference_embeddings: Optional broader sample of embeddings, shape (n_ref, d_embed), on which the
+            embedding PCA is fitted together with the served actions (see ``_features``).
+        **params: Fields of the model's config dataclass.
+
+    Raises:
+        TypeError: On unknown parameter names (each named, with the closest valid name) or a wrong ``rng``.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[Any]]
+
+    def __init__(
+        self,
+        *,
+        rng: np.random.Generator | None,
+        config: Any | None = None,
+        reference_embeddings: NDArray[np.floating] | None = None,
+        **params: Any,
+    ) -> None:
+        cls_name = type(self).__name__
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(f"{cls_name} rng must be a numpy.random.Generator, got {type(rng).__name__}.")
+        valid = [f.name for f in dataclasses.fields(self.config_class)]
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            hints = [f"{u!r} -> {close[0]!r}" for u in unknown if (close := difflib.get_close_matches(u, valid, n=1))]
+            hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+            raise TypeError(f"{cls_name} got unknown parameters {unknown}; valid names are {valid}.{hint}")
+        if config is None:
+            config = self.config_class(**params)
+        elif not isinstance(config, self.config_class):
+            raise TypeError(f"{cls_name} config must be a {self.config_class.__name__}, got {type(config).__name__}.")
+        elif params:
+            config = dataclasses.replace(config, **params)
+        self.config = config
+        self._rng = rng
+        self.reference_embeddings = (
+            None
+            if reference_embeddings is None
+            else check_array(f"{cls_name} reference_embeddings", reference_embeddings, ndim=2, dtype=np.float32)
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    # ------------------------------------------------------------------ fit / predict
+
+    def fit(
+        self,
+        users: NDArray[np.float64],
+        embeddings: NDArray[np.float32],
+        clicks: NDArray[np.float64],
+        sample_weight: NDArray[np.float64] | None = None,
+    ) -> Self:
+        """Fit on logged rows.
+
+        Args:
+            users: User features of each row, shape (n, d_user).
+            embeddings: Embedding of the action served on each row, shape (n, d_embed).
+            clicks: 0/1 outcome of each row, shape (n,); both outcomes must occur.
+            sample_weight: Optional non-negative row weights (e.g. inverse propensities), shape (n,).
+
+        Returns:
+            The fitted model.
+        """
+        cls_name = type(self).__name__
+        if self._rng is None:
+            raise ConfigError(f"{cls_name} was loaded without an rng; pass rng= to load() to refit it.")
+        users = check_array(f"{cls_name}.fit users", users, ndim=2)
+        n = users.shape[0]
+        embeddings = check_array(f"{cls_name}.fit embeddings", embeddings, ndim=2, dtype=np.float32)
+        if embeddings.shape[0] != n:
+            raise ConfigError(
+                f"{cls_name}.fit embeddings must have {n} rows to match users, got {embeddings.shape[0]}."
+            )
+        clicks = check_array(f"{cls_name}.fit clicks", clicks, shape=(n,))
+        if not np.all((clicks == 0.0) | (clicks == 1.0)):
+            raise ConfigError(f"{cls_name}.fit clicks must be 0 or 1, got values {np.unique(clicks)[:5].tolist()}.")
+        if n == 0 or clicks.min() == clicks.max():
+            raise ConfigError(
+                f"{cls_name}.fit needs at least one click and one non-click, got {int(clicks.sum())} clicks in {n} rows."
+            )
+        if sample_weight is None:
+            weights = np.ones(n, dtype=np.float64)
+        else:
+            weights = check_array(f"{cls_name}.fit sample_weight", sample_weight, shape=(n,), low=0.0)
+            if weights.sum() <= 0.0:
+                raise ConfigError(f"{cls_name}.fit sample_weight must have a positive sum, got {weights.sum()!r}.")
+            weights = weights * (n / weights.sum())  # mean 1, so regularisation strength does not depend on scale
+        if self.reference_embeddings is not None and self.reference_embeddings.shape[1] != embeddings.shape[1]:
+            raise ConfigError(
+                f"{cls_name} reference_embeddings must have {embeddings.shape[1]} columns to match embeddings, "
+                f"got {self.reference_embeddings.shape[1]}."
+            )
+        self.features_ = FeatureMap.fit(
+            users,
+            embeddings,
+            n_components=self.config.embedding_components,
+            reference_embeddings=self.reference_embeddings,
+        )
+        self.d_user_ = int(users.shape[1])
+        self.d_embed_ = int(embeddings.shape[1])
+        self.n_components_ = self.features_.n_components
+        self._fit(self.features_.users(users), self.features_.actions(embeddings), clicks, weights, self._rng)
+        return self
+
+    def predict(self, users: NDArray[np.float64], embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Click probabilities of every user for every action.
+
+        Args:
+            users: User features, shape (n_users, d_user).
+            embeddings: Action embeddings, shape (n_actions, d_embed).
+
+        Returns:
+            Probabilities in [0, 1], float64, shape (n_users, n_actions).
+        """
+        users_z, actions_z = self._check_predict_inputs(users, embeddings)
+        if users_z.shape[0] == 0 or actions_z.shape[0] == 0:
+            return np.zeros((users_z.shape[0], actions_z.shape[0]), dtype=np.float64)
+        probs = self._predict_z(users_z, actions_z)
+        return np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "features_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(users, embeddings, clicks) first."
+            )
+
+    def _check_predict_inputs(
+        self, users: NDArray[np.float64], embeddings: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        self._check_fitted()
+        cls_name = type(self).__name__
+        users = check_array(f"{cls_name}.predict users", users, shape=(None, self.d_user_))
+        embeddings = check_array(
+            f"{cls_name}.predict embeddings", embeddings, shape=(None, self.d_embed_), dtype=np.float32
+        )
+        return self.features_.users(users), self.features_.actions(embeddings)
+
+    # ------------------------------------------------------------------ subclass hooks
+
+    def _fit(
+        self,
+        users_z: NDArray[np.float64],
+        actions_z: NDArray[np.float64],
+        clicks: NDArray[np.float64],
+        weights: NDArray[np.float64],
+        rng: np.random.Generator,
+    ) -> None:
+        raise NotImplementedError
+
+    def _predict_z(self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64]) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        """JSON-ready scalars and named arrays of the fitted state (beyond the feature map)."""
+        return {}, {}
+
+    def _save_files(self, folder: Path) -> None:
+        """Write model-specific files (torch weights, LightGBM text)."""
+
+    def _restore(self, state: dict[str, Any], arrays: dict[str, NDArray[Any]], folder: Path) -> None:
+        """Inverse of :meth:`_state` and :meth:`_save_files`."""
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the fitted model to the folder ``path`` (created if needed) without pickle.
+
+        Returns:
+            The folder.
+        """
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        state, arrays = self._state()
+        state = {"d_user": self.d_user_, "d_embed": self.d_embed_, **state}
+        meta = {
+            "model": self.name,
+            "format_version": FORMAT_VERSION,
+            "config": dataclasses.asdict(self.config),
+            "state": state,
+        }
+        (folder / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        np.savez(folder / "arrays.npz", **self.features_.to_arrays(), **{f"model.{k}": v for k, v in arrays.items()})
+        self._save_files(folder)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, rng: np.random.Generator | None = None) -> Self:
+        """Restore a model written by :meth:`save`; it predicts exactly as the saved one.
+
+        Args:
+            path: The folder given to :meth:`save`.
+            rng: Generator for a later refit; without one the model can only predict.
+        """
+        folder = Path(path)
+        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if meta.get("model") != cls.name:
+            raise ConfigError(f"{folder} holds a {meta.get('model')!r} reward model, not {cls.name!r}.")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"{folder} has format_version {meta.get('format_version')!r}; expected {FORMAT_VERSION}.")
+        model = cls(rng=rng, config=cls.config_class(**meta["config"]))
+        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        model.features_ = FeatureMap.from_arrays(arrays)
+        state = meta["state"]
+        model.d_user_ = int(state["d_user"])
+        model.d_embed_ = int(state["d_embed"])
+        model.n_components_ = model.features_.n_components
+        model_arrays = {k.removeprefix("model."): v for k, v in arrays.items() if k.startswith("model.")}
+        model._restore(state, model_arrays, folder)
+        return model

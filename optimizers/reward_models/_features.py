@@ -1,0 +1,210 @@
+"""Feature engineering shared by the reward models: user scaling, an embedding PCA and batched pair designs.
+
+The PCA is fitted on the *distinct* served embeddings (one row per action, however often it was served),
+optionally together with ``reference_embeddings`` (a broader sample of texts' embeddings). A log holds only
+K distinct actions (say 30), so the number of components is capped at the rank of the centred distinct
+rows: asking for 16 components of 5 actions gives 4, never a basis padded with arbitrary directions that a
+new candidate would load on at random. Passing ``reference_embeddings`` fits the basis on the directions in
+which texts in general vary, so new candidates keep more of their variation after projection; the models
+still only learn effects along directions in which the served actions varied.
+
+All projected coordinates share one scale factor (the root-mean-square projected coordinate of the fitting
+rows), so the geometry of the embedding space is kept; per-component whitening would blow up directions that
+the few served actions barely explore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["FeatureMap", "pair_features", "grid_features", "user_chunks", "sigmoid"]
+
+_ARRAY_KEYS = ("user_mean", "user_scale", "embed_mean", "components", "embed_scale")
+
+
+def sigmoid(logits: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Numerically stable logistic function, float64.
+
+    Example:
+        >>> sigmoid(np.array([-800.0, 0.0, 800.0]))
+        array([0. , 0.5, 1. ])
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -logits))
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureMap:
+    """Standardised users and PCA-projected action embeddings.
+
+    Attributes:
+        user_mean: Mean of the training users, shape (d_user,).
+        user_scale: Standard deviation of the training users (1 where constant), shape (d_user,).
+        embed_mean: Mean of the distinct fitting embeddings, shape (d_embed,).
+        components: Orthonormal principal directions, shape (r, d_embed), r = min(requested, rank), r >= 1.
+        embed_scale: One positive scale shared by all projected coordinates, shape ().
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> embeddings = np.repeat(rng.standard_normal((5, 12)).astype(np.float32), 20, axis=0)
+        >>> fmap = FeatureMap.fit(rng.random((100, 3)), embeddings, n_components=16)
+        >>> fmap.n_components  # 5 distinct actions have rank 4 once centred
+        4
+        >>> fmap.actions(embeddings[:2]).shape
+        (2, 4)
+    """
+
+    user_mean: NDArray[np.float64]
+    user_scale: NDArray[np.float64]
+    embed_mean: NDArray[np.float64]
+    components: NDArray[np.float64]
+    embed_scale: NDArray[np.float64]
+
+    @classmethod
+    def fit(
+        cls,
+        users: NDArray[np.float64],
+        embeddings: NDArray[np.floating],
+        *,
+        n_components: int,
+        reference_embeddings: NDArray[np.floating] | None = None,
+    ) -> FeatureMap:
+        """Fit the user scaling on ``users`` (n, d_user) and the PCA on the distinct rows of ``embeddings``.
+
+        Args:
+            users: Training users, shape (n, d_user).
+            embeddings: Embedding of the action served on each row, shape (n, d_embed).
+            n_components: Requested number of components; capped at the rank of the distinct rows.
+            reference_embeddings: Optional extra embeddings (n_ref, d_embed) the PCA is also fitted on.
+        """
+        user_mean = users.mean(axis=0)
+        user_scale = users.std(axis=0)
+        user_scale = np.where(user_scale > 1e-8, user_scale, 1.0)
+        rows = np.asarray(embeddings, dtype=np.float64)
+        if reference_embeddings is not None:
+            rows = np.vstack([rows, np.asarray(reference_embeddings, dtype=np.float64)])
+        distinct = np.unique(rows, axis=0)  # sorted, so the basis does not depend on row order
+        embed_mean = distinct.mean(axis=0)
+        centred = distinct - embed_mean
+        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        tol = max(singular.max(initial=0.0) * max(centred.shape) * np.finfo(np.float64).eps, 1e-10)
+        rank = int(np.sum(singular > tol))
+        r = max(1, min(int(n_components), rank))
+        components = vt[:r]
+        # Fix the SVD's sign ambiguity: the largest-magnitude loading of each component is positive.
+        signs = np.sign(components[np.arange(r), np.argmax(np.abs(components), axis=1)])
+        components = components * np.where(signs == 0, 1.0, signs)[:, None]
+        rms = float(np.sqrt(np.sum(singular[:r] ** 2) / (distinct.shape[0] * r))) if rank else 0.0
+        embed_scale = np.asarray(rms if rms > 1e-12 else 1.0)
+        return cls(user_mean, user_scale, embed_mean, np.ascontiguousarray(components), embed_scale)
+
+    @property
+    def d_user(self) -> int:
+        """Number of user features."""
+        return int(self.user_mean.shape[0])
+
+    @property
+    def n_components(self) -> int:
+        """Number of embedding components r."""
+        return int(self.components.shape[0])
+
+    def users(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Standardised users, (n, d_user) -> (n, d_user)."""
+        return (users - self.user_mean) / self.user_scale
+
+    def actions(self, embeddings: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Projected embeddings, (m, d_embed) -> (m, r)."""
+        centred = np.asarray(embeddings, dtype=np.float64) - self.embed_mean
+        return (centred @ self.components.T) / float(self.embed_scale)
+
+    def to_arrays(self) -> dict[str, NDArray[np.float64]]:
+        """The state as named arrays (for ``np.savez``), keys prefixed with ``features.``."""
+        return {f"features.{key}": np.asarray(getattr(self, key)) for key in _ARRAY_KEYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, NDArray[np.float64]]) -> FeatureMap:
+        """Inverse of :meth:`to_arrays`."""
+        return cls(*(np.asarray(arrays[f"features.{key}"], dtype=np.float64) for key in _ARRAY_KEYS))
+
+
+def n_pair_features(d_user: int, r: int, *, interactions: bool) -> int:
+    """Width of the pair design: d_user + r (+ d_user * r with interactions)."""
+    return d_user + r + (d_user * r if interactions else 0)
+
+
+def pair_features(
+    users_z: NDArray[np.float64],
+    actions_z: NDArray[np.float64],
+    *,
+    interactions: bool,
+    dtype: type = np.float64,
+) -> NDArray[np.floating]:
+    """Row-paired design [user, action, user ⊗ action] for logged rows.
+
+    Args:
+        users_z: Standardised users, shape (n, d_user).
+        actions_z: Projected embedding of each row's action, shape (n, r).
+        interactions: Whether to append the outer-product block (row-major, user index outer).
+        dtype: Output dtype.
+
+    Returns:
+        Design matrix, shape (n, d_user + r [+ d_user * r]).
+
+    Example:
+        >>> pair_features(np.array([[1.0, 2.0]]), np.array([[3.0]]), interactions=True)
+        array([[1., 2., 3., 3., 6.]])
+    """
+    n, d_user = users_z.shape
+    r = actions_z.shape[1]
+    out = np.empty((n, n_pair_features(d_user, r, interactions=interactions)), dtype=dtype)
+    out[:, :d_user] = users_z
+    out[:, d_user : d_user + r] = actions_z
+    if interactions:
+        block = out[:, d_user + r :].reshape(n, d_user, r)
+        np.multiply(users_z[:, :, None], actions_z[:, None, :], out=block, casting="same_kind")
+    return out
+
+
+def grid_features(
+    users_z: NDArray[np.float64],
+    actions_z: NDArray[np.float64],
+    *,
+    interactions: bool,
+    dtype: type = np.float64,
+) -> NDArray[np.floating]:
+    """Design for every user x action pair, users outer: row ``i * m + j`` pairs user i with action j.
+
+    Args:
+        users_z: Standardised users, shape (n_users, d_user).
+        actions_z: Projected embeddings, shape (n_actions, r).
+        interactions: Whether to append the outer-product block.
+        dtype: Output dtype.
+
+    Returns:
+        Design matrix, shape (n_users * n_actions, n_features), built without a Python loop over pairs.
+    """
+    n, d_user = users_z.shape
+    m, r = actions_z.shape
+    out = np.empty((n, m, n_pair_features(d_user, r, interactions=interactions)), dtype=dtype)
+    out[:, :, :d_user] = users_z[:, None, :]
+    out[:, :, d_user : d_user + r] = actions_z[None, :, :]
+    if interactions:
+        block = out[:, :, d_user + r :].reshape(n, m, d_user, r)
+        np.multiply(users_z[:, None, :, None], actions_z[None, :, None, :], out=block, casting="same_kind")
+    return out.reshape(n * m, -1)
+
+
+def user_chunks(n_users: int, n_actions: int, max_pairs: int) -> Iterator[slice]:
+    """Slices of users such that each chunk scores at most ``max_pairs`` pairs (at least one user).
+
+    Example:
+        >>> [(s.start, s.stop) for s in user_chunks(5, 3, 7)]
+        [(0, 2), (2, 4), (4, 5)]
+    """
+    step = max(1, int(max_pairs) // max(1, int(n_actions)))
+    for start in range(0, n_users, step):
+        yield slice(start, min(start + step, n_users))

@@ -1,0 +1,293 @@
+"""Reward models: learning, batching, persistence, determinism, uncertainty and errors (fast settings)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from actionbank_env.errors import ConfigError, UnknownComponentError
+from optimizers.reward_models import REWARD_MODELS, NotFittedError, make_reward_model, reward_model_class
+from optimizers.reward_models._features import FeatureMap, grid_features, pair_features
+from tests.optimizers.helpers_reward import RewardData, log_loss, make_reward_data, paired_probs
+
+# Small settings so the whole file stays fast on two shared cores.
+FAST: dict[str, dict[str, Any]] = {
+    "linear": {},
+    "neural": {"max_epochs": 8},
+    "bayesian_neural": {"max_epochs": 8, "mc_samples": 10},
+    "lightgbm": {"n_estimators": 60},
+    "gaussian_process": {"n_user_features": 16, "n_action_features": 16},
+    "ft_transformer": {"max_epochs": 4},
+    "ft_transformer_attention": {"max_epochs": 4, "fusion_type": "attention"},
+}
+CASES = list(FAST)
+UNCERTAIN = ["bayesian_neural", "gaussian_process"]
+
+
+def _registry_name(case: str) -> str:
+    return "ft_transformer" if case.startswith("ft_transformer") else case
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread() -> Any:
+    """Busy-waiting BLAS/torch threads are slow on two shared cores; results do not depend on this."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> RewardData:
+    return make_reward_data(0, n_rows=6000, n_test=3000)
+
+
+@pytest.fixture(scope="module")
+def fitted(data: RewardData) -> dict[str, Any]:
+    return {}
+
+
+def _fit(case: str, data: RewardData, fitted: dict[str, Any]) -> Any:
+    if case not in fitted:
+        model = make_reward_model(_registry_name(case), rng=np.random.default_rng(1), **FAST[case])
+        fitted[case] = model.fit(data.users, data.embeddings, data.clicks)
+    return fitted[case]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_learns_clicks_and_ranks_unseen_candidates(case: str, data: RewardData, fitted: dict[str, Any]) -> None:
+    model = _fit(case, data, fitted)
+    model_loss = log_loss(data.test_clicks, paired_probs(model, data.test_users, data.test_embeddings))
+    constant_loss = log_loss(data.test_clicks, np.full(data.test_clicks.shape, data.clicks.mean()))
+    assert model_loss < constant_loss - 0.02, (model_loss, constant_loss)
+    # Held-out users x candidate actions never served in training.
+    probs = model.predict(data.eval_users, data.candidates)
+    rho = spearmanr(probs.ravel(), data.true_probs.ravel()).statistic
+    assert rho > 0.6, rho
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_predict_shape_dtype_range(case: str, data: RewardData, fitted: dict[str, Any]) -> None:
+    model = _fit(case, data, fitted)
+    probs = model.predict(data.eval_users[:7], data.candidates[:5])
+    assert probs.shape == (7, 5) and probs.dtype == np.float64
+    assert np.all((probs >= 0.0) & (probs <= 1.0))
+    # Scoring is row-independent: one user alone gets the same scores as inside a batch.
+    np.testing.assert_allclose(model.predict(data.eval_users[2:3], data.candidates[:5]), probs[2:3], atol=1e-6)
+    assert model.predict(data.eval_users[:3], data.candidates[:0]).shape == (3, 0)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_save_load_round_trip(case: str, data: RewardData, fitted: dict[str, Any], tmp_path: Any) -> None:
+    model = _fit(case, data, fitted)
+    folder = model.save(tmp_path / case)
+    assert (folder / "config.json").is_file() and (folder / "arrays.npz").is_file()
+    loaded = type(model).load(folder)
+    np.testing.assert_array_equal(
+        loaded.predict(data.eval_users, data.candidates), model.predict(data.eval_users, data.candidates)
+    )
+    assert loaded.config == model.config
+    with pytest.raises(ConfigError, match="loaded without an rng"):
+        loaded.fit(data.users, data.embeddings, data.clicks)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_seed_same_predictions(case: str, data: RewardData) -> None:
+    params = {**FAST[case], **({"max_epochs": 2} if "max_epochs" in FAST[case] else {})}
+    rows = slice(0, 2000)
+    predictions = []
+    for _ in range(2):
+        model = make_reward_model(_registry_name(case), rng=np.random.default_rng(7), **params)
+        model.fit(data.users[rows], data.embeddings[rows], data.clicks[rows])
+        predictions.append(model.predict(data.eval_users[:20], data.candidates))
+    np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
+@pytest.mark.parametrize("case", UNCERTAIN)
+def test_uncertainty_grows_away_from_data(case: str, data: RewardData, fitted: dict[str, Any]) -> None:
+    model = _fit(case, data, fitted)
+    mean, std = model.predict_with_uncertainty(data.eval_users, data.bank)
+    np.testing.assert_allclose(mean, model.predict(data.eval_users, data.bank))
+    assert std.shape == mean.shape and np.all(std >= 0.0)
+    far_actions = -4.0 * data.candidates  # far outside the unit sphere the served embeddings lie on
+    far_users = np.full((50, data.users.shape[1]), 3.0)  # features live in [0, 1]
+    # The GP's probability std grows; the ReLU MC-dropout net saturates its probabilities far away, so it
+    # is checked on the logit scale (see BayesianNeuralRewardModel.predict_with_uncertainty).
+    space = "probability" if case == "gaussian_process" else "logit"
+    _, near = model.predict_with_uncertainty(data.eval_users, data.bank, space=space)
+    _, std_far_actions = model.predict_with_uncertainty(data.eval_users, far_actions, space=space)
+    _, std_far_users = model.predict_with_uncertainty(far_users, data.bank, space=space)
+    assert std_far_actions.mean() > 1.5 * near.mean(), (std_far_actions.mean(), near.mean())
+    assert std_far_users.mean() > 1.5 * near.mean(), (std_far_users.mean(), near.mean())
+
+
+@pytest.mark.parametrize("case", ["neural", "ft_transformer"])
+def test_early_stopping_restores_best_epoch(case: str, data: RewardData) -> None:
+    model = make_reward_model(
+        case, rng=np.random.default_rng(3), max_epochs=12, patience=2, learning_rate=0.02, validation_fraction=0.3
+    )
+    rows = slice(0, 1500)
+    model.fit(data.users[rows], data.embeddings[rows], data.clicks[rows])
+    val_losses = [h["val_loss"] for h in model.history_]
+    assert model.best_epoch_ == 1 + int(np.argmin(val_losses))
+    idx = model.validation_index_
+    probs = paired_probs(model, data.users[rows][idx], data.embeddings[rows][idx])
+    assert log_loss(data.clicks[rows][idx], probs) == pytest.approx(min(val_losses), rel=1e-4)
+
+
+def test_linear_predict_matches_explicit_design(data: RewardData, fitted: dict[str, Any]) -> None:
+    model = _fit("linear", data, fitted)
+    users_z = model.features_.users(data.eval_users[:4])
+    actions_z = model.features_.actions(data.candidates[:3])
+    design = grid_features(users_z, actions_z, interactions=True)
+    logits = design @ model.coef_ + model.intercept_
+    np.testing.assert_allclose(model.decision_function(data.eval_users[:4], data.candidates[:3]).ravel(), logits)
+
+
+def test_feature_map_caps_components_at_rank() -> None:
+    rng = np.random.default_rng(0)
+    bank = rng.standard_normal((5, 64)).astype(np.float32)
+    embeddings = bank[rng.integers(5, size=300)]
+    fmap = FeatureMap.fit(rng.random((300, 8)), embeddings, n_components=16)
+    assert fmap.n_components == 4  # 5 distinct actions, rank 4 after centring
+    np.testing.assert_allclose(fmap.components @ fmap.components.T, np.eye(4), atol=1e-10)
+    reference = rng.standard_normal((100, 64)).astype(np.float32)
+    assert (
+        FeatureMap.fit(rng.random((300, 8)), embeddings, n_components=16, reference_embeddings=reference).n_components
+        == 16
+    )
+
+
+def test_grid_features_match_paired_rows() -> None:
+    rng = np.random.default_rng(0)
+    users, actions = rng.standard_normal((3, 2)), rng.standard_normal((4, 5))
+    grid = grid_features(users, actions, interactions=True)
+    paired = pair_features(np.repeat(users, 4, axis=0), np.tile(actions, (3, 1)), interactions=True)
+    np.testing.assert_array_equal(grid, paired)
+
+
+def test_reference_embeddings_are_used(data: RewardData) -> None:
+    model = make_reward_model("linear", rng=np.random.default_rng(0), reference_embeddings=data.candidates)
+    model.fit(data.users, data.embeddings, data.clicks)
+    assert model.n_components_ == 16
+    assert model.predict(data.eval_users[:2], data.candidates[:3]).shape == (2, 3)
+
+
+def test_sample_weight_changes_fit(data: RewardData) -> None:
+    weights = np.where(data.users[:, 0] > 0.5, 5.0, 0.2)
+    plain = make_reward_model("linear", rng=np.random.default_rng(0)).fit(data.users, data.embeddings, data.clicks)
+    weighted = make_reward_model("linear", rng=np.random.default_rng(0)).fit(
+        data.users, data.embeddings, data.clicks, sample_weight=weights
+    )
+    assert not np.allclose(plain.coef_, weighted.coef_)
+
+
+@pytest.mark.parametrize("name", sorted(REWARD_MODELS))
+def test_predict_before_fit_raises(name: str) -> None:
+    model = make_reward_model(name, rng=np.random.default_rng(0))
+    cls_name = type(model).__name__
+    with pytest.raises(NotFittedError, match=f"This {cls_name} is not fitted yet") as info:
+        model.predict(np.zeros((1, 8)), np.zeros((1, 64), dtype=np.float32))
+    assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+    with pytest.raises(NotFittedError):
+        model.save("unused")
+
+
+@pytest.mark.parametrize("name", sorted(REWARD_MODELS))
+def test_registry_resolves(name: str) -> None:
+    cls = reward_model_class(name)
+    assert cls.name == name
+    assert cls(rng=np.random.default_rng(0), config=cls.config_class()).config == cls.config_class()
+
+
+def test_unknown_name_suggests_closest() -> None:
+    with pytest.raises(UnknownComponentError, match=re.escape("Did you mean 'lightgbm'?")):
+        make_reward_model("lightgmb", rng=np.random.default_rng(0))
+
+
+def test_unknown_parameter_is_named() -> None:
+    message = "LightGBMRewardModel got unknown parameters ['n_estimator']"
+    with pytest.raises(TypeError, match=re.escape(message)) as info:
+        make_reward_model("lightgbm", rng=np.random.default_rng(0), n_estimator=10)
+    assert "'n_estimator' -> 'n_estimators'" in str(info.value)
+
+
+def test_rng_must_be_a_generator() -> None:
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        make_reward_model("linear", rng=0)  # type: ignore[arg-type]
+
+
+CONFIG_ERRORS = [
+    ("linear", {"C": 0.0}, ConfigError, "LinearConfig.C must be a float > 0.0, got 0.0."),
+    ("linear", {"embedding_components": 0}, ConfigError, "LinearConfig.embedding_components must be an int >= 1"),
+    ("neural", {"hidden_sizes": ()}, ConfigError, "NeuralConfig.hidden_sizes must contain at least one int"),
+    ("neural", {"hidden_sizes": (64, 0)}, ConfigError, "NeuralConfig.hidden_sizes[1] must be an int >= 1, got 0."),
+    ("neural", {"validation_fraction": 0.5}, ConfigError, "NeuralConfig.validation_fraction must be a float >= 0.0"),
+    ("neural", {"max_epochs": 1.5}, TypeError, "NeuralConfig.max_epochs must be an int, got 1.5"),
+    ("bayesian_neural", {"mc_samples": 1}, ConfigError, "BayesianNeuralConfig.mc_samples must be an int >= 2, got 1."),
+    ("bayesian_neural", {"dropout": 0.0}, ConfigError, "BayesianNeuralConfig.dropout must be a float > 0.0"),
+    ("lightgbm", {"num_leaves": 1}, ConfigError, "LightGBMConfig.num_leaves must be an int >= 2, got 1."),
+    ("lightgbm", {"learning_rate": -0.1}, ConfigError, "LightGBMConfig.learning_rate must be a float > 0.0"),
+    ("lightgbm", {"interactions": 1}, TypeError, "LightGBMConfig.interactions must be a bool, got 1"),
+    (
+        "gaussian_process",
+        {"lengthscale_user": 0.0},
+        ConfigError,
+        "GaussianProcessConfig.lengthscale_user must be a float > 0.0",
+    ),
+    ("gaussian_process", {"prior_variance": -1.0}, ConfigError, "GaussianProcessConfig.prior_variance must be"),
+    ("ft_transformer", {"fusion_type": "concatt"}, ConfigError, "Did you mean 'concat'?"),
+    ("ft_transformer", {"d_token": 30, "n_heads": 4}, ConfigError, "d_token=30 must be divisible by n_heads=4."),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "error", "message"), CONFIG_ERRORS)
+def test_config_validation(name: str, params: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        make_reward_model(name, rng=np.random.default_rng(0), **params)
+
+
+FIT_ERRORS = [
+    ({"clicks": np.full(10, 0.5)}, "clicks must be 0 or 1"),
+    ({"clicks": np.zeros(10)}, "needs at least one click and one non-click, got 0 clicks in 10 rows."),
+    ({"embeddings": np.zeros((9, 4), dtype=np.float32)}, "embeddings must have 10 rows to match users, got 9."),
+    ({"sample_weight": -np.ones(10)}, "sample_weight must be >= 0.0"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), FIT_ERRORS)
+def test_fit_input_validation(override: dict[str, Any], message: str) -> None:
+    rng = np.random.default_rng(0)
+    inputs = {
+        "users": rng.random((10, 3)),
+        "embeddings": rng.standard_normal((10, 4)).astype(np.float32),
+        "clicks": np.arange(10) % 2.0,
+        "sample_weight": None,
+    }
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_reward_model("linear", rng=rng).fit(**{**inputs, **override})
+
+
+def test_predict_checks_dimensions(data: RewardData, fitted: dict[str, Any]) -> None:
+    model = _fit("linear", data, fitted)
+    with pytest.raises(ConfigError, match=re.escape("LinearRewardModel.predict embeddings must have shape (n, 64)")):
+        model.predict(data.eval_users, np.zeros((3, 5), dtype=np.float32))
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, optimizers.reward_models; "
+        "heavy = [m for m in ('torch', 'lightgbm', 'sklearn') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,136 @@
+"""Ground-truth evaluation: bank value, improvement captured, fidelity and uncertainty metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from actionbank_env.evaluation import (
+    bank_value,
+    compare_banks,
+    expected_calibration_error,
+    fidelity_from_predictions,
+    improvement_captured,
+    reward_model_fidelity,
+    uncertainty_calibration,
+)
+from tests.worlds import hashing_world
+
+
+class _TruthModel:
+    """A 'reward model' that predicts the ground truth exactly."""
+
+    def __init__(self, truth: object) -> None:
+        self.truth = truth
+
+    def predict(self, users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        return self.truth.click_prob(users, embeddings)  # type: ignore[attr-defined]
+
+
+class _ConstantModel:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict(self, users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        return np.full((users.shape[0], embeddings.shape[0]), self.value)
+
+
+@pytest.mark.parametrize(
+    ("v_new", "v_old", "v_oracle", "expected"),
+    [
+        (0.15, 0.10, 0.15, 1.0),
+        (0.10, 0.10, 0.20, 0.0),
+        (0.05, 0.10, 0.20, -0.5),
+        (0.25, 0.10, 0.20, 1.5),
+        (0.12, 0.10, 0.10, math.nan),  # oracle found nothing better: undefined
+        (0.12, 0.10, 0.09, math.nan),  # oracle below the old bank: undefined
+        (0.12, 0.10, 0.10 + 1e-12, math.nan),  # within eps
+        (math.nan, 0.10, 0.20, math.nan),
+    ],
+)
+def test_improvement_captured_edges(v_new: float, v_old: float, v_oracle: float, expected: float) -> None:
+    got = improvement_captured(v_new, v_old, v_oracle)
+    if math.isnan(expected):
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_perfect_model_has_perfect_fidelity() -> None:
+    world = hashing_world()
+    users = world.sample_users(300, rng=np.random.default_rng(0)).features
+    report = reward_model_fidelity(
+        _TruthModel(world.ground_truth),
+        world.ground_truth,
+        users,
+        world.reference_embeddings[:100],
+        rng=np.random.default_rng(1),
+    )
+    assert report.spearman == pytest.approx(1.0) and report.pearson == pytest.approx(1.0)
+    assert report.ece == pytest.approx(0.0, abs=1e-12)
+    assert report.log_loss == pytest.approx(report.log_loss_ceiling)
+    assert report.auc == pytest.approx(report.auc_ceiling) and report.auc > 0.6
+    assert report.best_action_agreement == 1.0
+    assert report.n_pairs == 30_000
+    json.dumps(report.to_dict())
+
+
+def test_constant_model_fidelity() -> None:
+    world = hashing_world()
+    users = world.sample_users(200, rng=np.random.default_rng(0)).features
+    embeddings = world.reference_embeddings[:50]
+    truth = world.ground_truth.click_prob(users, embeddings)
+    report = reward_model_fidelity(
+        _ConstantModel(0.5), world.ground_truth, users, embeddings, rng=np.random.default_rng(1)
+    )
+    assert math.isnan(report.spearman) and report.auc == pytest.approx(0.5)
+    assert report.ece == pytest.approx(abs(0.5 - truth.mean()))
+    assert report.log_loss > report.log_loss_ceiling
+
+
+def test_fidelity_subsamples_and_ranks_a_noisy_model_between() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.beta(1, 12, size=(400, 300))
+    noisy = np.clip(truth + 0.05 * rng.standard_normal(truth.shape), 0, 1)
+    report = fidelity_from_predictions(noisy, truth, rng=np.random.default_rng(1), max_pairs=50_000)
+    assert report.n_pairs == 50_000 and report.n_users == 400 and report.n_actions == 300
+    assert 0.0 < report.spearman < 1.0 and report.ece > 0.0
+
+
+def test_expected_calibration_error_bins() -> None:
+    p = np.repeat([0.1, 0.3], 50)
+    t = np.repeat([0.2, 0.3], 50)
+    assert expected_calibration_error(p, t, n_bins=2) == pytest.approx(0.05)
+    assert expected_calibration_error(p, t, n_bins=1) == pytest.approx(0.05)
+    assert math.isnan(expected_calibration_error(np.zeros(0), np.zeros(0)))
+
+
+def test_uncertainty_calibration() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.random(5000) * 0.3
+    std = 0.01 + 0.05 * rng.random(5000)
+    mean = truth + std * rng.standard_normal(5000)  # errors really have this std
+    report = uncertainty_calibration(mean, std, truth)
+    assert report.spearman_std_error > 0.3
+    assert 0.93 < report.coverage_95 < 0.97
+    overconfident = uncertainty_calibration(mean, std / 10, truth)
+    assert overconfident.coverage_95 < 0.3
+    assert math.isnan(uncertainty_calibration(mean, np.full(5000, 0.1), truth).spearman_std_error)
+
+
+def test_bank_value_is_monotone_and_compare_banks() -> None:
+    world = hashing_world()
+    users = world.sample_users(2000, rng=np.random.default_rng(0)).features
+    emb = world.reference_embeddings
+    small, large = emb[:5], emb[:40]
+    assert bank_value(world.ground_truth, users, large) >= bank_value(world.ground_truth, users, small)
+    assert bank_value(world.ground_truth, users, world.initial_bank) == pytest.approx(
+        float(world.ground_truth.click_prob(users, world.initial_bank.embeddings).max(axis=1).mean())
+    )
+    result = compare_banks(world.ground_truth, users, small, emb[:20], large)
+    assert result.value_old <= result.value_new <= result.value_oracle
+    assert 0.0 <= result.improvement_captured <= 1.0
+    assert math.isnan(bank_value(world.ground_truth, users, emb[:0]))
