@@ -152,16 +152,20 @@ def check_array(
     try:
         array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of {np.dtype(dtype).name}, got {type(value).__name__}: {exc}") from None
+        raise TypeError(
+            f"{name} must be an array of {np.dtype(dtype).name}, got {type(value).__name__}: {exc}"
+        ) from None
     if ndim is not None and array.ndim != ndim:
         raise ConfigError(f"{name} must be a {ndim}-D array, got shape {array.shape}.")
     if shape is not None:
-        if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
+        if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape, strict=True)):
             want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
             raise ConfigError(f"{name} must have shape {want}, got {array.shape}.")
     if array.dtype.kind == "f" and array.size:
         if finite and not np.all(np.isfinite(array)):
-            raise ConfigError(f"{name} must contain only finite values, got {int(np.sum(~np.isfinite(array)))} NaN/inf.")
+            raise ConfigError(
+                f"{name} must contain only finite values, got {int(np.sum(~np.isfinite(array)))} NaN/inf."
+            )
         if low is not None and array.min() < low:
             raise ConfigError(f"{name} must be >= {low}, got a minimum of {array.min()!r}.")
         if high is not None and array.max() > high:

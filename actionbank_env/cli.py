@@ -63,11 +63,26 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ())
         default = field.default
         help_text = f"(default: {default})"
         if ftype is bool:
-            group.add_argument(*names, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            group.add_argument(
+                *names,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
         elif field.name in ("max_bank_size", "world_seed"):
-            group.add_argument(*names, dest=field.name, type=_optional_int, default=argparse.SUPPRESS, metavar="N", help=help_text)
+            group.add_argument(
+                *names, dest=field.name, type=_optional_int, default=argparse.SUPPRESS, metavar="N", help=help_text
+            )
         else:
-            group.add_argument(*names, dest=field.name, type=ftype, default=argparse.SUPPRESS, metavar=field.name.upper(), help=help_text)
+            group.add_argument(
+                *names,
+                dest=field.name,
+                type=ftype,
+                default=argparse.SUPPRESS,
+                metavar=field.name.upper(),
+                help=help_text,
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,10 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="run the full simulation (the loop of ARCHITECTURE.md §6)")
     sim.add_argument("--config", type=Path, help="JSON file of settings (flags override it)")
-    sim.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last complete iteration")
+    sim.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last complete iteration"
+    )
     sim.add_argument("--out", type=Path, help="write into exactly this folder instead of results_dir/name_timestamp")
     sim.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
-    sim.add_argument("--openai-api-key", "--openai_api_key", dest="openai_api_key", help="use OpenAI for generation and embeddings (never written anywhere); OPENAI_API_KEY works too")
+    sim.add_argument(
+        "--openai-api-key",
+        "--openai_api_key",
+        dest="openai_api_key",
+        help="use OpenAI for generation and embeddings (never written anywhere); OPENAI_API_KEY works too",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress bars or per-iteration lines")
     _add_config_flags(sim)
 

@@ -68,6 +68,9 @@ class SimulationConfig:
         diversity_weight: Penalty on similarity to actions already chosen.
         use_uncertainty: Add ``uncertainty_weight`` x predictive std to the selection objective.
         uncertainty_weight: Weight of the uncertainty bonus.
+        n_representative_users: Logged users (or k-means prototypes of them) the optimizer's selection averages
+            over; scoring cost grows linearly with it.
+        representative_method: ``kmeans`` (prototypes weighted by cluster size) or ``subsample``.
         evaluation_users: Fresh users on which bank values are evaluated each iteration.
         threads: BLAS / torch / LightGBM threads (1 measured best on the 2-core machines here).
         tensorboard: Write TensorBoard events under ``tb/``.
@@ -107,6 +110,8 @@ class SimulationConfig:
     diversity_weight: float = 0.15
     use_uncertainty: bool = False
     uncertainty_weight: float = 0.1
+    n_representative_users: int = 256
+    representative_method: str = "kmeans"
     evaluation_users: int = 2000
     threads: int = 1
     tensorboard: bool = True
@@ -151,6 +156,8 @@ class SimulationConfig:
         check_real(f"{c}.diversity_weight", self.diversity_weight, low=0.0)
         check_bool(f"{c}.use_uncertainty", self.use_uncertainty)
         check_real(f"{c}.uncertainty_weight", self.uncertainty_weight, low=0.0)
+        check_int(f"{c}.n_representative_users", self.n_representative_users, low=1)
+        check_choice(f"{c}.representative_method", self.representative_method, ("kmeans", "subsample"))
         check_int(f"{c}.evaluation_users", self.evaluation_users, low=1)
         check_int(f"{c}.threads", self.threads, low=1, high=256)
         check_bool(f"{c}.tensorboard", self.tensorboard)
@@ -170,7 +177,8 @@ class SimulationConfig:
         unknown = [k for k in data if k not in cls.field_names()]
         if unknown:
             hints = [
-                f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, cls.field_names(), 1)) else "")
+                f"{k!r}"
+                + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, cls.field_names(), 1)) else "")
                 for k in unknown
             ]
             raise ConfigError(f"{source} has unknown settings: {', '.join(hints)}.")

@@ -46,7 +46,9 @@ class MetricLogger:
         0,0.1
     """
 
-    def __init__(self, folder: str | os.PathLike[str], *, stdout: TextIO | None = None, tensorboard: bool = True) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], *, stdout: TextIO | None = None, tensorboard: bool = True
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._pending: dict[str, float] = {}
@@ -95,8 +97,11 @@ class MetricLogger:
         finite = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         self._writer.add_hparams(flat, finite, run_name=".")
 
-    def dump(self, step: int) -> dict[str, float]:
-        """Write the recorded values for ``step`` and clear them; returns what was written."""
+    def dump(self, step: int, *, tensorboard: bool = True) -> dict[str, float]:
+        """Write the recorded values for ``step`` and clear them; returns what was written.
+
+        ``tensorboard=False`` writes the CSV row only (e.g. for steps replayed on resume, whose events exist).
+        """
         row = {"step": float(step), **self._pending}
         self._pending = {}
         for key in row:
@@ -105,9 +110,11 @@ class MetricLogger:
         self._rows.append(row)
         lines = [",".join(self._keys)]
         for r in self._rows:
-            lines.append(",".join(str(int(r["step"])) if k == "step" else _fmt(r[k]) if k in r else "" for k in self._keys))
+            lines.append(
+                ",".join(str(int(r["step"])) if k == "step" else _fmt(r[k]) if k in r else "" for k in self._keys)
+            )
         atomic_write_text(self.folder / "metrics.csv", "\n".join(lines) + "\n")
-        if self._writer is not None:
+        if self._writer is not None and tensorboard:
             for key, value in row.items():
                 if key != "step" and math.isfinite(value):
                     self._writer.add_scalar(key, value, step)

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_array
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.copywriting import Copywriter
@@ -181,8 +181,6 @@ class DesignerContext:
 class BankDesigner(Protocol):
     """An outer-loop agent: reads the observation history and proposes the next bank."""
 
-    def propose(
-        self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator
-    ) -> Proposal:
+    def propose(self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator) -> Proposal:
         """Return the next bank's texts (the current bank's texts it keeps come first)."""
         ...

@@ -61,12 +61,16 @@ def load_entry_point(spec: str) -> Any:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and module_name.startswith(exc.name):
-            raise UnknownComponentError(f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc}).") from exc
+            raise UnknownComponentError(
+                f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc})."
+            ) from exc
         raise
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise UnknownComponentError(f"entry point {spec!r}: module {module_name!r} has no attribute {attr!r}.") from None
+        raise UnknownComponentError(
+            f"entry point {spec!r}: module {module_name!r} has no attribute {attr!r}."
+        ) from None
 
 
 def resolve(kind: str, name: str | Any) -> Any:

@@ -61,10 +61,12 @@ class RunFolder:
             path = Path(out)
             if path.exists() and any(path.iterdir()):
                 if not overwrite:
-                    raise ConfigError(f"{path} already exists and is not empty; pass --overwrite or choose another --out.")
+                    raise ConfigError(
+                        f"{path} already exists and is not empty; pass --overwrite or choose another --out."
+                    )
                 shutil.rmtree(path)
         else:
-            stamp = timestamp or _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+            stamp = timestamp or _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
             base = Path(results_dir) / f"{name}_{stamp}"
             path, n = base, 1
             while path.exists():

@@ -49,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         print_table(got)
         print(f"# {name}: {time.perf_counter() - start:.1f} s", flush=True)
         rows.extend(got)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
-            "repeats": args.repeats, "argv": sys.argv}
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "repeats": args.repeats,
+        "argv": sys.argv,
+    }
     args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0

@@ -22,7 +22,9 @@ def run(repeats: int = 5) -> list[dict[str, Any]]:
         pop = UserPopulation()
         rng = np.random.default_rng(0)
         n_users = 1_000_000
-        rows.append(row("users sampled", "users/s", rate(lambda: len(pop.sample(n_users, rng=rng)), repeats), n=n_users))
+        rows.append(
+            row("users sampled", "users/s", rate(lambda: len(pop.sample(n_users, rng=rng)), repeats), n=n_users)
+        )
         for family in ("mixture_of_experts", "gmm", "semantic"):
             world = World.build(
                 WorldConfig(embedder="hashing", ground_truth=family, n_reference_texts=2048, initial_actions=30)

@@ -13,8 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # package prefix -> prefixes it must never import (at any depth, lazily or not)
 FORBIDDEN = {
-    "actionbank_env.core": ("gymnasium", "agents", "optimizers", "torch", "stable_baselines3", "actionbank_env.envs",
-                            "actionbank_env.experiment", "actionbank_env.cli", "ray"),
+    "actionbank_env.core": (
+        "gymnasium",
+        "agents",
+        "optimizers",
+        "torch",
+        "stable_baselines3",
+        "actionbank_env.envs",
+        "actionbank_env.experiment",
+        "actionbank_env.cli",
+        "ray",
+    ),
     "actionbank_env": ("agents", "optimizers"),
     "agents": ("optimizers", "actionbank_env.envs", "actionbank_env.experiment", "actionbank_env.cli"),
     "optimizers": ("agents", "actionbank_env.envs", "actionbank_env.experiment", "actionbank_env.cli"),

@@ -285,12 +285,12 @@ class ActionCatalog:
             cleaned.append(ctext)
         keys = [normalize_text(t) for t in cleaned]
         new_keys: dict[str, str] = {}
-        for key, text in zip(keys, cleaned):
+        for key, text in zip(keys, cleaned, strict=True):
             if key not in self._by_key and key not in new_keys:
                 new_keys[key] = text
         if new_keys:
             embeddings = np.asarray(embedder.embed(list(new_keys.values())), dtype=np.float32)
-            for (key, text), emb in zip(new_keys.items(), embeddings):
+            for (key, text), emb in zip(new_keys.items(), embeddings, strict=True):
                 self._by_key[key] = Action(
                     id=format_action_id(self._next_number),
                     text=text,

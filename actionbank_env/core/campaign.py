@@ -151,5 +151,3 @@ def run_campaign(
     )
     agent_metrics = {k: v / n_updates for k, v in metric_sums.items()} if n_updates else {}
     return CampaignResult(log, served, best, mean, agent_metrics)
-
-

@@ -119,11 +119,15 @@ def _check_inputs(users: Any, embeddings: Any, d_user: int, d_embed: int) -> tup
     if users.shape[1] != d_user:
         raise ConfigError(f"users must have {d_user} feature columns, got shape {users.shape}.")
     if embeddings.shape[0] and embeddings.shape[1] != d_embed:
-        raise ConfigError(f"embeddings must have {d_embed} columns (the world's embedder), got shape {embeddings.shape}.")
+        raise ConfigError(
+            f"embeddings must have {d_embed} columns (the world's embedder), got shape {embeddings.shape}."
+        )
     return users, embeddings
 
 
-def _random_bank_columns(n_candidates: int, bank_size: int, n_banks: int, rng: np.random.Generator) -> NDArray[np.int64]:
+def _random_bank_columns(
+    n_candidates: int, bank_size: int, n_banks: int, rng: np.random.Generator
+) -> NDArray[np.int64]:
     """Indices of ``n_banks`` random banks of ``bank_size`` distinct columns, shape (n_banks, bank_size)."""
     keys = rng.random((n_banks, n_candidates))
     return np.argsort(keys, axis=1)[:, :bank_size].astype(np.int64)
@@ -322,7 +326,14 @@ class MixtureOfExperts(_CalibratedLogistic):
         raw_a, raw_i = self._parts(ref_users, ref_emb)
         self._sd_action = float(raw_a.std()) or 1.0
         self._sd_inter = float(raw_i.std()) or 1.0
-        for arr in (self._user_mean, self._gate, self._gate_bias, self._experts, self._experts_flat, self._action_weights):
+        for arr in (
+            self._user_mean,
+            self._gate,
+            self._gate_bias,
+            self._experts,
+            self._experts_flat,
+            self._action_weights,
+        ):
             arr.setflags(write=False)
         self._calibrate(config, ref_users, ref_emb, rng)
 
@@ -397,7 +408,11 @@ class GaussianMixture:
     def _log_normal(z: Array, means: Array, sds: Array) -> Array:
         """log N(z; mean_c, diag sd_c^2) for every row and component, shape (n, C)."""
         diff = (z[:, None, :] - means[None]) / sds[None]
-        return -0.5 * np.sum(diff * diff, axis=2) - np.sum(np.log(sds), axis=1)[None] - 0.5 * z.shape[1] * np.log(2 * np.pi)
+        return (
+            -0.5 * np.sum(diff * diff, axis=2)
+            - np.sum(np.log(sds), axis=1)[None]
+            - 0.5 * z.shape[1] * np.log(2 * np.pi)
+        )
 
     def density(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
         """Mixture density of each (user, action) pair, shape (n, m)."""
@@ -433,22 +448,35 @@ class GaussianMixture:
 
 #: Concept phrases of the semantic ground truth and the user traits that respond to each.
 SEMANTIC_CONCEPTS: tuple[tuple[tuple[str, ...], Mapping[str, float]], ...] = (
-    (("big discount", "huge sale, save 50% today", "cheap deals and bargains"),
-     {"price_sensitivity": 1.0, "income_level": -0.5}),
-    (("exclusive premium access", "luxury collection for VIP members", "elegant premium quality"),
-     {"income_level": 0.8, "quality_focus": 0.6, "price_sensitivity": -0.6}),
-    (("new technology launch", "the latest smart gadget is here", "innovative tech release"),
-     {"tech_savviness": 1.0, "age_norm": -0.4}),
-    (("last chance", "hurry, offer ends tonight", "limited time only"),
-     {"urgency_response": 1.0}),
-    (("loyalty reward for our members", "thank you for being a loyal customer", "earn bonus points"),
-     {"brand_loyalty": 1.0}),
-    (("trending now", "bestsellers everyone is talking about", "join thousands of happy customers"),
-     {"social_influence": 1.0, "age_norm": -0.3}),
-    (("handcrafted quality built to last", "timeless craftsmanship", "durable materials"),
-     {"quality_focus": 1.0, "age_norm": 0.3}),
-    (("free shipping on every order", "a free gift with your purchase"),
-     {"price_sensitivity": 0.6, "brand_loyalty": 0.2}),
+    (
+        ("big discount", "huge sale, save 50% today", "cheap deals and bargains"),
+        {"price_sensitivity": 1.0, "income_level": -0.5},
+    ),
+    (
+        ("exclusive premium access", "luxury collection for VIP members", "elegant premium quality"),
+        {"income_level": 0.8, "quality_focus": 0.6, "price_sensitivity": -0.6},
+    ),
+    (
+        ("new technology launch", "the latest smart gadget is here", "innovative tech release"),
+        {"tech_savviness": 1.0, "age_norm": -0.4},
+    ),
+    (("last chance", "hurry, offer ends tonight", "limited time only"), {"urgency_response": 1.0}),
+    (
+        ("loyalty reward for our members", "thank you for being a loyal customer", "earn bonus points"),
+        {"brand_loyalty": 1.0},
+    ),
+    (
+        ("trending now", "bestsellers everyone is talking about", "join thousands of happy customers"),
+        {"social_influence": 1.0, "age_norm": -0.3},
+    ),
+    (
+        ("handcrafted quality built to last", "timeless craftsmanship", "durable materials"),
+        {"quality_focus": 1.0, "age_norm": 0.3},
+    ),
+    (
+        ("free shipping on every order", "a free gift with your purchase"),
+        {"price_sensitivity": 0.6, "brand_loyalty": 0.2},
+    ),
 )
 
 
@@ -551,7 +579,11 @@ def build_ground_truth(
     feature_names: Sequence[str],
 ) -> GroundTruth:
     """Build the ground truth called ``name`` (one of :data:`GROUND_TRUTHS`)."""
-    kwargs: dict[str, Any] = {"rng": rng, "reference_users": reference_users, "reference_embeddings": reference_embeddings}
+    kwargs: dict[str, Any] = {
+        "rng": rng,
+        "reference_users": reference_users,
+        "reference_embeddings": reference_embeddings,
+    }
     if name == "mixture_of_experts":
         return MixtureOfExperts(config, **kwargs)
     if name == "gmm":

@@ -188,7 +188,7 @@ class ObservationLog:
         ids, inverse = np.unique(self.action_ids.astype(str), return_inverse=True)
         shows = np.bincount(inverse, minlength=len(ids))
         clicks = np.bincount(inverse, weights=self.clicks, minlength=len(ids)).astype(np.int64)
-        return {str(i): (int(s), int(c)) for i, s, c in zip(ids, shows, clicks)}
+        return {str(i): (int(s), int(c)) for i, s, c in zip(ids, shows, clicks, strict=True)}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ObservationLog):

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_bool, check_choice, check_component, check_int
 from actionbank_env.core.actions import ActionBank, ActionCatalog
-from actionbank_env.core.copywriting import Copywriter, CopyBrief, OfflineCopywriter
+from actionbank_env.core.copywriting import CopyBrief, Copywriter, OfflineCopywriter
 from actionbank_env.core.embedders import EMBEDDERS, Embedder, make_embedder
 from actionbank_env.core.ground_truth import GROUND_TRUTHS, GroundTruth, GroundTruthConfig, build_ground_truth
 from actionbank_env.core.users import UserBatch, UserPopulation

@@ -209,6 +209,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self._done = True
         self.bank = self._initial_bank
         self.history: list[ObservationLog] = []
+        self.users_history: list[UserBatch] = []
         self.results: list[CampaignResult] = []
 
     # ------------------------------------------------------------------ helpers
@@ -232,11 +233,12 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
 
     def _deploy(self, bank: ActionBank) -> CampaignResult:
         self._agent.set_bank(bank)
+        users = self._users(self._iteration)
         result = run_campaign(
             self.world.ground_truth,
             bank,
             self._agent,
-            self._users(self._iteration),
+            users,
             rng=self._click_rng,
             batch_size=self.config.campaign_batch_size,
             iteration=self._iteration,
@@ -249,6 +251,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             self._counts[action_id] = (old[0] + n_shown, old[1] + n_clicked)
         self.bank = bank
         self.history.append(result.log)
+        self.users_history.append(users)
         self.results.append(result)
         return result
 
@@ -326,6 +329,16 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             texts.append(cleaned)
         return texts, skipped, dropped
 
+    def resolve_bank(self, texts: Sequence[str], *, origin: str = "designer", iteration: int | None = None) -> ActionBank:
+        """The bank ``texts`` would deploy, with ids from this episode's catalog (new texts are embedded).
+
+        Lets a caller evaluate a proposal before (or without) stepping; ids stay consistent with ``step``.
+        """
+        if self._iteration < 0:
+            raise ResetNeeded("Call reset() before resolve_bank().")
+        it = self._iteration + 1 if iteration is None else iteration
+        return self._catalog.bank(list(texts), self.world.embedder, origin=origin, iteration=it)
+
     # ------------------------------------------------------------------ gymnasium API
 
     def reset(
@@ -345,6 +358,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self._counts: dict[str, tuple[float, float]] = {}
         self._next_user_id = 0
         self.history = []
+        self.users_history = []
         self.results = []
         self._iteration = 0
         result = self._deploy(self._initial_bank)

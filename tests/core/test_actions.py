@@ -61,14 +61,22 @@ def test_normalisation() -> None:
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        (lambda: ActionCatalog().resolve([""], HashingEmbedder(8)), ConfigError, "texts[0] must be a non-empty text after cleaning, got ''."),
+        (
+            lambda: ActionCatalog().resolve([""], HashingEmbedder(8)),
+            ConfigError,
+            "texts[0] must be a non-empty text after cleaning, got ''.",
+        ),
         (lambda: ActionCatalog().resolve(["ok", 5], HashingEmbedder(8)), TypeError, "texts[1] must be a str, got int."),
         (
             lambda: ActionCatalog().resolve(["x" * (MAX_TEXT_LENGTH + 1)], HashingEmbedder(8)),
             ConfigError,
             f"texts[0] must be at most {MAX_TEXT_LENGTH} characters, got {MAX_TEXT_LENGTH + 1} characters.",
         ),
-        (lambda: Action("A1", "t", np.array([np.nan], np.float32)), ValueError, "Action.embedding must contain only finite values"),
+        (
+            lambda: Action("A1", "t", np.array([np.nan], np.float32)),
+            ValueError,
+            "Action.embedding must contain only finite values",
+        ),
         (
             lambda: ActionBank([Action("A1", "t", np.ones(2, np.float32)), Action("A1", "u", np.ones(2, np.float32))]),
             ConfigError,

@@ -53,8 +53,15 @@ def test_personalisation_share_of_variance(family: str) -> None:
     logits = world.ground_truth.logits(users, world.reference_embeddings)  # type: ignore[attr-defined]
     assert interaction_share(logits) > 0.4
     low = World.build(
-        WorldConfig(embedder="hashing", embedding_dim=128, ground_truth=family, personalization=0.1,
-                    initial_actions=10, n_reference_texts=256, n_reference_users=1024)
+        WorldConfig(
+            embedder="hashing",
+            embedding_dim=128,
+            ground_truth=family,
+            personalization=0.1,
+            initial_actions=10,
+            n_reference_texts=256,
+            n_reference_users=1024,
+        )
     )
     low_logits = low.ground_truth.logits(users, low.reference_embeddings)  # type: ignore[attr-defined]
     assert interaction_share(low_logits) < interaction_share(logits) - 0.2
@@ -70,9 +77,19 @@ def test_targeting_matters_on_the_default_family() -> None:
 
 
 def test_world_seed_decides_the_ground_truth() -> None:
-    a, b, c = hashing_world(0), hashing_world(0), World.build(
-        WorldConfig(world_seed=0, initial_actions=10, embedder="hashing", embedding_dim=128,
-                    n_reference_texts=256, n_reference_users=1024)
+    a, b, c = (
+        hashing_world(0),
+        hashing_world(0),
+        World.build(
+            WorldConfig(
+                world_seed=0,
+                initial_actions=10,
+                embedder="hashing",
+                embedding_dim=128,
+                n_reference_texts=256,
+                n_reference_users=1024,
+            )
+        ),
     )
     other = hashing_world(1)
     users = a.sample_users(50, rng=np.random.default_rng(0)).features
@@ -90,7 +107,10 @@ def test_semantic_truth_rewards_the_right_message() -> None:
     x = pop_users.features
     bargain = x[:, col["price_sensitivity"]] > np.quantile(x[:, col["price_sensitivity"]], 0.8)
     rich = x[:, col["income_level"]] > np.quantile(x[:, col["income_level"]], 0.8)
-    texts = ["Huge sale: save 50% on cheap deals and bargains today", "Exclusive premium access to our luxury VIP collection"]
+    texts = [
+        "Huge sale: save 50% on cheap deals and bargains today",
+        "Exclusive premium access to our luxury VIP collection",
+    ]
     probs = world.ground_truth.click_prob(x, embed(texts))
     assert probs[bargain, 0].mean() > probs[bargain, 1].mean()
     assert probs[rich, 1].mean() > probs[rich, 0].mean()
@@ -114,7 +134,9 @@ def test_bad_ground_truth_config(kwargs: dict[str, float], message: str) -> None
 
 def test_wrong_embedding_dimension_is_named() -> None:
     world = hashing_world()
-    with pytest.raises(ConfigError, match=re.escape("embeddings must have 128 columns (the world's embedder), got shape (2, 5).")):
+    with pytest.raises(
+        ConfigError, match=re.escape("embeddings must have 128 columns (the world's embedder), got shape (2, 5).")
+    ):
         world.ground_truth.click_prob(np.full((1, 8), 0.5), np.ones((2, 5)))
     with pytest.raises(ConfigError, match="users must contain only finite values"):
         world.ground_truth.click_prob(np.full((1, 8), np.nan), world.reference_embeddings[:2])

@@ -64,10 +64,22 @@ def test_batch_round_trip_through_columns_and_concat() -> None:
     [
         (lambda: Archetype("x", -1.0, (0.5,) * 8), ConfigError, "Archetype[x].weight must be a float > 0.0, got -1.0."),
         (lambda: Archetype("x", 1.0, (0.0,) * 8), ConfigError, "Archetype[x].mean must lie strictly inside (0, 1)"),
-        (lambda: UserPopulation([Archetype("x", 1.0, (0.5,) * 3)]), ConfigError, "Archetype[x].mean must have 8 entries, got 3."),
+        (
+            lambda: UserPopulation([Archetype("x", 1.0, (0.5,) * 3)]),
+            ConfigError,
+            "Archetype[x].mean must have 8 entries, got 3.",
+        ),
         (lambda: UserPopulation([]), ConfigError, "UserPopulation.archetypes must contain at least one archetype"),
-        (lambda: UserPopulation().sample(-1, rng=np.random.default_rng(0)), ConfigError, "n_users must be an int >= 0, got -1."),
-        (lambda: UserPopulation().sample(2.5, rng=np.random.default_rng(0)), TypeError, "n_users must be an int, got 2.5"),
+        (
+            lambda: UserPopulation().sample(-1, rng=np.random.default_rng(0)),
+            ConfigError,
+            "n_users must be an int >= 0, got -1.",
+        ),
+        (
+            lambda: UserPopulation().sample(2.5, rng=np.random.default_rng(0)),
+            TypeError,
+            "n_users must be an int, got 2.5",
+        ),
     ],
 )
 def test_bad_population_input(make, error, message) -> None:  # type: ignore[no-untyped-def]

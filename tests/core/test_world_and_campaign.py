@@ -39,11 +39,19 @@ def test_new_catalog_continues_after_the_initial_bank() -> None:
     [
         ({"initial_actions": 1}, ConfigError, "WorldConfig.initial_actions must be an int >= 2 and <= 10000, got 1."),
         ({"embedder": "hashng"}, UnknownComponentError, "Did you mean 'hashing'?"),
-        ({"ground_truth": "moe"}, ConfigError, "WorldConfig.ground_truth must be one of ['gmm', 'mixture_of_experts', 'semantic'], got 'moe'."),
+        (
+            {"ground_truth": "moe"},
+            ConfigError,
+            "WorldConfig.ground_truth must be one of ['gmm', 'mixture_of_experts', 'semantic'], got 'moe'.",
+        ),
         ({"world_seed": -1}, ConfigError, "WorldConfig.world_seed must be an int >= 0, got -1."),
         ({"world_seed": 1.5}, TypeError, "WorldConfig.world_seed must be an int, got 1.5"),
         ({"base_ctr": 2.0}, ConfigError, "GroundTruthConfig.base_ctr must be a float > 0.0 and < 1.0, got 2.0."),
-        ({"initial_actions": 40, "n_reference_texts": 20}, ConfigError, "WorldConfig.n_reference_texts=20 must be >= initial_actions=40."),
+        (
+            {"initial_actions": 40, "n_reference_texts": 20},
+            ConfigError,
+            "WorldConfig.n_reference_texts=20 must be >= initial_actions=40.",
+        ),
         ({"cache_embeddings": "yes"}, TypeError, "WorldConfig.cache_embeddings must be a bool, got 'yes'"),
     ],
 )

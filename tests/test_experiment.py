@@ -1,0 +1,223 @@
+"""The full simulation: results layout, determinism across processes, resume after SIGKILL, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actionbank_env.cli import main
+from actionbank_env.config import SimulationConfig
+from actionbank_env.experiment import run_simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = [
+    "--embedder",
+    "hashing",
+    "--users",
+    "200",
+    "--iterations",
+    "2",
+    "--initial_actions",
+    "5",
+    "--action_pool_size",
+    "60",
+    "--action_bank_size",
+    "3",
+    "--reward_model_type",
+    "linear",
+    "--evaluation-users",
+    "300",
+    "--no-report",
+]
+ITERATION_FILES = (
+    "users.csv",
+    "action_bank.json",
+    "observations.csv",
+    "algorithm_results.json",
+    "ground_truth_evaluation.json",
+    "new_action_bank.json",
+)
+
+
+def _strip_timing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_timing(v) for k, v in value.items() if not k.endswith("_seconds")}
+    if isinstance(value, list):
+        return [_strip_timing(v) for v in value]
+    return value
+
+
+def _comparable_files(folder: Path) -> dict[str, Any]:
+    """Every results file except meta.json and TensorBoard events; JSON without durations."""
+    out: dict[str, Any] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or rel == "meta.json" or rel.startswith("tb/"):
+            continue
+        out[rel] = _strip_timing(json.loads(path.read_text())) if path.suffix == ".json" else path.read_bytes()
+    return out
+
+
+def _cli(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "actionbank_env", "simulate", "--quiet", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        **kwargs,
+    )
+
+
+def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", *SMALL, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "run"
+    assert f"results: {run}" in out and "improvement_captured" in out
+    for name in (
+        "simulation_config.json",
+        "meta.json",
+        "metrics.csv",
+        "summary.json",
+        "complete_simulation_results.json",
+        "initialization/action_bank.json",
+    ):
+        assert (run / name).is_file(), name
+    for t in (1, 2):
+        for name in ITERATION_FILES:
+            assert (run / f"iteration_{t}" / name).is_file(), (t, name)
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("company_reward", "deployed_value", "bank_value", "oracle_bank_value", "improvement_captured"):
+        assert key in summary and len(summary["per_iteration"][key]) == 2
+    config = SimulationConfig.from_dict(json.loads((run / "simulation_config.json").read_text()))
+    assert config.users == 200 and config.embedder == "hashing"
+    # Embeddings are stored once per action (bank files), never per observation row.
+    assert "embedding" not in (run / "iteration_1" / "observations.csv").read_text().splitlines()[0]
+    # Bank evolution: the new bank keeps the old ids and adds action_bank_size new ones.
+    evaluation = json.loads((run / "iteration_1" / "ground_truth_evaluation.json").read_text())
+    assert len(evaluation["bank_evolution"]["kept_ids"]) == 5
+    assert len(evaluation["bank_evolution"]["added_ids"]) == 3
+    # TensorBoard: scalars read back with their values.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"env/company_reward", "optimizer/bank_value", "optimizer/improvement_captured"} <= tags
+    bank_values = [e.value for e in acc.Scalars("optimizer/bank_value")]
+    assert bank_values == pytest.approx(summary["per_iteration"]["bank_value"], rel=1e-6)
+
+
+def test_same_seed_gives_identical_files_in_two_processes(tmp_path: Path) -> None:
+    procs = [_cli([*SMALL, "--no-tensorboard", "--out", str(tmp_path / name)]) for name in ("a", "b")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    a, b = _comparable_files(tmp_path / "a"), _comparable_files(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], key
+    other = run_simulation(
+        SimulationConfig.from_dict(
+            {
+                "embedder": "hashing",
+                "users": 200,
+                "iterations": 2,
+                "initial_actions": 5,
+                "action_pool_size": 60,
+                "action_bank_size": 3,
+                "reward_model_type": "linear",
+                "evaluation_users": 300,
+                "report": False,
+                "tensorboard": False,
+                "seed": 1,
+            }
+        ),
+        out=tmp_path / "c",
+    )
+    assert _comparable_files(other.path)["iteration_1/observations.csv"] != a["iteration_1/observations.csv"]
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_results(tmp_path: Path) -> None:
+    args = [*SMALL, "--iterations", "3", "--no-tensorboard"]
+    full = _cli([*args, "--out", str(tmp_path / "full")])
+    killed = _cli([*args, "--out", str(tmp_path / "killed")], start_new_session=True)
+    marker = tmp_path / "killed" / "iteration_1" / ".complete"
+    deadline = time.monotonic() + 240
+    while not marker.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert killed.poll() is None, "the run finished before it could be killed; make it longer"
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate()
+    assert not (tmp_path / "killed" / "summary.json").exists()
+    leftovers = [p for p in (tmp_path / "killed").rglob(".*.tmp")]
+    resumed = _cli(["--resume", str(tmp_path / "killed")])
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    _, err = full.communicate(timeout=300)
+    assert full.returncode == 0, err
+    a, b = _comparable_files(tmp_path / "full"), _comparable_files(tmp_path / "killed")
+    b = {k: v for k, v in b.items() if not k.endswith(".tmp")}
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], key
+    assert all(not p.exists() or p.suffix == ".tmp" for p in leftovers)  # temp files are never results
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--iteratons", "3"], "unrecognized arguments: --iteratons 3"),
+        (["simulate", "--users", "0"], "SimulationConfig.users must be an int >= 1 and <= 100000000, got 0."),
+        (["simulate", "--alpha", "-1"], "SimulationConfig.alpha must be a float >= 0.0, got -1.0."),
+        (["simulate", "--reward_model_type", "lightgmb"], "SimulationConfig.reward_model_type must be one of"),
+        (["simulate", "--optimizer", "best"], "SimulationConfig.optimizer must be one of"),
+        (["simulate", "--users", "ten"], "argument --users: invalid int value: 'ten'"),
+        (["simulate", "--config", "/nonexistent/run.json"], "--config /nonexistent/run.json: no such file."),
+        (
+            ["simulate", "--action_bank_size", "30", "--action_pool_size", "20"],
+            "SimulationConfig.action_bank_size=30 must be <= action_pool_size=20.",
+        ),
+        (["simulate", "--resume", "/nonexistent"], "/nonexistent is not a run folder (no simulation_config.json)."),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_clear_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_config_file_and_flag_precedence(tmp_path: Path) -> None:
+    from actionbank_env.cli import _simulation_config, build_parser
+
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps({"users": 123, "iterations": 4}))
+    args = build_parser().parse_args(["simulate", "--config", str(cfg), "--iterations", "2", "--embedder", "hashing"])
+    config = _simulation_config(args)
+    assert (config.users, config.iterations, config.embedder) == (123, 2, "hashing")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"user": 5}))
+    assert main(["simulate", "--config", str(bad)]) == 2
+
+
+def test_refuses_to_overwrite_a_non_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    assert main(["simulate", *SMALL, "--out", str(out)]) == 2
+    assert "already exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "keep me"
