@@ -107,6 +107,67 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="no progress bars or per-iteration lines")
     _add_config_flags(sim)
 
+    gen = sub.add_parser(
+        "generate-data", help="write fixed users per iteration and the initial bank (reproducible data)"
+    )
+    gen.add_argument("--config", type=Path, help="JSON file of settings (flags override it)")
+    gen.add_argument(
+        "--out",
+        "--data_dir",
+        "--data-dir",
+        dest="out",
+        type=Path,
+        help="the data folder (default data/simulation_data/<id>)",
+    )
+    gen.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
+    gen.add_argument("--openai-api-key", "--openai_api_key", dest="openai_api_key", help=argparse.SUPPRESS)
+    _add_config_flags(gen, skip=("data_dir",))
+
+    rfd = sub.add_parser(
+        "run-from-data", help="run the simulation on a generate-data folder (its users and initial bank)"
+    )
+    rfd.add_argument("--config", type=Path, help="JSON file of settings (flags override it)")
+    rfd.add_argument("--out", type=Path, help="write into exactly this folder")
+    rfd.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
+    rfd.add_argument("--resume", type=Path, metavar="RUN_DIR", help=argparse.SUPPRESS)
+    rfd.add_argument("--openai-api-key", "--openai_api_key", dest="openai_api_key", help="see simulate")
+    rfd.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(rfd)
+
+    cmp = sub.add_parser(
+        "compare-models", help="train every reward model (or one) on logged data and score it against the ground truth"
+    )
+    cmp.add_argument(
+        "run_dir", nargs="?", type=Path, help="a run folder whose logs to use (default: a fresh random-targeting log)"
+    )
+    cmp.add_argument(
+        "--model-type",
+        "--model_type",
+        dest="model_type",
+        default="compare_all",
+        help="a reward model name or compare_all",
+    )
+    cmp.add_argument(
+        "--log-users",
+        "--log_users",
+        dest="log_users",
+        type=int,
+        default=None,
+        help="rows of the fresh log (default: --users)",
+    )
+    cmp.add_argument("--json", type=Path, help="also write the scores as JSON")
+    _add_config_flags(cmp)
+
+    rep = sub.add_parser("report", help="write report.html and plots for a run folder")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        help="another run folder to draw on the same axes (repeatable)",
+    )
+
     sub.add_parser("list-envs", help="list the registered Gymnasium environment ids")
     chk = sub.add_parser("check-env", help="run gymnasium's env checker on every environment id")
     chk.add_argument("--env", action="append", help="only this id (repeatable)")
@@ -141,13 +202,60 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.openai_api_key:
         os.environ["OPENAI_API_KEY"] = args.openai_api_key  # in-process only; never written
-    if args.resume is not None:
+    if getattr(args, "resume", None) is not None:
         result = run_simulation(None, resume=args.resume, progress=not args.quiet)
     else:
         config = _simulation_config(args)
         result = run_simulation(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(result.summary_table())
     print(f"results: {result.path}")
+    return 0
+
+
+def _cmd_generate_data(args: argparse.Namespace) -> int:
+    from actionbank_env.experiment import generate_data
+
+    config = _simulation_config(args)
+    path = generate_data(config, out=args.out, overwrite=args.overwrite)
+    print(f"data: {path}")
+    return 0
+
+
+def _cmd_run_from_data(args: argparse.Namespace) -> int:
+    if "data_dir" not in vars(args) and args.config is None:
+        raise _UsageError("actionbank run-from-data: --data_dir DIR is required (a generate-data folder).")
+    return _cmd_simulate(args)
+
+
+def _cmd_compare_models(args: argparse.Namespace) -> int:
+    from actionbank_env.config import REWARD_MODEL_NAMES
+    from actionbank_env.model_comparison import compare_models, format_table, write_comparison
+
+    if args.model_type == "compare_all":
+        models = REWARD_MODEL_NAMES
+    else:
+        from actionbank_env._validation import check_choice
+
+        models = (check_choice("--model_type", args.model_type, (*REWARD_MODEL_NAMES, "compare_all")),)
+    config = _simulation_config(args)
+    if args.run_dir is not None and not (args.run_dir / "simulation_config.json").is_file():
+        raise _UsageError(f"{args.run_dir} is not a run folder (no simulation_config.json).")
+    scores = compare_models(
+        args.run_dir, models=models, config=config, users=args.log_users or config.users, seed=config.seed
+    )
+    print(format_table(scores))
+    if args.json is not None:
+        print(f"wrote {write_comparison(args.json, scores)}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from actionbank_env.report import write_report
+
+    for folder in [args.run_dir, *args.compare]:
+        if not (folder / "simulation_config.json").is_file():
+            raise _UsageError(f"{folder} is not a run folder (no simulation_config.json).")
+    print(f"report: {write_report(args.run_dir, compare=args.compare)}")
     return 0
 
 
@@ -186,7 +294,15 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"simulate": _cmd_simulate, "list-envs": _cmd_list_envs, "check-env": _cmd_check_env}
+_COMMANDS = {
+    "simulate": _cmd_simulate,
+    "generate-data": _cmd_generate_data,
+    "run-from-data": _cmd_run_from_data,
+    "compare-models": _cmd_compare_models,
+    "report": _cmd_report,
+    "list-envs": _cmd_list_envs,
+    "check-env": _cmd_check_env,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

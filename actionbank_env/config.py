@@ -72,6 +72,7 @@ class SimulationConfig:
             over; scoring cost grows linearly with it.
         representative_method: ``kmeans`` (prototypes weighted by cluster size) or ``subsample``.
         evaluation_users: Fresh users on which bank values are evaluated each iteration.
+        data_dir: Replay the users and initial bank of a ``generate-data`` folder (its world settings win).
         threads: BLAS / torch / LightGBM threads (1 measured best on the 2-core machines here).
         tensorboard: Write TensorBoard events under ``tb/``.
         report: Write ``report.html`` with plots at the end.
@@ -113,6 +114,7 @@ class SimulationConfig:
     n_representative_users: int = 256
     representative_method: str = "kmeans"
     evaluation_users: int = 2000
+    data_dir: str | None = None
     threads: int = 1
     tensorboard: bool = True
     report: bool = True
@@ -159,6 +161,8 @@ class SimulationConfig:
         check_int(f"{c}.n_representative_users", self.n_representative_users, low=1)
         check_choice(f"{c}.representative_method", self.representative_method, ("kmeans", "subsample"))
         check_int(f"{c}.evaluation_users", self.evaluation_users, low=1)
+        if self.data_dir is not None:
+            check_str(f"{c}.data_dir", self.data_dir)
         check_int(f"{c}.threads", self.threads, low=1, high=256)
         check_bool(f"{c}.tensorboard", self.tensorboard)
         check_bool(f"{c}.report", self.report)

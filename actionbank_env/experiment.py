@@ -38,13 +38,33 @@ from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.campaign import CampaignResult
 from actionbank_env.core.copywriting import Copywriter, OfflineCopywriter
 from actionbank_env.core.io import atomic_write
+from actionbank_env.core.observations import ObservationLog
 from actionbank_env.core.world import World
 from actionbank_env.errors import ConfigError
 from actionbank_env.logging import MetricLogger
 from actionbank_env.protocols import DesignerContext
 from actionbank_env.results import RunFolder
 
-__all__ = ["run_simulation", "RunResult", "make_copywriter"]
+__all__ = ["run_simulation", "RunResult", "make_copywriter", "generate_data", "load_data_config", "DATA_FORMAT"]
+
+#: Format tag of ``generate-data`` folders.
+DATA_FORMAT = "actionbank-data-v1"
+#: Settings a data folder fixes (the world and the users); the algorithm settings stay the caller's.
+DATA_FIELDS = (
+    "users",
+    "iterations",
+    "initial_actions",
+    "seed",
+    "world_seed",
+    "embedder",
+    "ground_truth_type",
+    "base_ctr",
+    "personalization",
+    "gmm_components",
+    "density_scale_factor",
+    "min_utility",
+    "max_utility",
+)
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +252,7 @@ class _Simulation:
             company_strategy=config.company_strategy,
             company_params=config.agent_params(),
             campaign_batch_size=config.campaign_batch_size,
+            data_dir=config.data_dir,
         )
         self.env_seed = int(env_seq.generate_state(1)[0])
         copywriter = make_copywriter(config)
@@ -326,7 +347,11 @@ class _Simulation:
         evaluation = self.evaluate(bank, proposal_bank, result, dict(proposal.diagnostics))
         _write_csv(folder / "users.csv", pd.DataFrame(self.env.users_history[-1].to_columns()))
         run.write_json(f"iteration_{t}/action_bank.json", bank.to_dict())
-        result.log.to_csv(folder / "observations.csv")
+        # The env counts its campaigns from 0; the results folders (and this column) count iterations from 1.
+        log = result.log
+        ObservationLog({**log.columns, "iteration": np.full(len(log), t, dtype=np.int64)}).to_csv(
+            folder / "observations.csv"
+        )
         diag = dict(proposal.diagnostics)
         algorithm = {
             "iteration": t,
@@ -392,6 +417,11 @@ def run_simulation(
     Returns:
         The run folder, the per-iteration rows and the summary.
     """
+    if config is not None and config.data_dir is not None and resume is None:
+        data = load_data_config(config.data_dir)
+        config = config.replace(**{k: data[k] for k in DATA_FIELDS if k in data})
+        if config.name == "simulation":
+            config = config.replace(name="simulation_from_data")
     if resume is not None:
         run = RunFolder.open(resume)
         config = SimulationConfig.from_dict(
@@ -407,6 +437,11 @@ def run_simulation(
             raise TypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
         run = RunFolder.create(config.results_dir, config.name, out=out, overwrite=overwrite)
         run.write_json("simulation_config.json", config.to_dict())
+        if config.data_dir is not None:
+            run.write_json(
+                "run_from_data_config.json",
+                {"data_dir": str(Path(config.data_dir).resolve()), "algorithm_config": config.to_dict()},
+            )
         done = 0
     meta = {
         "versions": _versions(),
@@ -507,3 +542,59 @@ def _read_row(run: RunFolder, t: int) -> dict[str, Any]:
         "fidelity_spearman": fid.get("spearman"),
         "fidelity_auc": fid.get("auc"),
     }
+
+
+def load_data_config(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings stored in a ``generate-data`` folder.
+
+    Raises:
+        ConfigError: If the folder or its ``data_config.json`` is missing or of another format.
+    """
+    root = Path(data_dir)
+    path = root / "data_config.json"
+    if not path.is_file():
+        raise ConfigError(f"--data_dir {root} is not a generate-data folder (no data_config.json).")
+    from actionbank_env.core.io import read_json
+
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != DATA_FORMAT:
+        raise ConfigError(
+            f"{path} must have format {DATA_FORMAT!r}, got {data.get('format') if isinstance(data, dict) else data!r}."
+        )
+    return dict(data["settings"])
+
+
+def generate_data(
+    config: SimulationConfig, *, out: str | os.PathLike[str] | None = None, overwrite: bool = False
+) -> Path:
+    """Write a reproducible data folder: fixed users per iteration and the initial bank.
+
+    Layout: ``data_config.json`` (format and settings), ``initialization/action_bank.json`` and
+    ``iteration_<t>/users.csv`` for ``t = 1 .. max(iterations, 2)`` (users of results iteration ``t``). Several
+    algorithms then run on the same data with ``run-from-data --data_dir``.
+
+    Args:
+        config: World and size settings (``users``, ``iterations``, ``initial_actions``, ``seed``, world fields).
+        out: The folder (default ``data/simulation_data/data_seed<seed>_<hash>`` of the settings).
+        overwrite: Allow a non-empty ``out``.
+    """
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    settings = {k: getattr(config, k) for k in DATA_FIELDS}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    if out is None:
+        out = Path("data/simulation_data") / f"data_seed{config.seed}_{digest}"
+    folder = RunFolder.create(".", "data", out=out, overwrite=overwrite)
+    world = World.build(config.world_config())
+    users_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(4)[3])
+    folder.write_json("data_config.json", {"format": DATA_FORMAT, "settings": settings, "id": digest})
+    folder.write_json("initialization/action_bank.json", world.initial_bank.to_dict())
+    first_id = 0
+    for t in range(1, max(config.iterations, 2) + 1):
+        users = world.sample_users(config.users, rng=users_rng, first_id=first_id)
+        first_id += len(users)
+        _write_csv(folder.iteration_dir(t) / "users.csv", pd.DataFrame(users.to_columns()))
+    return folder.path

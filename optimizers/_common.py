@@ -59,6 +59,9 @@ class GenerativeConfig:
         use_uncertainty: Select on an optimistic score r̂ + ``uncertainty_weight`` * std (needs a model with
             ``predict_with_uncertainty``: ``bayesian_neural``, ``gaussian_process``).
         uncertainty_weight: Weight of the predictive standard deviation.
+        screen_users: Representative users (the heaviest prototypes) on which the whole pool is screened first.
+        screen_shortlist: Candidates (best single-action gain on the screening users) that are scored on every
+            representative user; ``None`` scores the whole pool on every user (exact but slow for tree models).
         uncertainty_shortlist: Candidates (best by their single-action gain under the mean) that get the
             expensive uncertainty pass.
         exploit_ratio: Share of the pool written as variations of the best-performing logged actions.
@@ -92,6 +95,8 @@ class GenerativeConfig:
     use_uncertainty: bool = False
     uncertainty_weight: float = 0.1
     uncertainty_shortlist: int = 200
+    screen_users: int = 32
+    screen_shortlist: int | None = 256
     exploit_ratio: float = 0.4
     explore_ratio: float = 0.3
     targeted_ratio: float = 0.3
@@ -134,6 +139,9 @@ class GenerativeConfig:
         check_bool(f"{name}.use_uncertainty", self.use_uncertainty)
         check_real(f"{name}.uncertainty_weight", self.uncertainty_weight, low=0.0)
         check_int(f"{name}.uncertainty_shortlist", self.uncertainty_shortlist, low=1)
+        check_int(f"{name}.screen_users", self.screen_users, low=1)
+        if self.screen_shortlist is not None:
+            check_int(f"{name}.screen_shortlist", self.screen_shortlist, low=1)
         ratios = [check_real(f"{name}.{r}_ratio", getattr(self, f"{r}_ratio"), low=0.0) for r in MODE_NAMES]
         if sum(ratios) <= 0.0:
             raise ConfigError(

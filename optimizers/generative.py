@@ -201,6 +201,26 @@ class GenerativeDesigner:
         model.fit(rows.users, rows.embeddings, rows.clicks, sample_weight=rows.weights)
         return model, info
 
+    def _screen(self, model: Any, draw: PoolDraw, bank: ActionBank) -> NDArray[np.int64]:
+        """Pool indices worth scoring on every representative user.
+
+        The whole pool is scored on the ``screen_users`` heaviest representative users; the ``screen_shortlist``
+        candidates with the largest single-action gain over the bank there are kept (all of them if the pool is
+        no larger). Tree models cost ~20 µs per (user, candidate) pair here, so this keeps a 2,000-text pool
+        affordable.
+        """
+        cfg = self.config
+        n_pool = draw.embeddings.shape[0]
+        if cfg.screen_shortlist is None or n_pool <= cfg.screen_shortlist:
+            return np.arange(n_pool)
+        heavy = np.sort(np.argsort(-draw.user_weights, kind="stable")[: cfg.screen_users])
+        users, weights = draw.users[heavy], draw.user_weights[heavy]
+        n_bank = len(bank)
+        scores = model.predict(users, np.concatenate([bank.embeddings, draw.embeddings]) if n_bank else draw.embeddings)
+        base = scores[:, :n_bank].max(axis=1) if n_bank else np.zeros(users.shape[0])
+        gains = weights @ np.maximum(scores[:, n_bank:] - base[:, None], 0.0)
+        return np.sort(np.argsort(-gains, kind="stable")[: cfg.screen_shortlist]).astype(np.int64)
+
     def propose(
         self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
     ) -> Proposal:
@@ -243,21 +263,24 @@ class GenerativeDesigner:
         start = time.perf_counter()
         users, weights = draw.users, draw.user_weights
         n_bank = len(bank)
+        screened = self._screen(model, draw, bank)
+        pool_embeddings = draw.embeddings[screened]
         all_embeddings = (
-            np.concatenate([bank.embeddings.reshape(n_bank, -1), draw.embeddings]) if n_bank else draw.embeddings
+            np.concatenate([bank.embeddings.reshape(n_bank, -1), pool_embeddings]) if n_bank else pool_embeddings
         )
         mean_scores = model.predict(users, all_embeddings)
         bank_mean, pool_mean = mean_scores[:, :n_bank], mean_scores[:, n_bank:]
         base_mean = bank_mean.max(axis=1) if n_bank else np.zeros(users.shape[0])
-        candidates = np.arange(draw.embeddings.shape[0])
+        diag["n_scored_candidates"] = int(screened.size)
+        candidates = np.arange(screened.size)
         select_scores, base = pool_mean, base_mean
         if cfg.use_uncertainty and candidates.size:
             single_gain = weights @ (np.maximum(pool_mean, base_mean[:, None]) - base_mean[:, None])
             shortlist = np.sort(np.argsort(-single_gain, kind="stable")[: cfg.uncertainty_shortlist])
             sub = (
-                np.concatenate([bank.embeddings.reshape(n_bank, -1), draw.embeddings[shortlist]])
+                np.concatenate([bank.embeddings.reshape(n_bank, -1), pool_embeddings[shortlist]])
                 if n_bank
-                else draw.embeddings[shortlist]
+                else pool_embeddings[shortlist]
             )
             mean_u, std_u = model.predict_with_uncertainty(users, sub)
             optimistic = mean_u + cfg.uncertainty_weight * std_u
@@ -276,11 +299,11 @@ class GenerativeDesigner:
             cfg.action_bank_size,
             base=base,
             user_weights=weights,
-            embeddings=draw.embeddings[candidates],
+            embeddings=pool_embeddings[candidates],
             bank_embeddings=bank.embeddings if n_bank else None,
         )
-        chosen = candidates[result.indices]
-        new_texts = [draw.pool.texts[i] for i in chosen]
+        chosen = candidates[result.indices]  # columns of pool_mean; pool indices are screened[chosen]
+        new_texts = [draw.pool.texts[i] for i in screened[chosen]]
         texts, retired = finish_bank(bank, new_texts, bank_mean, pool_mean[:, chosen], weights, cfg.max_bank_size)
         diag["select_seconds"] = time.perf_counter() - start
 
@@ -292,7 +315,7 @@ class GenerativeDesigner:
             expected_value_old=float(weights @ base_mean) if n_bank else 0.0,
             expected_value_new=float(weights @ final_cols[:, keep].max(axis=1)) if keep else 0.0,
             new_texts=new_texts,
-            new_modes=[draw.pool.modes[i] for i in chosen],
+            new_modes=[draw.pool.modes[i] for i in screened[chosen]],
             new_gains=result.gains.tolist(),
             new_coverage_gains=result.coverage_gains.tolist(),
             new_mean_scores=[float(weights @ pool_mean[:, i]) for i in chosen],

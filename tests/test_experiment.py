@@ -221,3 +221,39 @@ def test_refuses_to_overwrite_a_non_empty_folder(tmp_path: Path, capsys: pytest.
     assert main(["simulate", *SMALL, "--out", str(out)]) == 2
     assert "already exists and is not empty; pass --overwrite" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_generate_data_then_run_several_algorithms_on_the_same_users(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert main(["generate-data", "--embedder", "hashing", "--users", "150", "--iterations", "2",
+                 "--initial_actions", "5", "--out", str(data)]) == 0
+    assert (data / "data_config.json").is_file() and (data / "initialization" / "action_bank.json").is_file()
+    runs = {}
+    for optimizer in ("generative", "random"):
+        out = tmp_path / optimizer
+        argv = ["run-from-data", "--data_dir", str(data), "--optimizer", optimizer, "--action_pool_size", "40",
+                "--action_bank_size", "2", "--reward_model_type", "linear", "--out", str(out), "--quiet", "--no-report",
+                "--no-tensorboard", "--evaluation-users", "200"]
+        assert main(argv) == 0
+        runs[optimizer] = out
+    for t in (1, 2):
+        data_users = (data / f"iteration_{t}" / "users.csv").read_bytes()
+        for out in runs.values():
+            assert (out / f"iteration_{t}" / "users.csv").read_bytes() == data_users
+    config = json.loads((runs["random"] / "simulation_config.json").read_text())
+    assert config["users"] == 150 and config["embedder"] == "hashing" and config["data_dir"] == str(data)
+    assert (runs["random"] / "run_from_data_config.json").is_file()
+    assert main(["run-from-data", "--data_dir", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_compare_models_scores_against_the_ground_truth(capsys: pytest.CaptureFixture[str]) -> None:
+    from actionbank_env.model_comparison import compare_models
+
+    scores = compare_models(models=("linear", "gaussian_process"), users=3000, evaluation_users=300,
+                            n_new_candidates=60, config=SimulationConfig(embedder="hashing", initial_actions=10))
+    assert [s.model for s in scores] == ["linear", "gaussian_process"]
+    for s in scores:
+        assert s.fidelity_seen["spearman"] > 0.2  # learned something real about the logged actions
+        assert 0.0 <= s.fidelity_new["ece"] <= 1.0 and s.fit_seconds > 0
+    assert main(["compare-models", "--model_type", "lineer"]) == 2
+    assert "Did you mean 'linear'?" in capsys.readouterr().err

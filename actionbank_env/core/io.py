@@ -19,6 +19,16 @@ import numpy as np
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "to_jsonable", "read_json"]
 
 
+def _file_mode() -> int:
+    """Mode of a normally created file under the current umask (mkstemp's temp files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``writer(file)`` on a temp file beside ``path`` and rename it over ``path`` when it succeeds."""
     target = Path(path)
@@ -29,6 +39,7 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], Any
             writer(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _MODE)
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -20,8 +20,9 @@ The action is the next bank as a sequence of texts, and every element of the act
 
 Replay (``data_dir=``): ``data_dir/initialization/action_bank.json`` (``ActionBank.to_dict``) is the
 initial bank, and ``data_dir/iteration_<t>/users.csv`` (``UserBatch.to_columns`` written with pandas,
-columns ``user_id``, ``archetype`` and the feature names) are the users of iteration ``t`` for
-``t = 0 .. n_iterations``. Every episode replays the same users; the seed then drives the clicks and the
+columns ``user_id``, ``archetype`` and the feature names) are the users of the campaign of env iteration
+``t - 1`` for ``t = 1 .. n_iterations + 1`` (numbered like the ``iteration_<t>`` folders of ``actionbank
+simulate``, whose iteration 1 deploys the initial bank). Every episode replays the same users; the seed then drives the clicks and the
 agent.
 """
 
@@ -113,7 +114,9 @@ def _inside(root: Path, relative: str, what: str) -> Path:
 def load_replay_data(
     data_dir: str | os.PathLike[str], world: World, n_iterations: int
 ) -> tuple[ActionBank, list[UserBatch]]:
-    """Read the initial bank and the users of iterations ``0 .. n_iterations`` from ``data_dir``.
+    """Read the initial bank and the users of env iterations ``0 .. n_iterations`` from ``data_dir``.
+
+    The users of env iteration ``t`` are in ``iteration_<t + 1>/users.csv`` (results numbering).
 
     Raises:
         ConfigError: If the folder or a file is missing, a path escapes ``data_dir`` (e.g. a symlink),
@@ -134,7 +137,7 @@ def load_replay_data(
         )
     users = []
     for t in range(n_iterations + 1):
-        frame = pd.read_csv(_inside(root, f"iteration_{t}/users.csv", "file"))
+        frame = pd.read_csv(_inside(root, f"iteration_{t + 1}/users.csv", "file"))
         columns = {c: frame[c].to_numpy() for c in frame.columns}
         users.append(UserBatch.from_columns(columns, archetype_names=world.population.archetype_names))
     return bank, users

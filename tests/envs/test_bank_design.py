@@ -147,9 +147,9 @@ def test_replay_from_data_dir(tmp_path: Path) -> None:
     (tmp_path / "initialization" / "action_bank.json").write_text(json.dumps(bank.to_dict()))
     rng = np.random.default_rng(0)
     for t in range(3):
-        (tmp_path / f"iteration_{t}").mkdir()
+        (tmp_path / f"iteration_{t + 1}").mkdir()
         users = world().sample_users(50, rng=rng, first_id=1000 * t)
-        pd.DataFrame(users.to_columns()).to_csv(tmp_path / f"iteration_{t}" / "users.csv", index=False)
+        pd.DataFrame(users.to_columns()).to_csv(tmp_path / f"iteration_{t + 1}" / "users.csv", index=False)
     env = make(data_dir=str(tmp_path), n_iterations=2)
     _, info = env.reset(seed=0)
     assert info["log"].columns["user_id"].tolist() == list(range(50))
@@ -157,12 +157,12 @@ def test_replay_from_data_dir(tmp_path: Path) -> None:
     assert info["log"].columns["user_id"].tolist() == list(range(1000, 1050))
     assert env.observation_space["impressions"].high.max() == 150
 
-    (tmp_path / "iteration_2" / "users.csv").unlink()
-    with pytest.raises(ConfigError, match=re.escape("data_dir is missing iteration_2/users.csv")):
+    (tmp_path / "iteration_3" / "users.csv").unlink()
+    with pytest.raises(ConfigError, match=re.escape("data_dir is missing iteration_3/users.csv")):
         make(data_dir=str(tmp_path), n_iterations=2)
     outside = tmp_path.parent / f"{tmp_path.name}_outside.csv"
     outside.write_text("user_id\n")
-    (tmp_path / "iteration_2" / "users.csv").symlink_to(outside)
+    (tmp_path / "iteration_3" / "users.csv").symlink_to(outside)
     with pytest.raises(ConfigError, match="outside data_dir"):
         make(data_dir=str(tmp_path), n_iterations=2)
     with pytest.raises(ConfigError, match="must be an existing folder"):

@@ -1,0 +1,686 @@
+"""``report.html`` with PNG plots for a run folder (ARCHITECTURE.md §8).
+
+:func:`write_report` reads only the run's files (``simulation_config.json``, ``summary.json``, ``metrics.csv``,
+``iteration_<t>/*``), so it works at the end of ``simulate`` and later on any finished or interrupted run. It
+writes ``report.html`` and ``plots/engagement.png``, ``plots/bank_evolution.png`` and, when the run trained a
+reward model, ``plots/calibration.png``. The page is self-contained (inline CSS, images by relative path, no
+scripts, no network), every text from the run is HTML-escaped (bank texts may come from an LLM), and the same
+folder always gives the same HTML. matplotlib is imported inside the plotting code and drives the Agg canvas
+directly, never ``pyplot``.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actionbank_env.core.io import atomic_write, atomic_write_text, read_json
+from actionbank_env.errors import ConfigError
+from actionbank_env.results import RunFolder
+
+__all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
+
+_ITER_DIR = re.compile(r"^iteration_(\d+)$")
+_TOP_ACTIONS = 20
+_LABEL_CHARS = 48
+_DPI = 110
+# Main-run series: (key in the per-iteration rows, legend label, matplotlib style).
+_ENGAGEMENT = (
+    ("deployed_value", "deployed value", {"color": "C0", "marker": "o", "linewidth": 2.2}),
+    ("bank_value", "bank value (perfect targeting)", {"color": "C1", "marker": "s"}),
+    ("new_bank_value", "new bank value (bank t+1)", {"color": "C2", "marker": "^"}),
+    ("oracle_bank_value", "oracle bank value", {"color": "C3", "marker": "D", "linestyle": "--"}),
+    ("company_reward", "company realised CTR", {"color": "0.45", "marker": "x", "linestyle": ":"}),
+)
+_BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.14), "ncol": 2, "fontsize": 8, "frameon": False}
+_COMPARE_COLORS = ("C4", "C5", "C6", "C8", "C9", "C7")
+
+
+@dataclass
+class _Run:
+    """What the report needs from one run folder (rows indexed by iteration)."""
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    meta: dict[str, Any]
+    iterations: list[int]
+    evaluations: dict[int, dict[str, Any]]
+    metrics_header: list[str] = field(default_factory=list)
+    metrics_rows: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def optimizer(self) -> str:
+        return str(self.config.get("optimizer", "unknown"))
+
+    def series(self, key: str) -> list[float | None]:
+        """One number per iteration (``None`` where missing or not finite)."""
+        out: list[float | None] = []
+        for t in self.iterations:
+            value = self.evaluations[t].get(key)
+            if value is None and key == "company_reward":
+                value = self._metric(t, "env/company_reward")
+            out.append(_finite(value))
+        return out
+
+    def _metric(self, t: int, column: str) -> Any:
+        for row in self.metrics_rows:
+            if _as_int(row.get("step")) == t:
+                return row.get(column)
+        return None
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, else ``None``.
+
+    Example:
+        >>> _finite("0.5"), _finite(""), _finite(None), _finite(float("nan"))
+        (0.5, None, None, None)
+    """
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _as_int(value: Any) -> int | None:
+    f = _finite(value)
+    return int(f) if f is not None and f.is_integer() else None
+
+
+def _fmt(value: Any) -> str:
+    """A table cell: floats to 4 significant decimals, missing values as ``n/a``, containers as JSON.
+
+    Example:
+        >>> [_fmt(v) for v in (0.123456, 10.0, None, float("nan"), 3, True, "x", [1, 2])]
+        ['0.1235', '10', 'n/a', 'n/a', '3', 'True', 'x', '[1, 2]']
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.4g}" if abs(value) >= 1 else f"{value:.4f}"
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def _load_run(path: str | os.PathLike[str], *, role: str) -> _Run:
+    """Read what the report uses from a run folder; ``ConfigError`` if it is not one or has no iteration."""
+    if not Path(path).is_dir():
+        raise ConfigError(f"{role} {os.fspath(path)!r} is not a folder.")
+    folder = RunFolder.open(path)
+    root = folder.path
+    found = []
+    for child in root.iterdir():
+        m = _ITER_DIR.match(child.name)
+        if m and (child / "ground_truth_evaluation.json").is_file():
+            found.append(int(m.group(1)))
+    iterations = sorted(found)
+    if not iterations:
+        raise ConfigError(f"{role} {root} has no iteration_<t>/ground_truth_evaluation.json; nothing to report.")
+    evaluations = {t: read_json(root / f"iteration_{t}" / "ground_truth_evaluation.json") for t in iterations}
+    summary = read_json(root / "summary.json") if (root / "summary.json").is_file() else None
+    meta = read_json(root / "meta.json") if (root / "meta.json").is_file() else {}
+    run = _Run(root, read_json(root / "simulation_config.json"), summary, meta, iterations, evaluations)
+    if (root / "metrics.csv").is_file():
+        run.metrics_header, run.metrics_rows = _read_csv(root / "metrics.csv")
+    return run
+
+
+def _bank_ids(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    return [str(a["id"]) for a in read_json(path).get("actions", [])]
+
+
+def _evolution(run: _Run) -> list[dict[str, int | None]]:
+    """Per iteration: deployed bank size and the kept / added / retired counts of bank t -> t+1."""
+    out = []
+    for t in run.iterations:
+        folder = run.path / f"iteration_{t}"
+        old, new = _bank_ids(folder / "action_bank.json"), _bank_ids(folder / "new_action_bank.json")
+        evo = run.evaluations[t].get("bank_evolution")
+        if isinstance(evo, Mapping) and {"kept_ids", "added_ids", "retired_ids"} <= evo.keys():
+            kept, added, retired = len(evo["kept_ids"]), len(evo["added_ids"]), len(evo["retired_ids"])
+        elif old is not None and new is not None:
+            old_set, new_set = set(old), set(new)
+            kept = sum(a in old_set for a in new)
+            added, retired = len(new) - kept, sum(a not in new_set for a in old)
+        else:
+            kept = added = retired = None
+        size = len(old) if old is not None else (kept + retired if kept is not None and retired is not None else None)
+        out.append({"iteration": t, "bank_size": size, "kept": kept, "added": added, "retired": retired})
+    return out
+
+
+def _action_ctr(run: _Run) -> tuple[int, list[dict[str, Any]]]:
+    """Impressions, clicks and CTR per action in the last iteration's log, top ``_TOP_ACTIONS`` by impressions."""
+    import pandas as pd
+
+    t = run.iterations[-1]
+    folder = run.path / f"iteration_{t}"
+    if not (folder / "observations.csv").is_file():
+        return t, []
+    log_frame = pd.read_csv(folder / "observations.csv", usecols=["action_id", "click"], dtype={"action_id": str})
+    if log_frame.empty:
+        return t, []
+    grouped = log_frame.groupby("action_id", sort=True)["click"].agg(["size", "sum"])
+    texts: dict[str, str] = {}
+    if (folder / "action_bank.json").is_file():
+        texts = {
+            str(a["id"]): str(a.get("text", "")) for a in read_json(folder / "action_bank.json").get("actions", [])
+        }
+    rows = [
+        {
+            "id": str(i),
+            "text": texts.get(str(i), ""),
+            "impressions": int(n),
+            "clicks": float(c),
+            "ctr": float(c) / int(n),
+        }
+        for i, n, c in zip(grouped.index, grouped["size"], grouped["sum"], strict=True)
+    ]
+    rows.sort(key=lambda r: (-r["impressions"], r["id"]))
+    return t, rows[:_TOP_ACTIONS]
+
+
+# ---------------------------------------------------------------------------------------------- plotting
+
+
+def _glyph_filter() -> Any:
+    """A function mapping a string to one line the default font can draw (other characters are dropped)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        charmap = set(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+    except (OSError, RuntimeError, ValueError):  # pragma: no cover - font lookup is environment-specific
+        charmap = set()
+
+    def clean(text: str) -> str:
+        text = " ".join(str(text).split())
+        if charmap:
+            text = " ".join("".join(ch for ch in text if ord(ch) in charmap).split())
+        return text.replace("$", r"\$")  # no mathtext from run texts
+
+    return clean
+
+
+def _short(text: str, limit: int = _LABEL_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis.
+
+    Example:
+        >>> _short("a  very\\nlong text", 10)
+        'a very ...'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 4].rstrip() + " ..."
+
+
+def _new_figure(width: float, height: float, *, layout: str | None = None) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # Glyphs are filtered beforehand; this only guards fonts whose charmap lies.
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
+    data = buffer.getvalue()
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def _integer_x(ax: Any, iterations: Sequence[int]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if iterations:
+        ax.set_xlim(min(iterations) - 0.4, max(iterations) + 0.4)
+    ax.grid(True, alpha=0.3)
+
+
+def _plot_line(ax: Any, xs: Sequence[int], ys: Sequence[float | None], label: str, **style: Any) -> bool:
+    pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+    if not pts:
+        return False
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, **style)
+    return True
+
+
+def _compare_labels(main: _Run, others: Sequence[_Run]) -> list[str]:
+    """Legend names of compared runs: their optimizer, with the folder name where two would clash."""
+    names = [o.optimizer for o in others]
+    clash = {n for n in names if names.count(n) > 1 or n == main.optimizer}
+    return [f"{n} [{o.path.name}]" if n in clash else n for n, o in zip(names, others, strict=True)]
+
+
+def _plot_engagement(run: _Run, others: Sequence[_Run], labels: Sequence[str], clean: Any, path: Path) -> list[str]:
+    fig = _new_figure(9.5, 5.0)
+    ax = fig.add_subplot(1, 1, 1)
+    drawn: list[str] = []
+    main = f"{run.optimizer} (this run)"
+    for key, label, style in _ENGAGEMENT:
+        name = f"{main}: {label}"
+        if _plot_line(ax, run.iterations, run.series(key), clean(name), **style):
+            drawn.append(name)
+    for i, (other, label) in enumerate(zip(others, labels, strict=True)):
+        color = _COMPARE_COLORS[i % len(_COMPARE_COLORS)]
+        for key, what, style in (("deployed_value", "deployed value", "-"), ("bank_value", "bank value", "--")):
+            name = f"{label}: {what}"
+            if _plot_line(
+                ax,
+                other.iterations,
+                other.series(key),
+                clean(name),
+                color=color,
+                linestyle=style,
+                marker="o" if style == "-" else "s",
+                markersize=4,
+                linewidth=1.3,
+                alpha=0.9,
+            ):
+                drawn.append(name)
+    all_iters = sorted({*run.iterations, *(t for o in others for t in o.iterations)})
+    _integer_x(ax, all_iters)
+    ax.set_xlabel("iteration t (bank t deployed)")
+    ax.set_ylabel("mean click probability / CTR")
+    ax.set_title("Engagement per iteration (ground truth on evaluation users)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    _save(fig, path)
+    return drawn
+
+
+def _plot_bank(
+    run: _Run, evolution: list[dict[str, int | None]], ctr: tuple[int, list[dict[str, Any]]], clean: Any, path: Path
+) -> None:
+    t_last, actions = ctr
+    height = max(4.5, 0.28 * len(actions) + 1.5)
+    fig = _new_figure(13.0, height, layout="constrained")  # room for the long tick labels
+    gs = fig.add_gridspec(1, 2, width_ratios=(1.0, 1.6))
+    ax = fig.add_subplot(gs[0, 0])
+    xs = [e["iteration"] for e in evolution]
+    kept = [e["kept"] or 0 for e in evolution]
+    added = [e["added"] or 0 for e in evolution]
+    retired = [-(e["retired"] or 0) for e in evolution]
+    ax.bar(xs, kept, width=0.6, color="0.75", label="kept in bank t+1")
+    bars = ax.bar(xs, added, width=0.6, bottom=kept, color="C2", label="added")
+    ax.bar_label(bars, labels=[f"+{a}" if a else "" for a in added], label_type="center", fontsize=8, color="white")
+    bars = ax.bar(xs, retired, width=0.6, color="C3", label="retired")
+    ax.bar_label(bars, labels=[f"{r}" if r else "" for r in retired], label_type="center", fontsize=8, color="white")
+    _plot_line(
+        ax,
+        xs,
+        [None if e["bank_size"] is None else float(e["bank_size"]) for e in evolution],
+        "deployed bank t size",
+        color="C0",
+        marker="o",
+        linewidth=2,
+    )
+    ax.axhline(0, color="black", linewidth=0.8)
+    _integer_x(ax, xs)
+    low = min([0, *retired])
+    high = max([1, *(k + a for k, a in zip(kept, added, strict=True)), *(e["bank_size"] or 0 for e in evolution)])
+    ax.set_ylim(low * 1.25 - 0.5, high * 1.15 + 0.5)
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel("actions")
+    ax.set_title("Bank size and changes t -> t+1")
+    ax.legend(**_BELOW)
+
+    ax2 = fig.add_subplot(gs[0, 1])
+    if actions:
+        ys = list(range(len(actions)))[::-1]
+        ctrs = [a["ctr"] for a in actions]
+        errs = [math.sqrt(max(c * (1 - c), 0.0) / a["impressions"]) for c, a in zip(ctrs, actions, strict=True)]
+        ax2.barh(ys, ctrs, xerr=errs, color="C0", alpha=0.8, error_kw={"elinewidth": 0.8, "ecolor": "0.3"})
+        ax2.set_yticks(ys, [clean(f"{a['id']}: {_short(a['text'])}") for a in actions], fontsize=7.5)
+        for y, c, e, a in zip(ys, ctrs, errs, actions, strict=True):
+            ax2.annotate(
+                f"n={a['impressions']}",
+                (c + e, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color="0.3",
+            )
+        ax2.set_xlim(0, max(c + e for c, e in zip(ctrs, errs, strict=True)) * 1.25 + 1e-3)
+        ax2.set_xlabel("click-through rate (± 1 s.e.)")
+        ax2.grid(True, axis="x", alpha=0.3)
+    else:
+        ax2.text(0.5, 0.5, "no observations logged", ha="center", va="center", transform=ax2.transAxes)
+        ax2.set_axis_off()
+    ax2.set_title(f"Per-action CTR in iteration {t_last}'s log (top {_TOP_ACTIONS} by impressions)", fontsize=10)
+    _save(fig, path)
+
+
+def _fidelity(run: _Run) -> dict[int, dict[str, Any]]:
+    return {
+        t: dict(run.evaluations[t]["reward_model_fidelity"])
+        for t in run.iterations
+        if isinstance(run.evaluations[t].get("reward_model_fidelity"), Mapping)
+    }
+
+
+def _plot_calibration(run: _Run, fid: dict[int, dict[str, Any]], clean: Any, path: Path) -> None:
+    unc = {
+        t: run.evaluations[t]["uncertainty_calibration"]
+        for t in run.iterations
+        if isinstance(run.evaluations[t].get("uncertainty_calibration"), Mapping)
+    }
+    n_panels = 3 if unc else 2
+    fig = _new_figure(5.0 * n_panels, 4.2)
+    xs = sorted(fid)
+
+    def col(src: dict[int, dict[str, Any]], key: str) -> list[float | None]:
+        return [_finite(src[t].get(key)) for t in xs]
+
+    ax = fig.add_subplot(1, n_panels, 1)
+    for key, label, style in (
+        ("spearman", "Spearman", {"color": "C0", "marker": "o"}),
+        ("pearson", "Pearson", {"color": "C1", "marker": "s"}),
+        ("auc", "AUC (drawn clicks)", {"color": "C2", "marker": "^"}),
+        ("auc_ceiling", "AUC ceiling (true probs)", {"color": "C2", "linestyle": "--"}),
+        ("best_action_agreement", "best-action agreement", {"color": "C4", "marker": "D"}),
+    ):
+        _plot_line(ax, xs, col(fid, key), clean(label), **style)
+    _integer_x(ax, xs)
+    ax.set_ylim(min(0.0, *(v for k in ("spearman", "pearson") for v in col(fid, k) if v is not None)) - 0.05, 1.05)
+    ax.set_xlabel("iteration t")
+    ax.set_title("Reward model vs truth: ranking")
+    ax.legend(**_BELOW)
+
+    ax = fig.add_subplot(1, n_panels, 2)
+    _plot_line(ax, xs, col(fid, "ece"), "ECE (equal-mass bins)", color="C3", marker="o")
+    _plot_line(ax, xs, col(fid, "mean_predicted"), "mean predicted P(click)", color="C0", marker="s")
+    _plot_line(ax, xs, col(fid, "mean_true"), "mean true P(click)", color="black", linestyle="--", marker="x")
+    _integer_x(ax, xs)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("iteration t")
+    ax.set_title("Reward model vs truth: calibration")
+    ax.legend(**_BELOW)
+
+    if unc:
+        ux = sorted(unc)
+        ax = fig.add_subplot(1, n_panels, 3)
+        _plot_line(
+            ax, ux, [_finite(unc[t].get("coverage_95")) for t in ux], "95% interval coverage", color="C0", marker="o"
+        )
+        _plot_line(
+            ax,
+            ux,
+            [_finite(unc[t].get("spearman_std_error")) for t in ux],
+            "Spearman(std, |error|)",
+            color="C1",
+            marker="s",
+        )
+        ax.axhline(0.95, color="0.5", linestyle=":", linewidth=1, label="nominal 0.95")
+        _integer_x(ax, ux)
+        ax.set_xlabel("iteration t")
+        ax.set_title("Predictive uncertainty")
+        ax.legend(**_BELOW)
+    fig.subplots_adjust(wspace=0.25)
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1200px; padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { margin-bottom: 0.1em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.kv { columns: 2; } .note { background: #fff8e1; border-left: 4px solid #f0c36d; padding: 0.5em 0.8em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; } td.text { max-width: 60em; white-space: pre-wrap; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cell(value: Any) -> str:
+    text = _fmt(value)
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f'<td class="num">{_e(text)}</td>' if numeric else f"<td>{_e(text)}</td>"
+
+
+def _kv_table(data: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th>{_cell(data[k])}</tr>" for k in sorted(data))
+    return f"<table>{rows}</table>"
+
+
+def _iteration_table(run: _Run, evolution: list[dict[str, int | None]]) -> str:
+    evo = {e["iteration"]: e for e in evolution}
+    if run.metrics_rows:
+        columns = [c for c in run.metrics_header if c != "step"]
+        rows = {_as_int(r.get("step")): {c: _finite(r.get(c)) for c in columns} for r in run.metrics_rows}
+    else:  # no metrics.csv: the same numbers from the iteration files
+        columns = [
+            "env/company_reward",
+            "env/deployed_value",
+            "env/regret",
+            "optimizer/bank_value",
+            "optimizer/new_bank_value",
+            "optimizer/oracle_bank_value",
+            "optimizer/improvement_captured",
+        ]
+        keys = [c.split("/", 1)[1] for c in columns]
+        rows = {
+            t: {c: v for c, v in zip(columns, (run.series(k)[i] for k in keys), strict=True)}
+            for i, t in enumerate(run.iterations)
+        }
+    head = "<tr><th>iteration</th>" + "".join(f"<th>{_e(c)}</th>" for c in columns)
+    head += "<th>bank/added</th><th>bank/retired</th></tr>"
+    body = []
+    for t in sorted({*run.iterations, *(k for k in rows if k is not None)}):
+        row = rows.get(t, {})
+        cells = "".join(_cell(row.get(c)) for c in columns)
+        e = evo.get(t, {})
+        body.append(
+            f'<tr id="iteration-{t}"><td class="num">{t}</td>{cells}{_cell(e.get("added"))}'
+            f"{_cell(e.get('retired'))}</tr>"
+        )
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _final_bank_table(run: _Run) -> str:
+    t = run.iterations[-1]
+    path = run.path / f"iteration_{t}" / "new_action_bank.json"
+    if not path.is_file():
+        return f'<p class="note">iteration_{t}/new_action_bank.json is missing.</p>'
+    actions = read_json(path).get("actions", [])
+    old = set(_bank_ids(run.path / f"iteration_{t}" / "action_bank.json") or [])
+    rows = []
+    for a in actions:
+        status = "kept" if a.get("id") in old else "new"
+        rows.append(
+            f"<tr><td>{_e(a.get('id', ''))}</td>{_cell(a.get('created_iteration'))}"
+            f'<td>{_e(a.get("origin", ""))}</td><td>{status}</td><td class="text">{_e(a.get("text", ""))}</td></tr>'
+        )
+    head = "<tr><th>id</th><th>created</th><th>origin</th><th>in bank t</th><th>text</th></tr>"
+    return (
+        f"<p>{len(actions)} actions proposed after iteration {t} "
+        f"(<code>iteration_{t}/new_action_bank.json</code>).</p><table>{head}{''.join(rows)}</table>"
+    )
+
+
+def _figure(name: str, caption: str, series: Sequence[str] = ()) -> str:
+    alt = caption + (" Series: " + "; ".join(series) + "." if series else "")
+    return (
+        f'<figure><img src="plots/{_e(name)}" alt="{_e(alt)}">'
+        f"<figcaption>{_e(caption)}"
+        + (f"<br>Series: {_e('; '.join(series))}." if series else "")
+        + "</figcaption></figure>"
+    )
+
+
+def _compare_table(run: _Run, others: Sequence[_Run], labels: Sequence[str]) -> str:
+    head = (
+        "<tr><th>label</th><th>folder</th><th>optimizer</th><th>seed</th><th>iterations</th>"
+        "<th>final deployed value</th><th>final bank value</th></tr>"
+    )
+    rows = []
+    for r, label in zip([run, *others], [f"{run.optimizer} (this run)", *labels], strict=True):
+        loc = "." if r is run else os.path.relpath(r.path, run.path)
+        rows.append(
+            f"<tr><td>{_e(label)}</td><td>{_e(loc)}</td><td>{_e(r.optimizer)}</td>{_cell(r.config.get('seed'))}"
+            f"{_cell(len(r.iterations))}{_cell(r.series('deployed_value')[-1])}"
+            f"{_cell(r.series('bank_value')[-1])}</tr>"
+        )
+    notes = [
+        f"{label} used seed {o.config.get('seed')!r} and world_seed {o.config.get('world_seed')!r}; this run "
+        f"used {run.config.get('seed')!r} and {run.config.get('world_seed')!r}."
+        for o, label in zip(others, labels, strict=True)
+        if (o.config.get("seed"), o.config.get("world_seed")) != (run.config.get("seed"), run.config.get("world_seed"))
+    ]
+    note = "".join(f'<p class="note">{_e(n)} The comparison is not on the same world/users.</p>' for n in notes)
+    return f"<table>{head}{''.join(rows)}</table>{note}"
+
+
+def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.PathLike[str]] = ()) -> Path:
+    """Write ``report.html`` and ``plots/*.png`` into a run folder.
+
+    Plots: engagement per iteration (deployed, bank, new-bank and oracle values, realised CTR, and the
+    deployed/bank values of each ``compare`` run on the same axes, labelled by its optimizer); bank evolution
+    (size, added and retired per iteration, per-action CTR of the last log); reward-model fidelity per
+    iteration (skipped, with a note, when the run has no reward model). Files are written atomically and the
+    HTML depends only on the folder's files.
+
+    Args:
+        run_dir: The run folder (holds ``simulation_config.json`` and ``iteration_<t>/``).
+        compare: Other run folders (e.g. keep / random / oracle runs on the same seed) to draw alongside.
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        ConfigError: If ``run_dir`` or a ``compare`` folder is not a run folder or has no iteration yet.
+    """
+    run = _load_run(run_dir, role="run folder")
+    if isinstance(compare, (str, os.PathLike)):
+        raise TypeError(f"compare must be a sequence of run folders, got the single path {os.fspath(compare)!r}.")
+    others = [_load_run(c, role="compare folder") for c in compare]
+    labels = _compare_labels(run, others)
+    plots = run.path / "plots"
+    evolution = _evolution(run)
+    fid = _fidelity(run)
+
+    import matplotlib
+    import matplotlib.style
+
+    with matplotlib.style.context("default"), matplotlib.rc_context({"axes.titlesize": 11}):
+        clean = _glyph_filter()
+        series = _plot_engagement(run, others, labels, clean, plots / "engagement.png")
+        _plot_bank(run, evolution, _action_ctr(run), clean, plots / "bank_evolution.png")
+        if fid:
+            _plot_calibration(run, fid, clean, plots / "calibration.png")
+        else:
+            (plots / "calibration.png").unlink(missing_ok=True)  # a stale plot from an earlier report
+
+    name = run.path.resolve().name
+    cfg = run.config
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(name)} - actionbank report</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(name)}</h1>",
+        f'<p class="sub">optimizer <b>{_e(cfg.get("optimizer", "?"))}</b>'
+        + (f" ({_e(cfg.get('reward_model_type'))} reward model)" if cfg.get("optimizer") == "generative" else "")
+        + f", company agent <b>{_e(cfg.get('company_strategy', '?'))}</b>, embedder {_e(cfg.get('embedder', '?'))}, "
+        f"{len(run.iterations)} iteration(s), seed {_e(cfg.get('seed'))}"
+        + (f", git {_e(str(run.meta['git_commit'])[:12])}" if run.meta.get("git_commit") else "")
+        + "</p>",
+        "<h2>Summary</h2>",
+    ]
+    if run.summary is None:
+        parts.append(
+            '<p class="note">summary.json is missing: the run did not finish; the numbers below come '
+            "from the completed iterations.</p>"
+        )
+    else:
+        parts.append(_kv_table({k: v for k, v in run.summary.items() if not isinstance(v, (dict, list))}))
+    parts += [
+        "<h2>Per iteration</h2>",
+        _iteration_table(run, evolution),
+        "<h2>Plots</h2>",
+        _figure(
+            "engagement.png",
+            "Engagement per iteration: mean true click probability of what the company "
+            "agent served (deployed value), of each bank under perfect targeting, and the realised CTR.",
+            series,
+        ),
+    ]
+    if others:
+        parts += ["<h3>Compared runs</h3>", _compare_table(run, others, labels)]
+    parts.append(
+        _figure(
+            "bank_evolution.png",
+            "Bank evolution: bank size per iteration with actions added and "
+            f"retired, and per-action CTR in the last iteration's log (top {_TOP_ACTIONS} by impressions).",
+        )
+    )
+    if fid:
+        parts.append(
+            _figure(
+                "calibration.png",
+                "Reward-model fidelity per iteration against the ground truth on "
+                "held-out users x candidates (Spearman, AUC, calibration error).",
+            )
+        )
+    else:
+        parts.append(
+            f'<p class="note">No reward-model calibration plot: this run (optimizer '
+            f"{_e(run.optimizer)}) has no reward model, so no fidelity was recorded.</p>"
+        )
+    parts += [
+        "<h2>Final bank</h2>",
+        _final_bank_table(run),
+        "<h2>Configuration</h2>",
+        '<div class="kv">' + _kv_table(cfg) + "</div>",
+    ]
+    versions = run.meta.get("versions")
+    if isinstance(versions, Mapping):
+        parts += ["<details><summary>Versions</summary>", _kv_table(versions), "</details>"]
+    parts.append("</body></html>\n")
+    out = atomic_write_text(run.path / "report.html", "\n".join(parts))
+    log.info("wrote %s", out)
+    return out
