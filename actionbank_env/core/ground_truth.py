@@ -249,7 +249,8 @@ class _EmbeddingProjection:
         return int(self.components.shape[1])
 
     def __call__(self, embeddings: Array) -> Array:
-        return (embeddings - self.mean) @ self.components
+        out: Array = (embeddings - self.mean) @ self.components
+        return out
 
 
 class _CalibratedLogistic:
@@ -283,7 +284,10 @@ class _CalibratedLogistic:
 
 
 def _mix(action_part: Array, inter_part: Array, sd_action: float, sd_inter: float, personalization: float) -> Array:
-    return np.sqrt(1.0 - personalization) * action_part / sd_action + np.sqrt(personalization) * inter_part / sd_inter
+    out: Array = (
+        np.sqrt(1.0 - personalization) * action_part / sd_action + np.sqrt(personalization) * inter_part / sd_inter
+    )
+    return out
 
 
 class MixtureOfExperts(_CalibratedLogistic):
@@ -342,7 +346,8 @@ class MixtureOfExperts(_CalibratedLogistic):
         logits = (users - self._user_mean) @ self._gate + self._gate_bias
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
-        return weights / weights.sum(axis=1, keepdims=True)
+        out: Array = weights / weights.sum(axis=1, keepdims=True)
+        return out
 
     def _parts(self, users: Array, embeddings: Array) -> tuple[Array, Array]:
         projected = self._projection(embeddings)  # (m, r)
@@ -408,11 +413,12 @@ class GaussianMixture:
     def _log_normal(z: Array, means: Array, sds: Array) -> Array:
         """log N(z; mean_c, diag sd_c^2) for every row and component, shape (n, C)."""
         diff = (z[:, None, :] - means[None]) / sds[None]
-        return (
+        out: Array = (
             -0.5 * np.sum(diff * diff, axis=2)
             - np.sum(np.log(sds), axis=1)[None]
             - 0.5 * z.shape[1] * np.log(2 * np.pi)
         )
+        return out
 
     def density(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
         """Mixture density of each (user, action) pair, shape (n, m)."""
@@ -421,7 +427,8 @@ class GaussianMixture:
         b = self._log_normal(self._projection(emb_), self._action_means, self._action_sd)  # (m, C)
         a_max = a.max(axis=1, keepdims=True) if a.size else np.zeros((a.shape[0], 1))
         b_max = b.max(axis=1, keepdims=True) if b.size else np.zeros((b.shape[0], 1))
-        return np.exp(a_max + b_max.T) * (np.exp(a - a_max) @ np.exp(b - b_max).T)
+        out: Array = np.exp(a_max + b_max.T) * (np.exp(a - a_max) @ np.exp(b - b_max).T)
+        return out
 
     def _to_prob(self, density: Array, scale: float) -> Array:
         c = self.config
@@ -544,7 +551,8 @@ class SemanticGroundTruth(_CalibratedLogistic):
     def concept_match(self, embeddings: NDArray[np.floating[Any]]) -> Array:
         """Standardised similarity of each action to each concept, shape (m, n_concepts)."""
         emb = np.asarray(embeddings, dtype=np.float64)
-        return (emb @ self._directions.T - self._sim_mean) / self._sim_sd
+        out: Array = (emb @ self._directions.T - self._sim_mean) / self._sim_sd
+        return out
 
     def _parts(self, users: Array, embeddings: Array) -> tuple[Array, Array]:
         match = self.concept_match(embeddings)  # (m, k)
