@@ -141,11 +141,17 @@ class RunResult:
 
 
 def make_copywriter(config: SimulationConfig) -> Copywriter:
-    """The candidate text source: OpenAI when the embedder is OpenAI and a key is set, offline otherwise."""
-    if config.embedder == "openai" and os.environ.get("OPENAI_API_KEY"):
-        from actionbank_env.core.copywriting import OpenAICopywriter
+    """The candidate text source: OpenAI when the embedder is OpenAI and a key is set, offline otherwise.
 
-        return OpenAICopywriter()
+    The OpenAI copywriter is wrapped in a :class:`~actionbank_env.core.copywriting.FallbackCopywriter`: a
+    generation call whose requests still fail after their bounded retries logs a WARNING and is answered by
+    the offline copywriter. Embeddings never fall back (the world's embedder is fixed for the whole run; an
+    embedding failure stops the run with a ``ServiceError`` and the run folder stays resumable).
+    """
+    if config.embedder == "openai" and os.environ.get("OPENAI_API_KEY"):
+        from actionbank_env.core.copywriting import FallbackCopywriter, OpenAICopywriter
+
+        return FallbackCopywriter(OpenAICopywriter(), OfflineCopywriter())
     return OfflineCopywriter()
 
 
@@ -268,12 +274,17 @@ class _Simulation:
             config.optimizer, context, rng=np.random.default_rng(designer_seq), **_designer_params(config)
         )
         self.logger = MetricLogger(run.path, tensorboard=config.tensorboard)
+        self.bar = _progress(config.iterations * 3, progress, "simulate")
+
+    def phase(self, t: int, name: str) -> None:
+        """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
+        self.bar.set_description(f"iteration {t}/{self.config.iterations}: {name}")
+        self.bar.update(1)
 
     # ------------------------------------------------------------------ one iteration
 
-    def evaluate(
-        self, bank: ActionBank, proposal_bank: ActionBank, result: CampaignResult, diag: dict[str, Any]
-    ) -> dict[str, Any]:
+    def evaluate(self, t: int, bank: ActionBank, proposal_bank: ActionBank, result: CampaignResult) -> dict[str, Any]:
+        """Ground-truth numbers of iteration ``t`` (the only place the runner reads the ground truth)."""
         from actionbank_env.evaluation import bank_value, improvement_captured
 
         truth = self.world.ground_truth
@@ -312,6 +323,9 @@ class _Simulation:
             cand = pool.embeddings[: min(500, pool.embeddings.shape[0])]
             fid = reward_model_fidelity(model, truth, held_out, cand, rng=np.random.default_rng(self.fidelity_rng_seq))
             evaluation["reward_model_fidelity"] = fid.to_dict()
+            sample_users, sample_cands = held_out[:200], cand[:200]
+            residual = model.predict(sample_users, sample_cands) - truth.click_prob(sample_users, sample_cands)
+            self.logger.histogram("fidelity/r_hat_minus_truth", residual, t)
             if hasattr(model, "predict_with_uncertainty"):
                 mean, std = model.predict_with_uncertainty(held_out[:200], cand[:200])
                 evaluation["uncertainty_calibration"] = uncertainty_calibration(
@@ -338,13 +352,15 @@ class _Simulation:
                 self.env.resolve_bank(replay_texts, origin=origin, iteration=t + 1)
             self.log_row(t, bank, result, fresh=False)
             return replay_texts
+        self.phase(t, f"design ({cfg.optimizer})")
         start = time.perf_counter()
         proposal = self.designer.propose(history, bank, rng=rng)
         designer_seconds = time.perf_counter() - start
         proposal_bank = (
             self.env.resolve_bank(proposal.texts, origin=origin, iteration=t + 1) if proposal.texts else bank
         )
-        evaluation = self.evaluate(bank, proposal_bank, result, dict(proposal.diagnostics))
+        self.phase(t, "evaluate")
+        evaluation = self.evaluate(t, bank, proposal_bank, result)
         _write_csv(folder / "users.csv", pd.DataFrame(self.env.users_history[-1].to_columns()))
         run.write_json(f"iteration_{t}/action_bank.json", bank.to_dict())
         # The env counts its campaigns from 0; the results folders (and this column) count iterations from 1.
@@ -465,6 +481,7 @@ def run_simulation(
 def _loop(sim: _Simulation, done: int) -> RunResult:
     cfg, run, env = sim.config, sim.run, sim.env
     start = time.perf_counter()
+    sim.phase(1, "campaign")
     _, info = env.reset(seed=sim.env_seed)
     run.write_json("initialization/action_bank.json", env.bank.to_dict())
     run.write_json(
@@ -475,8 +492,7 @@ def _loop(sim: _Simulation, done: int) -> RunResult:
             "ground_truth": repr(sim.world.ground_truth),
         },
     )
-    rows: list[dict[str, Any]] = []
-    bar = _progress(cfg.iterations, sim.progress, "iterations")
+    sim.logger.text("config", _markdown_table(cfg.to_dict()), 0)
     result = env.results[-1]
     for t in range(1, cfg.iterations + 1):
         bank = env.bank
@@ -484,17 +500,19 @@ def _loop(sim: _Simulation, done: int) -> RunResult:
         next_texts = sim.iteration(t, bank, result, replay)
         if replay is None:
             run.mark_complete(t)
-        bar.update(1)
         if t < cfg.iterations:
+            sim.phase(t + 1, "campaign")
             _, _, _, _, info = env.step(list(next_texts))
             result = env.results[-1]
-    bar.close()
+    sim.bar.close()
     rows = _read_rows(run, cfg.iterations)
     summary: dict[str, Any] = {k: rows[-1].get(k) if rows else None for k in SUMMARY_KEYS}
     summary["per_iteration"] = {k: [r.get(k) for r in rows] for k in SUMMARY_KEYS}
     summary["iterations"] = cfg.iterations
     summary["final_bank_size"] = rows[-1]["new_bank_size"] if rows else None
     run.write_json("summary.json", summary)
+    final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+    sim.logger.hparams({k: v for k, v in cfg.to_dict().items() if v is not None}, final)
     run.write_json(
         "complete_simulation_results.json",
         {"config": cfg.to_dict(), "summary": summary, "iterations": rows, "wall_seconds": time.perf_counter() - start},
@@ -507,6 +525,11 @@ def _loop(sim: _Simulation, done: int) -> RunResult:
         else:
             write_report(run.path)
     return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
+
+
+def _markdown_table(values: dict[str, Any]) -> str:
+    """A two-column markdown table (TensorBoard renders text summaries as markdown)."""
+    return "| setting | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in values.items())
 
 
 def _read_rows(run: RunFolder, n: int) -> list[dict[str, Any]]:

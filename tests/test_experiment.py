@@ -110,10 +110,14 @@ def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.Ca
     # TensorBoard: scalars read back with their values.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(run / "tb"))
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"tensors": 0})
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     assert {"env/company_reward", "optimizer/bank_value", "optimizer/improvement_captured"} <= tags
+    assert {"env/per_action_ctr", "fidelity/r_hat_minus_truth"} <= set(acc.Tags()["histograms"])
+    assert {"config/text_summary", "bank/text_summary"} <= set(acc.Tags()["tensors"])
+    config_text = acc.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "| users | 200 |" in config_text
     bank_values = [e.value for e in acc.Scalars("optimizer/bank_value")]
     assert bank_values == pytest.approx(summary["per_iteration"]["bank_value"], rel=1e-6)
 
