@@ -262,8 +262,26 @@ class _CalibratedLogistic:
     d_user: int
     d_embed: int
 
-    def _score(self, users: Array, embeddings: Array) -> Array:  # pragma: no cover - abstract
+    config: GroundTruthConfig
+    _sd_action: float = 1.0
+    _sd_inter: float = 1.0
+
+    def _parts(self, users: Array, embeddings: Array) -> tuple[Array, Array]:  # pragma: no cover - abstract
+        """Raw (action effect, user x action interaction), each of shape (n, m)."""
         raise NotImplementedError
+
+    def _score(self, users: Array, embeddings: Array) -> Array:
+        action, inter = self._parts(users, embeddings)
+        return _mix(action, inter, self._sd_action, self._sd_inter, self.config.personalization)
+
+    def _fit_scales_and_link(
+        self, config: GroundTruthConfig, ref_users: Array, ref_embeddings: Array, rng: np.random.Generator
+    ) -> None:
+        """Fix the two parts' scales on the reference sample, then calibrate the link (construction only)."""
+        raw_a, raw_i = self._parts(ref_users, ref_embeddings)
+        self._sd_action = float(raw_a.std()) or 1.0
+        self._sd_inter = float(raw_i.std()) or 1.0
+        self._calibrate(config, ref_users, ref_embeddings, rng)
 
     def logits(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
         """Logits of the click probabilities, shape (n, m)."""
@@ -326,10 +344,6 @@ class MixtureOfExperts(_CalibratedLogistic):
         self._experts = rng.standard_normal((k, d, r)) / np.sqrt(r)
         self._action_weights = rng.standard_normal(r) / np.sqrt(r)
         self._experts_flat = np.ascontiguousarray(self._experts.transpose(1, 0, 2).reshape(d, k * r))
-        self._sd_action = self._sd_inter = 1.0
-        raw_a, raw_i = self._parts(ref_users, ref_emb)
-        self._sd_action = float(raw_a.std()) or 1.0
-        self._sd_inter = float(raw_i.std()) or 1.0
         for arr in (
             self._user_mean,
             self._gate,
@@ -339,7 +353,7 @@ class MixtureOfExperts(_CalibratedLogistic):
             self._action_weights,
         ):
             arr.setflags(write=False)
-        self._calibrate(config, ref_users, ref_emb, rng)
+        self._fit_scales_and_link(config, ref_users, ref_emb, rng)
 
     def gate(self, users: NDArray[np.float64]) -> Array:
         """Expert weights of each user, shape (n, n_experts), rows summing to one."""
@@ -357,10 +371,6 @@ class MixtureOfExperts(_CalibratedLogistic):
         user_vectors = np.einsum("nk,nkr->nr", self.gate(users), per_expert)  # (n, r)
         action = np.broadcast_to(projected @ self._action_weights, (users.shape[0], embeddings.shape[0]))
         return action, user_vectors @ projected.T
-
-    def _score(self, users: Array, embeddings: Array) -> Array:
-        action, inter = self._parts(users, embeddings)
-        return _mix(action, inter, self._sd_action, self._sd_inter, self.config.personalization)
 
     def __repr__(self) -> str:
         c = self.config
@@ -540,13 +550,9 @@ class SemanticGroundTruth(_CalibratedLogistic):
         sims = ref_emb @ self._directions.T
         self._sim_mean, self._sim_sd = sims.mean(axis=0), sims.std(axis=0) + 1e-9
         self._appeal = rng.standard_normal(k)
-        self._sd_action = self._sd_inter = 1.0
-        raw_a, raw_i = self._parts(ref_users, ref_emb)
-        self._sd_action = float(raw_a.std()) or 1.0
-        self._sd_inter = float(raw_i.std()) or 1.0
         for arr in (self._directions, self._trait_weights, self._user_mean, self._sim_mean, self._sim_sd, self._appeal):
             arr.setflags(write=False)
-        self._calibrate(config, ref_users, ref_emb, rng)
+        self._fit_scales_and_link(config, ref_users, ref_emb, rng)
 
     def concept_match(self, embeddings: NDArray[np.floating[Any]]) -> Array:
         """Standardised similarity of each action to each concept, shape (m, n_concepts)."""
@@ -559,10 +565,6 @@ class SemanticGroundTruth(_CalibratedLogistic):
         affinity = (users - self._user_mean) @ self._trait_weights  # (n, k)
         action = np.broadcast_to(match @ self._appeal, (users.shape[0], embeddings.shape[0]))
         return action, affinity @ match.T
-
-    def _score(self, users: Array, embeddings: Array) -> Array:
-        action, inter = self._parts(users, embeddings)
-        return _mix(action, inter, self._sd_action, self._sd_inter, self.config.personalization)
 
     def __repr__(self) -> str:
         return f"SemanticGroundTruth(concepts={self._directions.shape[0]}, base_ctr={self.config.base_ctr})"
