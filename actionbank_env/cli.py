@@ -46,6 +46,16 @@ def _config_class() -> Any:
     return SimulationConfig
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
+
+
 def _optional_int(text: str) -> int | None:
     return None if text.lower() in ("none", "null", "") else int(text)
 
@@ -62,7 +72,16 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ())
         ftype = _field_type(field)
         default = field.default
         help_text = f"(default: {default})"
-        if ftype is bool:
+        if typing.get_origin(ftype) is dict or ftype is dict:
+            group.add_argument(
+                *names,
+                dest=field.name,
+                type=_json_object,
+                default=argparse.SUPPRESS,
+                metavar="JSON",
+                help=f"a JSON object {help_text}",
+            )
+        elif ftype is bool:
             group.add_argument(
                 *names,
                 dest=field.name,
@@ -158,6 +177,30 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", type=Path, help="also write the scores as JSON")
     _add_config_flags(cmp)
 
+    trn = sub.add_parser(
+        "train", help="train a Stable-Baselines3 policy (ppo, a2c, dqn) on an environment, with TensorBoard"
+    )
+    trn.add_argument("--algo", required=True, help="ppo, a2c or dqn")
+    trn.add_argument("--env", dest="env_id", default="ActionBank/Targeting-v0", help="environment id")
+    trn.add_argument("--total-timesteps", "--total_timesteps", dest="total_timesteps", type=int, required=True)
+    trn.add_argument("--seed", type=int, default=0)
+    trn.add_argument("--results-dir", "--results_dir", dest="results_dir", default="results")
+    trn.add_argument("--out", type=Path, help="write into exactly this (new or empty) folder")
+    trn.add_argument("--n-envs", "--n_envs", dest="n_envs", type=int, default=1)
+    trn.add_argument(
+        "--env-kwargs",
+        "--env_kwargs",
+        dest="env_kwargs",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help='gymnasium.make keyword arguments, e.g. \'{"embedder": "hashing"}\'',
+    )
+    trn.add_argument(
+        "--algo-kwargs", "--algo_kwargs", dest="algo_kwargs", type=_json_object, default=None, metavar="JSON"
+    )
+    trn.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
+
     rep = sub.add_parser("report", help="write report.html and plots for a run folder")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument(
@@ -215,6 +258,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_generate_data(args: argparse.Namespace) -> int:
     from actionbank_env.experiment import generate_data
 
+    if args.openai_api_key:
+        os.environ["OPENAI_API_KEY"] = args.openai_api_key  # in-process only; never written
+
     config = _simulation_config(args)
     path = generate_data(config, out=args.out, overwrite=args.overwrite)
     print(f"data: {path}")
@@ -246,6 +292,30 @@ def _cmd_compare_models(args: argparse.Namespace) -> int:
     print(format_table(scores))
     if args.json is not None:
         print(f"wrote {write_comparison(args.json, scores)}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from actionbank_env.training import train
+
+    result = train(
+        args.algo,
+        args.env_id,
+        total_timesteps=args.total_timesteps,
+        seed=args.seed,
+        results_dir=args.results_dir,
+        out=args.out,
+        env_kwargs=args.env_kwargs,
+        n_envs=args.n_envs,
+        tensorboard=args.tensorboard,
+        algo_kwargs=args.algo_kwargs,
+    )
+    print(
+        f"mean reward {result.mean_reward:.4f} (random {result.random_reward:.4f}, "
+        f"best single action {result.best_single_action_reward:.4f})"
+    )
+    print(f"model: {result.model_path}")
+    print(f"results: {result.path}")
     return 0
 
 
@@ -299,6 +369,7 @@ _COMMANDS = {
     "generate-data": _cmd_generate_data,
     "run-from-data": _cmd_run_from_data,
     "compare-models": _cmd_compare_models,
+    "train": _cmd_train,
     "report": _cmd_report,
     "list-envs": _cmd_list_envs,
     "check-env": _cmd_check_env,
@@ -317,6 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(
+            f"actionbank: error: cannot write{where}: {exc.strerror or exc}; files already written are intact "
+            "(an interrupted simulate run resumes with --resume RUN_DIR).",
+            file=sys.stderr,
+        )
+        return 1
     except (ActionBankError, TypeError, ValueError) as exc:
         if isinstance(exc, ActionBankError) or _is_user_error(exc):
             print(f"actionbank: error: {exc}", file=sys.stderr)

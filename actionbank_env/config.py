@@ -51,13 +51,15 @@ class SimulationConfig:
         min_utility: GMM lowest click probability.
         max_utility: GMM highest click probability.
         company_strategy: The company's targeting agent (registry name or ``module:Class``).
+        company_params: Extra keyword arguments of the company agent (e.g. for a ``module:Class`` agent);
+            they override the flag-derived ones.
         alpha: LinUCB exploration width.
         use_pca: LinUCB / DQN reduce action embeddings by PCA.
         pca_components: PCA components.
         n_heads: Bootstrapped DQN heads.
         campaign_batch_size: Users per act/update round of the company agent.
         optimizer: Bank designer: ``generative`` (the algorithm), ``keep``, ``random`` or ``oracle``.
-        reward_model_type: Reward model of the generative optimizer.
+        reward_model_type: Reward model of the generative optimizer (a name or ``module:Class``).
         lgb_n_estimators: LightGBM boosting rounds.
         lgb_learning_rate: LightGBM learning rate.
         lgb_num_leaves: LightGBM leaves per tree.
@@ -94,6 +96,7 @@ class SimulationConfig:
     min_utility: float = 0.005
     max_utility: float = 0.5
     company_strategy: str = "linucb"
+    company_params: dict[str, Any] | None = None
     alpha: float = 1.0
     use_pca: bool = True
     pca_components: int = 16
@@ -136,13 +139,16 @@ class SimulationConfig:
         check_prob(f"{c}.base_ctr", self.base_ctr, open_low=True, open_high=True)
         check_prob(f"{c}.personalization", self.personalization)
         check_str(f"{c}.company_strategy", self.company_strategy)
+        if self.company_params is not None and not isinstance(self.company_params, dict):
+            raise TypeError(f"{c}.company_params must be a dict or None, got {type(self.company_params).__name__}.")
         check_real(f"{c}.alpha", self.alpha, low=0.0)
         check_bool(f"{c}.use_pca", self.use_pca)
         check_int(f"{c}.pca_components", self.pca_components, low=1, high=4096)
         check_int(f"{c}.n_heads", self.n_heads, low=1, high=1000)
         check_int(f"{c}.campaign_batch_size", self.campaign_batch_size, low=1)
         check_choice(f"{c}.optimizer", self.optimizer, OPTIMIZER_NAMES)
-        check_choice(f"{c}.reward_model_type", self.reward_model_type, REWARD_MODEL_NAMES)
+        if ":" not in check_str(f"{c}.reward_model_type", self.reward_model_type):  # "module:Class" is a user's own
+            check_choice(f"{c}.reward_model_type", self.reward_model_type, REWARD_MODEL_NAMES)
         check_int(f"{c}.lgb_n_estimators", self.lgb_n_estimators, low=1)
         check_real(f"{c}.lgb_learning_rate", self.lgb_learning_rate, low=0.0, low_open=True)
         check_int(f"{c}.lgb_num_leaves", self.lgb_num_leaves, low=2)
@@ -218,12 +224,13 @@ class SimulationConfig:
         )
 
     def agent_params(self) -> dict[str, Any]:
-        """Hyperparameters passed to the company agent (only those it understands)."""
+        """Hyperparameters passed to the company agent (only those it understands, then ``company_params``)."""
+        params: dict[str, Any] = {}
         if self.company_strategy == "linucb":
-            return {"alpha": self.alpha, "use_pca": self.use_pca, "pca_components": self.pca_components}
-        if self.company_strategy == "bootstrapped_dqn":
-            return {"n_heads": self.n_heads, "use_pca": self.use_pca, "pca_components": self.pca_components}
-        return {}
+            params = {"alpha": self.alpha, "use_pca": self.use_pca, "pca_components": self.pca_components}
+        elif self.company_strategy == "bootstrapped_dqn":
+            params = {"n_heads": self.n_heads, "use_pca": self.use_pca, "pca_components": self.pca_components}
+        return {**params, **(self.company_params or {})}
 
     def reward_model_params(self) -> dict[str, Any]:
         """Hyperparameters of the chosen reward model."""

@@ -172,6 +172,33 @@ def thread_limits(n_threads: int) -> Iterator[None]:
             torch.set_num_threads(old)
 
 
+_SECRET_FLAGS = ("--openai-api-key", "--openai_api_key")
+_SECRET_PATTERN = __import__("re").compile(r"sk-[A-Za-z0-9_-]{6,}")
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """``argv`` with API keys replaced by ``<redacted>`` (the value after a key flag, ``--flag=value``, ``sk-...``).
+
+    Example:
+        >>> redact_argv(["simulate", "--openai-api-key", "sk-abc123456", "--out", "keys/run"])
+        ['simulate', '--openai-api-key', '<redacted>', '--out', 'keys/run']
+    """
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("<redacted>")
+            hide_next = False
+            continue
+        flag, eq, _ = arg.partition("=")
+        if flag in _SECRET_FLAGS:
+            out.append(f"{flag}=<redacted>" if eq else flag)
+            hide_next = not eq
+            continue
+        out.append(_SECRET_PATTERN.sub("<redacted>", arg))
+    return out
+
+
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for dist in (
@@ -434,7 +461,8 @@ def run_simulation(
         The run folder, the per-iteration rows and the summary.
     """
     if config is not None and config.data_dir is not None and resume is None:
-        data = load_data_config(config.data_dir)
+        data = load_data_config(config.data_dir)  # raises before any run folder is made
+        _check_data_files(config.data_dir, int(data["iterations"]))
         config = config.replace(**{k: data[k] for k in DATA_FIELDS if k in data})
         if config.name == "simulation":
             config = config.replace(name="simulation_from_data")
@@ -463,7 +491,7 @@ def run_simulation(
         "versions": _versions(),
         "seed": config.seed,
         "world_seed": config.resolved_world_seed,
-        "argv": [a if "key" not in a.lower() else "<redacted>" for a in sys.argv],
+        "argv": redact_argv(sys.argv),
         "git_commit": _git_commit(),
         "started_at_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "resumed_from_iteration": done if resume is not None else None,
@@ -565,6 +593,16 @@ def _read_row(run: RunFolder, t: int) -> dict[str, Any]:
         "fidelity_spearman": fid.get("spearman"),
         "fidelity_auc": fid.get("auc"),
     }
+
+
+def _check_data_files(data_dir: str | os.PathLike[str], iterations: int) -> None:
+    root = Path(data_dir)
+    needed = ["initialization/action_bank.json"] + [
+        f"iteration_{t}/users.csv" for t in range(1, max(iterations, 2) + 1)
+    ]
+    missing = [n for n in needed if not (root / n).is_file()]
+    if missing:
+        raise ConfigError(f"--data_dir {root} is missing {', '.join(missing[:3])}; regenerate it with generate-data.")
 
 
 def load_data_config(data_dir: str | os.PathLike[str]) -> dict[str, Any]:

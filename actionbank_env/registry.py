@@ -25,6 +25,7 @@ AGENTS: dict[str, str] = {
     "epsilon_greedy": "agents.baselines:EpsilonGreedyAgent",
     "legacy": "agents.baselines:LegacyAgent",
     "oracle": "agents.baselines:OracleAgent",
+    "sb3": "agents.sb3:SB3PolicyAgent",
 }
 
 #: Bank designers (outer-loop agents).
@@ -86,7 +87,7 @@ def resolve(kind: str, name: str | Any) -> Any:
         >>> resolve("agent", "linucbb")
         Traceback (most recent call last):
         ...
-        actionbank_env.errors.UnknownComponentError: agent must be one of ['bootstrapped_dqn', 'epsilon_greedy', 'legacy', 'linucb', 'oracle', 'random'], or 'module:Class', got 'linucbb'. Did you mean 'linucb'?
+        actionbank_env.errors.UnknownComponentError: agent must be one of ['bootstrapped_dqn', 'epsilon_greedy', 'legacy', 'linucb', 'oracle', 'random', 'sb3'], or 'module:Class', got 'linucbb'. Did you mean 'linucb'?
     """
     table = _KINDS[check_component("registry kind", kind, _KINDS)]
     if callable(name):

@@ -52,12 +52,40 @@ def _linucb_loop(mode: str, n_actions: int, batch_size: int, n_rounds: int) -> C
     users, clicks = _data(n_rounds, n_actions)
 
     def loop() -> int:
-        agent = LinUCBAgent(_context(), rng=np.random.default_rng(0), mode=mode)
+        agent = LinUCBAgent(_context(), rng=np.random.default_rng(0), mode=mode, alpha=1.0)
         agent.set_bank(_bank(n_actions))
+        if batch_size == 1:  # a campaign's loop: one user row, its click row
+            for t in range(n_rounds):
+                actions = agent.act(users[t : t + 1]).actions
+                agent.update(users[t : t + 1], actions, clicks[t][actions])
+            return n_rounds
         for start in range(0, n_rounds, batch_size):
             x = users[start : start + batch_size]
             actions = agent.act(x).actions
             agent.update(x, actions, clicks[np.arange(start, start + x.shape[0]), actions])
+        return n_rounds
+
+    return loop
+
+
+def _plain_numpy_loop(n_actions: int, n_rounds: int) -> Callable[[], int]:
+    """The issue's reference: a bare per-step Sherman-Morrison LinUCB loop in numpy (no API, no checks)."""
+    users, clicks = _data(n_rounds, n_actions)
+    d = D_USER + 1
+
+    def loop() -> int:
+        A_inv = np.tile(np.eye(d), (n_actions, 1, 1))
+        b = np.zeros((n_actions, d))
+        theta = np.zeros((n_actions, d))
+        x = np.ones(d)
+        for t in range(n_rounds):
+            x[:-1] = users[t]
+            scores = theta @ x + np.sqrt((A_inv @ x) @ x)
+            a = int(scores.argmax())
+            Ax = A_inv[a] @ x
+            A_inv[a] -= np.outer(Ax, Ax) / (1.0 + x @ Ax)
+            b[a] += clicks[t, a] * x
+            theta[a] = A_inv[a] @ b[a]
         return n_rounds
 
     return loop
@@ -99,6 +127,7 @@ def _dqn_loop(n_actions: int, n_updates: int, batch_size: int) -> Callable[[], i
 
 def run(repeats: int = 5) -> list[dict[str, Any]]:
     """Measure every case; one row per case with median, min and max rates over ``repeats`` after a warm-up."""
+    import scipy.linalg.blas  # noqa: F401  (LinUCB's BLAS rank-one update: load it before the thread limits)
     import torch
 
     threads = torch.get_num_threads()
@@ -108,7 +137,7 @@ def run(repeats: int = 5) -> list[dict[str, Any]]:
         with threadpool_limits(1):
             for n_actions in (30, 100):
                 for mode in ("disjoint", "hybrid"):
-                    seq_rounds = 4000 if mode == "disjoint" else 400
+                    seq_rounds = 4000 if mode == "disjoint" else 1000
                     for batch_size, n_rounds in ((1, seq_rounds), (256, 256 * 40)):
                         med, lo, hi = _time(_linucb_loop(mode, n_actions, batch_size, n_rounds), repeats)
                         rows.append(
@@ -122,6 +151,18 @@ def run(repeats: int = 5) -> list[dict[str, Any]]:
                                 "max": hi,
                             }
                         )
+                med, lo, hi = _time(_plain_numpy_loop(n_actions, 4000), repeats)
+                rows.append(
+                    {
+                        "case": "plain-numpy sherman-morrison loop",
+                        "K": n_actions,
+                        "batch": 1,
+                        "unit": "decisions/s",
+                        "median": med,
+                        "min": lo,
+                        "max": hi,
+                    }
+                )
                 med, lo, hi = _time(_mabwiser_loop(n_actions, 300), repeats)
                 rows.append(
                     {

@@ -47,7 +47,8 @@ class GenerativeConfig:
     designer of a comparison; they ignore the reward-model fields.
 
     Attributes:
-        reward_model: Name of the reward model (a key of :data:`optimizers.reward_models.REWARD_MODELS`).
+        reward_model: The reward model: a key of :data:`optimizers.reward_models.REWARD_MODELS`, a
+            ``"module:Class"`` string or a class following :class:`~actionbank_env.protocols.RewardModel`.
         reward_model_params: Hyperparameters of that model (fields of its config).
         action_pool_size: Candidates generated per iteration.
         action_bank_size: New actions added per iteration; 0 keeps the bank (the baseline).
@@ -86,7 +87,7 @@ class GenerativeConfig:
         actionbank_env.errors.ConfigError: GenerativeConfig.max_bank_size=4 must be >= action_bank_size=5.
     """
 
-    reward_model: str = "lightgbm"
+    reward_model: Any = "lightgbm"
     reward_model_params: dict[str, Any] = field(default_factory=dict)
     action_pool_size: int = 2000
     action_bank_size: int = 10
@@ -114,8 +115,11 @@ class GenerativeConfig:
         from optimizers.reward_models import REWARD_MODELS
 
         name = "GenerativeConfig"
-        check_str(f"{name}.reward_model", self.reward_model)
-        if self.reward_model not in REWARD_MODELS:
+        if isinstance(self.reward_model, type):
+            pass  # a user's own class
+        elif check_str(f"{name}.reward_model", self.reward_model) and ":" in self.reward_model:
+            pass  # "module:Class", resolved when the model is built
+        elif self.reward_model not in REWARD_MODELS:
             close = difflib.get_close_matches(self.reward_model, sorted(REWARD_MODELS), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(

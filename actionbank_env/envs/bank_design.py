@@ -46,9 +46,10 @@ from actionbank_env._validation import check_int
 from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, ActionCatalog, clean_text, normalize_text
 from actionbank_env.core.campaign import CampaignResult, run_campaign
 from actionbank_env.core.observations import ObservationLog
+from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.users import UserBatch
 from actionbank_env.core.world import World
-from actionbank_env.envs._common import bank_projection, get_world, padded_bank, split_world_kwargs
+from actionbank_env.envs._common import bank_projection, get_world, split_world_kwargs
 from actionbank_env.errors import ConfigError
 from actionbank_env.registry import make_agent
 
@@ -119,8 +120,9 @@ def load_replay_data(
     The users of env iteration ``t`` are in ``iteration_<t + 1>/users.csv`` (results numbering).
 
     Raises:
-        ConfigError: If the folder or a file is missing, a path escapes ``data_dir`` (e.g. a symlink),
-            or the bank's embeddings do not match the world's embedder.
+        ConfigError: If the folder or a file is missing, a path escapes ``data_dir`` (e.g. a symlink), the
+            bank file is not valid JSON or not an ``ActionBank.to_dict`` object, or the bank's embeddings do
+            not match the world's embedder.
     """
     import pandas as pd
 
@@ -128,7 +130,15 @@ def load_replay_data(
     if not root.is_dir():
         raise ConfigError(f"BankDesignConfig.data_dir must be an existing folder, got {str(data_dir)!r}.")
     bank_path = _inside(root, "initialization/action_bank.json", "file")
-    bank = ActionBank.from_dict(json.loads(bank_path.read_text(encoding="utf-8")))
+    try:
+        bank = ActionBank.from_dict(json.loads(bank_path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{bank_path} is not valid JSON: {exc}.") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ConfigError(
+            f"{bank_path} is not a valid action bank (ActionBank.to_dict: an object with a list of 'actions', "
+            f"each with id, text and embedding): {type(exc).__name__}: {exc}."
+        ) from None
     if len(bank) == 0:
         raise ConfigError(f"{bank_path} must hold at least one action, got an empty bank.")
     if bank.d_embed != world.d_embed:
@@ -332,7 +342,9 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             texts.append(cleaned)
         return texts, skipped, dropped
 
-    def resolve_bank(self, texts: Sequence[str], *, origin: str = "designer", iteration: int | None = None) -> ActionBank:
+    def resolve_bank(
+        self, texts: Sequence[str], *, origin: str = "designer", iteration: int | None = None
+    ) -> ActionBank:
         """The bank ``texts`` would deploy, with ids from this episode's catalog (new texts are embedded).
 
         Lets a caller evaluate a proposal before (or without) stepping; ids stay consistent with ``step``.

@@ -28,12 +28,12 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_int
 from actionbank_env.core.actions import ActionBank
+from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import (
     bank_projection,
     draw_episode,
     get_world,
-    padded_bank,
     resolve_bank,
     split_world_kwargs,
 )

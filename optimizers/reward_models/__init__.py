@@ -11,12 +11,11 @@ Example:
     >>> make_reward_model("linaer", rng=np.random.default_rng(0))
     Traceback (most recent call last):
     ...
-    actionbank_env.errors.UnknownComponentError: reward_model must be one of ['bayesian_neural', 'ft_transformer', 'gaussian_process', 'lightgbm', 'linear', 'neural'], got 'linaer'. Did you mean 'linear'?
+    actionbank_env.errors.UnknownComponentError: reward_model must be one of ['bayesian_neural', 'ft_transformer', 'gaussian_process', 'lightgbm', 'linear', 'neural'], or 'module:Class', got 'linaer'. Did you mean 'linear'?
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -24,39 +23,32 @@ from typing import Any
 
 import numpy as np
 
-from actionbank_env._validation import check_component
+from actionbank_env.registry import REWARD_MODELS as _REGISTRY_REWARD_MODELS
+from actionbank_env.registry import resolve
 from optimizers.reward_models._base import NotFittedError, RewardModelBase
 
 __all__ = ["REWARD_MODELS", "make_reward_model", "reward_model_class", "load_reward_model", "NotFittedError"]
 
-#: Registry of reward models: name -> "module:attr" entry point (imported lazily).
-REWARD_MODELS: dict[str, str] = {
-    "linear": "optimizers.reward_models.linear:LinearRewardModel",
-    "neural": "optimizers.reward_models.neural:NeuralRewardModel",
-    "bayesian_neural": "optimizers.reward_models.neural:BayesianNeuralRewardModel",
-    "lightgbm": "optimizers.reward_models.lightgbm:LightGBMRewardModel",
-    "gaussian_process": "optimizers.reward_models.gaussian_process:GaussianProcessRewardModel",
-    "ft_transformer": "optimizers.reward_models.ft_transformer:FTTransformerRewardModel",
-}
+#: Registry of reward models: name -> "module:attr" entry point (imported lazily). The one table lives in
+#: :mod:`actionbank_env.registry`; adding a name there (or here: it is the same dict) makes it usable everywhere.
+REWARD_MODELS: dict[str, str] = _REGISTRY_REWARD_MODELS
 
 
-def reward_model_class(name: str) -> type[RewardModelBase]:
-    """The class registered under ``name`` (imports its module).
+def reward_model_class(name: str | type[RewardModelBase]) -> type[RewardModelBase]:
+    """The class registered under ``name`` (imports its module); ``"module:Class"`` and classes work too.
 
     Raises:
         UnknownComponentError: For an unknown name, with the closest registered name.
     """
-    check_component("reward_model", name, REWARD_MODELS)
-    module_name, attr = REWARD_MODELS[name].split(":")
-    cls: type[RewardModelBase] = getattr(importlib.import_module(module_name), attr)
+    cls: type[RewardModelBase] = resolve("reward_model", name)
     return cls
 
 
-def make_reward_model(name: str, *, rng: np.random.Generator, **params: Any) -> RewardModelBase:
+def make_reward_model(name: str | type[RewardModelBase], *, rng: np.random.Generator, **params: Any) -> RewardModelBase:
     """Build the reward model registered under ``name`` with hyperparameters ``params``.
 
     Args:
-        name: A key of :data:`REWARD_MODELS`.
+        name: A key of :data:`REWARD_MODELS`, a ``"module:Class"`` string or a class.
         rng: The model's only source of randomness.
         **params: Fields of the model's config (or ``config=`` / ``reference_embeddings=``).
 

@@ -163,7 +163,7 @@ def test_batch_of_one_equals_naive_sequential_disjoint() -> None:
 
 def test_batch_of_one_equals_naive_sequential_hybrid() -> None:
     truth, embeddings = make_truth(0), unit_vectors(5, D_EMBED, np.random.default_rng(1))
-    agent = _agent(11, mode="hybrid", alpha=0.7, pca_components=4)
+    agent = _agent(11, mode="hybrid", alpha=0.7, pca_components=4, l2_action=1.0)
     bank = make_bank(embeddings)
     agent.set_bank(bank)
     e = np.concatenate([agent._projection.transform(bank.embeddings), np.ones((5, 1))], axis=1)
@@ -178,20 +178,23 @@ def test_batch_of_one_equals_naive_sequential_hybrid() -> None:
         naive.update(x, a, reward)
 
 
+@pytest.mark.parametrize("n_rows", [60, 100])  # hybrid: Woodbury step (<= 64 rows) and exact re-inversion
 @pytest.mark.parametrize("mode", ["disjoint", "hybrid"])
-def test_batched_update_equals_sequential_updates(mode: str) -> None:
+def test_batched_update_equals_sequential_updates(mode: str, n_rows: int) -> None:
     bank = make_bank(unit_vectors(7, D_EMBED, np.random.default_rng(1)))
-    users, coins = _stream(60, seed=7)
-    actions = np.random.default_rng(8).integers(0, 7, size=60)
+    users, coins = _stream(n_rows, seed=7)
+    actions = np.random.default_rng(8).integers(0, 7, size=n_rows)
     rewards = (coins < 0.3).astype(np.float64)
     batched, sequential = _agent(mode=mode), _agent(mode=mode)
     batched.set_bank(bank)
     sequential.set_bank(bank)
     batched.update(users, actions, rewards)
-    for t in range(60):
+    for t in range(n_rows):
         sequential.update(users[t : t + 1], actions[t : t + 1], rewards[t : t + 1])
     probe = _stream(30, seed=9)[0]
     np.testing.assert_allclose(batched.scores(probe), sequential.scores(probe), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(batched._A, sequential._A, rtol=1e-12)
+    np.testing.assert_allclose(batched._A_inv, np.linalg.inv(sequential._A), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["disjoint", "hybrid"])
@@ -207,7 +210,7 @@ def test_set_bank_keeps_retained_and_starts_new_fresh(mode: str) -> None:
     after = agent.scores(probe)
     np.testing.assert_allclose(after[:, :2], before[:, [4, 2]], rtol=1e-12)
     fresh = agent._A[2]
-    np.testing.assert_array_equal(fresh, np.eye(9))
+    np.testing.assert_array_equal(fresh, (1.0 if mode == "disjoint" else 10.0) * np.eye(9))
     if mode == "disjoint":
         blank = _agent()
         blank.set_bank(make_bank(new_embedding))
@@ -298,3 +301,32 @@ def test_act_checks_user_shape() -> None:
     agent.set_bank(make_bank(unit_vectors(3, D_EMBED, np.random.default_rng(0))))
     with pytest.raises(ConfigError, match=re.escape("users must have shape (B, 8), got (2, 7).")):
         agent.act(np.zeros((2, 7)))
+
+
+def test_hybrid_rank_one_updates_match_an_exact_refresh() -> None:
+    truth, embeddings = make_truth(0), unit_vectors(8, D_EMBED, np.random.default_rng(1))
+    agent = _agent(mode="hybrid", alpha=0.5)
+    simulate(agent, truth, make_bank(embeddings), n_rounds=1300, batch_size=1, seed=15)  # crosses one re-inversion
+    probe = _stream(25, seed=16)[0]
+    incremental = agent.scores(probe)
+    agent._A0_inv = np.linalg.inv(agent._A0)
+    agent._dirty = True
+    np.testing.assert_allclose(incremental, agent.scores(probe), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["disjoint", "hybrid"])
+def test_single_user_fast_path_equals_general_path(mode: str) -> None:
+    truth, embeddings = make_truth(0), unit_vectors(6, D_EMBED, np.random.default_rng(1))
+    fast, general = _agent(5, mode=mode), _agent(5, mode=mode)
+    for agent in (fast, general):
+        agent.set_bank(make_bank(embeddings))
+    users, coins = _stream(300, seed=17)
+    for t in range(users.shape[0]):
+        a_fast = fast.act(users[t : t + 1]).actions
+        a_general = general.act(users[t : t + 1].tolist()).actions  # a list skips the ndarray fast path
+        assert a_fast.tolist() == a_general.tolist(), t
+        reward = float(coins[t] < truth.click_prob(users[t : t + 1], embeddings)[0, a_fast[0]])
+        fast.update(users[t : t + 1], a_fast, np.array([reward]))
+        general.update(users[t : t + 1].tolist(), a_general.tolist(), [reward])
+    probe = _stream(10, seed=18)[0]
+    np.testing.assert_allclose(fast.scores(probe), general.scores(probe), rtol=1e-9, atol=1e-12)
