@@ -8,7 +8,7 @@ install:
 	$(PY) -m pip install --quiet -e ".[dev]"
 
 demo: install
-	actionbank simulate
+	$(PY) -m actionbank_env simulate
 
 test: install
 	$(PY) -m pytest

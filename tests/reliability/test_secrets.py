@@ -98,11 +98,6 @@ def test_a_simulation_with_openai_writes_the_key_nowhere(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_simulation's meta.json redacts argv items that contain 'key' (the flag) but not the value after "
-    "`--openai-api-key KEY`; proposed fix in actionbank_env/experiment.py (lead's file).",
-)
 def test_the_key_given_as_a_cli_flag_is_not_written_to_meta_json(
     small_openai: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
