@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="another run folder to draw on the same axes (repeatable)",
     )
 
+    from actionbank_env.sweep import add_sweep_arguments
+
+    add_sweep_arguments(
+        sub.add_parser("sweep", help="a grid of settings x seeds on a process pool or Ray; mean ± 95% CI table")
+    )
+
     sub.add_parser("list-envs", help="list the registered Gymnasium environment ids")
     chk = sub.add_parser("check-env", help="run gymnasium's env checker on every environment id")
     chk.add_argument("--env", action="append", help="only this id (repeatable)")
@@ -319,6 +325,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from actionbank_env.sweep import sweep_main
+
+    return sweep_main(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from actionbank_env.report import write_report
 
@@ -370,6 +382,7 @@ _COMMANDS = {
     "run-from-data": _cmd_run_from_data,
     "compare-models": _cmd_compare_models,
     "train": _cmd_train,
+    "sweep": _cmd_sweep,
     "report": _cmd_report,
     "list-envs": _cmd_list_envs,
     "check-env": _cmd_check_env,
@@ -387,6 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        if "extra" not in str(exc):  # a missing optional extra is a user's set-up problem; anything else is a bug
+            raise
+        print(f"actionbank: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""

@@ -137,10 +137,10 @@ def _solve_offset(scores: Array, scale: float, target: float) -> float:
     """Offset b with mean(sigmoid(b + scale * scores)) == target (safeguarded Newton; monotone in b)."""
     lo, hi = -60.0, 60.0
     offset = float(np.log(target / (1.0 - target)))
-    for _ in range(100):
+    for _ in range(60):
         probs = _sigmoid(offset + scale * scores)
         gap = float(probs.mean()) - target
-        if abs(gap) < 1e-10 * target:
+        if abs(gap) < 1e-8 * target or hi - lo < 1e-9:
             break
         if gap < 0:
             lo = offset

@@ -1,0 +1,682 @@
+"""Multi-seed sweeps: a grid of settings x seeds, one ``run_simulation`` per trial, on a process pool or Ray.
+
+``actionbank sweep --seeds 0-9 --grid optimizer=generative,random,keep --set embedder=hashing --out SWEEP``
+runs the cartesian product of the grid values and the seeds. Each trial is an ordinary run folder::
+
+    SWEEP/
+      sweep.csv  sweep.json                         mean ± 95% CI per configuration (t-interval over seeds)
+      trials/<config key>/seed_<s>/                 the run folder of ARCHITECTURE.md §8 (report off)
+      trials/<config key>/seed_<s>/error.txt        the traceback of a failed trial
+
+The trials are independent processes, so nothing is shared but the file system: a local
+``ProcessPoolExecutor`` (spawn) by default, Ray tasks with ``backend="ray"`` (a local Ray, or a cluster
+through ``address``; trial folders must then be on a file system every node sees). A failing trial is
+recorded with its error and the others go on; running the same sweep again skips the trials whose
+``summary.json`` exists and retries the others. Trials are deterministic (same config and seed, same files
+whatever the backend), so a sweep can be resumed or spread over machines without changing its numbers.
+
+Example:
+    >>> parse_seeds("0-2,7")
+    (0, 1, 2, 7)
+    >>> parse_grid(["optimizer=keep,random", "users=100,200"])
+    {'optimizer': ('keep', 'random'), 'users': (100, 200)}
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import itertools
+import logging
+import math
+import os
+import re
+import time
+import traceback
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actionbank_env._validation import check_choice, check_int
+from actionbank_env.config import SimulationConfig
+from actionbank_env.core.io import atomic_write_json, atomic_write_text, read_json
+from actionbank_env.errors import ConfigError
+
+__all__ = [
+    "BACKENDS",
+    "RAY_EXTRA_MESSAGE",
+    "SWEEP_METRICS",
+    "SweepResult",
+    "Trial",
+    "add_sweep_arguments",
+    "config_key",
+    "parse_grid",
+    "parse_seeds",
+    "parse_settings",
+    "plan_trials",
+    "run_sweep",
+    "run_trial",
+    "summarize",
+    "sweep_main",
+]
+
+log = logging.getLogger(__name__)
+
+#: Execution backends of :func:`run_sweep`.
+BACKENDS = ("local", "ray")
+#: Final-iteration numbers of ``summary.json`` aggregated over seeds.
+SWEEP_METRICS = ("deployed_value", "bank_value", "new_bank_value", "improvement_captured", "company_reward")
+#: The error raised when the Ray backend is asked for without Ray installed.
+RAY_EXTRA_MESSAGE = "--backend ray needs the 'ray' extra: pip install 'actionbank-env[ray]'"
+#: Settings a sweep fixes for its trials unless ``--set`` says otherwise.
+TRIAL_DEFAULTS: dict[str, Any] = {"report": False, "tensorboard": False, "threads": 1}
+
+_SEEDS_RULE = "a list of seeds >= 0 like '0-9' or '0,3,5'"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Seeds from ``"0-9"``, ``"0,3,5"`` or a mix (``"0-4,10"``), in the order given.
+
+    Raises:
+        ConfigError: For anything else, a reversed range, a negative seed or a seed given twice.
+
+    Example:
+        >>> parse_seeds("3,0-1")
+        (3, 0, 1)
+        >>> parse_seeds("5-2")
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.ConfigError: --seeds must be a list of seeds >= 0 like '0-9' or '0,3,5', got '5-2' (range 5-2 is reversed).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"--seeds must be a str like '0-9', got {type(text).__name__}.")
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if match is None:
+            raise ConfigError(f"--seeds must be {_SEEDS_RULE}, got {text!r}.")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            raise ConfigError(f"--seeds must be {_SEEDS_RULE}, got {text!r} (range {low}-{high} is reversed).")
+        seeds.extend(range(low, high + 1))
+    duplicates = sorted({s for s in seeds if seeds.count(s) > 1}) if len(set(seeds)) != len(seeds) else []
+    if duplicates:
+        raise ConfigError(f"--seeds must list each seed once, got {text!r} (repeated: {duplicates[:5]}).")
+    return tuple(seeds)
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(SimulationConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(SimulationConfig)}
+
+
+def _check_field(flag: str, key: str) -> str:
+    names = SimulationConfig.field_names()
+    if key not in names:
+        import difflib
+
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{flag} key must be a SimulationConfig field, got {key!r}{hint}.")
+    if key == "seed":
+        raise ConfigError(f"{flag} key must not be 'seed', got {key!r}; give the seeds with --seeds.")
+    return key
+
+
+def parse_value(flag: str, key: str, text: str) -> Any:
+    """``text`` parsed as the type of the :class:`SimulationConfig` field ``key``.
+
+    ``int``, ``float``, ``bool`` (true/false, 1/0, yes/no, on/off) and ``str`` fields; optional fields
+    (``max_bank_size``, ``world_seed``, ``data_dir``) also take ``none``.
+
+    Raises:
+        ConfigError: If ``key`` is not a field (with the closest name) or ``text`` does not parse.
+
+    Example:
+        >>> parse_value("--set", "max_bank_size", "none"), parse_value("--set", "use_pca", "false")
+        (None, False)
+    """
+    _check_field(flag, key)
+    hint = _field_types()[key]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = (isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union) and len(args) < len(
+        typing.get_args(hint)
+    )
+    kind = args[0] if optional else hint
+    value = text.strip()
+    if optional and value.lower() in ("none", "null"):
+        return None
+    try:
+        if kind is bool:
+            if value.lower() in _TRUE:
+                return True
+            if value.lower() in _FALSE:
+                return False
+            raise ValueError
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+    except ValueError:
+        rule = {bool: "true or false", int: "an int", float: "a float"}[kind]
+        rule += " (or none)" if optional else ""
+        raise ConfigError(f"{flag} {key} values must be {rule}, got {text!r}.") from None
+    return value
+
+
+def _split_assignment(flag: str, spec: str) -> tuple[str, str]:
+    if not isinstance(spec, str) or "=" not in spec:
+        raise ConfigError(f"{flag} must look like key=value, got {spec!r}.")
+    key, _, values = spec.partition("=")
+    return key.strip().replace("-", "_"), values
+
+
+def parse_grid(specs: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """``["key=v1,v2", ...]`` -> ``{key: (v1, v2)}`` with values parsed by the field's type (in order given).
+
+    Raises:
+        ConfigError: For an unknown key (with a suggestion), ``seed``, a key given twice, an empty or
+            repeated value, or a value of the wrong type.
+
+    Example:
+        >>> parse_grid(["reward-model-type=lightgbm,neural"])
+        {'reward_model_type': ('lightgbm', 'neural')}
+        >>> parse_grid(["optimzer=keep"])
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.ConfigError: --grid key must be a SimulationConfig field, got 'optimzer' (did you mean 'optimizer'?).
+    """
+    grid: dict[str, tuple[Any, ...]] = {}
+    for spec in specs:
+        key, text = _split_assignment("--grid", spec)
+        _check_field("--grid", key)
+        if key in grid:
+            raise ConfigError(f"--grid {key} must be given once (list its values after one '='), got it twice.")
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise ConfigError(f"--grid {key} must have non-empty comma-separated values, got {text!r}.")
+        values = tuple(parse_value("--grid", key, p) for p in parts)
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--grid {key} must list each value once, got {text!r}.")
+        grid[key] = values
+    return grid
+
+
+def parse_settings(specs: Iterable[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` (the ``--set`` flags) -> ``{key: value}`` parsed by the field's type.
+
+    Example:
+        >>> parse_settings(["users=500", "embedder=hashing"])
+        {'users': 500, 'embedder': 'hashing'}
+    """
+    settings: dict[str, Any] = {}
+    for spec in specs:
+        key, text = _split_assignment("--set", spec)
+        if key in settings:
+            raise ConfigError(f"--set {key} must be given once, got it twice.")
+        settings[key] = parse_value("--set", key, text)
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def config_key(params: Mapping[str, Any]) -> str:
+    """The folder name of one grid point: ``key=value`` pairs joined by ``,`` (``default`` for no grid).
+
+    Characters other than letters, digits and ``._+-`` in values become ``_``.
+
+    Example:
+        >>> config_key({"optimizer": "generative", "reward_model_type": "lightgbm"})
+        'optimizer=generative,reward_model_type=lightgbm'
+        >>> config_key({"company_strategy": "my.module:Agent"}), config_key({})
+        ('company_strategy=my.module_Agent', 'default')
+    """
+    if not params:
+        return "default"
+    return ",".join(f"{k}={re.sub(r'[^A-Za-z0-9._+-]', '_', str(v))}" for k, v in params.items())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trial:
+    """One simulation of a sweep.
+
+    Attributes:
+        key: The configuration's key (:func:`config_key` of ``params``).
+        params: The grid values of this configuration.
+        seed: The seed.
+        config: The full, validated settings of the run.
+        path: The run folder (absolute).
+    """
+
+    key: str
+    params: Mapping[str, Any]
+    seed: int
+    config: SimulationConfig
+    path: Path
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run folder holds a ``summary.json`` (the trial is skipped on a re-run)."""
+        return (self.path / "summary.json").is_file()
+
+
+def plan_trials(
+    base: SimulationConfig, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int], out: str | os.PathLike[str]
+) -> list[Trial]:
+    """Every (grid point, seed) trial, configuration-major, with its validated config and folder.
+
+    Raises:
+        ConfigError: If a grid point is not a valid :class:`SimulationConfig` (the message names the point),
+            two points map to the same folder, or a finished trial's folder holds other settings (a re-run
+            must use the same settings; choose another ``out`` for new ones).
+    """
+    root = Path(out).resolve() / "trials"
+    keys = list(grid)
+    trials: list[Trial] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        params = dict(zip(keys, combo, strict=True))
+        key = config_key(params)
+        if key in seen:
+            raise ConfigError(f"--grid points {seen[key]} and {params} map to the same folder {key!r}.")
+        seen[key] = params
+        for seed in seeds:
+            try:
+                config = base.replace(seed=check_int("--seeds", seed, low=0), name=f"seed_{seed}", **params)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"--grid point {key}: {exc}") from None
+            trials.append(Trial(key=key, params=params, seed=seed, config=config, path=root / key / f"seed_{seed}"))
+    for trial in trials:
+        if trial.finished and (trial.path / "simulation_config.json").is_file():
+            stored = read_json(trial.path / "simulation_config.json")
+            wanted = trial.config.to_dict()
+            diff = sorted(k for k in wanted if stored.get(k) != wanted[k])
+            if diff:
+                raise ConfigError(
+                    f"{trial.path} is a finished trial with other settings ({', '.join(diff)}); re-run the sweep "
+                    "with the same settings or choose another --out."
+                )
+    return trials
+
+
+# ---------------------------------------------------------------------------------------------- trials
+
+
+def run_trial(config: Mapping[str, Any], out: str) -> dict[str, Any]:
+    """Run one trial in this process (the task both backends execute); never raises for a failed run.
+
+    Args:
+        config: ``SimulationConfig.to_dict()`` of the trial.
+        out: The run folder (replaced if it holds an unfinished run).
+
+    Returns:
+        ``{"status": "ok", "summary": {metric: value}, "seconds": s}``, or ``{"status": "error",
+        "error": "Type: message", "seconds": s}`` after writing the traceback to ``out/error.txt``.
+    """
+    from actionbank_env.experiment import run_simulation
+
+    start = time.perf_counter()
+    path = Path(out)
+    try:
+        result = run_simulation(SimulationConfig.from_dict(dict(config)), out=path, overwrite=True)
+    except Exception as exc:  # a failed trial is data for the sweep table, not a reason to stop the sweep
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path / "error.txt", traceback.format_exc())
+        message = " ".join(str(exc).split()) or "(no message)"
+        return {"status": "error", "error": f"{type(exc).__name__}: {message}", "seconds": time.perf_counter() - start}
+    summary = {k: result.summary.get(k) for k in SWEEP_METRICS}
+    return {"status": "ok", "summary": summary, "seconds": time.perf_counter() - start}
+
+
+def _skipped(trial: Trial) -> dict[str, Any]:
+    summary = read_json(trial.path / "summary.json")
+    return {"status": "skipped", "summary": {k: summary.get(k) for k in SWEEP_METRICS}, "seconds": 0.0}
+
+
+TrialFn = Callable[[Mapping[str, Any], str], dict[str, Any]]
+OnDone = Callable[[Trial, dict[str, Any]], None]
+
+
+def _run_local(trials: Sequence[Trial], workers: int, trial_fn: TrialFn, on_done: OnDone) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(trials)), mp_context=ctx) as pool:
+        futures = {pool.submit(trial_fn, t.config.to_dict(), str(t.path)): t for t in trials}
+        for future in as_completed(futures):
+            trial = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker process died (e.g. out of memory); the trial is retried on re-run
+                result = {"status": "error", "error": f"{type(exc).__name__}: {exc}", "seconds": float("nan")}
+            on_done(trial, result)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(RAY_EXTRA_MESSAGE) from None
+    return ray
+
+
+def _run_ray(trials: Sequence[Trial], workers: int, address: str | None, trial_fn: TrialFn, on_done: OnDone) -> None:
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        if address is not None:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(trial_fn)
+        refs = {remote.remote(t.config.to_dict(), str(t.path)): t for t in trials}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            trial = refs[done[0]]
+            try:
+                result = ray.get(done[0])
+            except ray.exceptions.RayError as exc:  # worker crash or task error outside run_trial's try
+                message = " ".join(str(exc).split())[:500]
+                result = {"status": "error", "error": f"{type(exc).__name__}: {message}", "seconds": float("nan")}
+            on_done(trial, result)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+
+
+def _mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the two-sided 95% t-interval (``nan`` half-width for fewer than 2 values)."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, df=x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, half
+
+
+def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean ± 95% CI (t-interval over seeds) of :data:`SWEEP_METRICS` per configuration.
+
+    Args:
+        records: Per-trial records with ``key``, ``params``, ``status`` and, when it succeeded (``ok`` or
+            ``skipped``), ``summary``.
+
+    Returns:
+        One row per configuration (first-seen order): ``config``, the grid values, ``n_trials``, ``n_ok``,
+        ``n_failed`` and for each metric ``<m>_mean``, ``<m>_ci95`` (half-width) and ``<m>_n`` (finite values
+        used; ``improvement_captured`` is undefined when the oracle gains nothing, hence a nanmean), plus
+        ``improvement_captured_n_nan``.
+
+    Example:
+        >>> rows = summarize([{"key": "a", "params": {}, "status": "ok", "summary": {"bank_value": v}}
+        ...                   for v in (1.0, 2.0, 3.0)])
+        >>> rows[0]["bank_value_mean"], round(rows[0]["bank_value_ci95"], 4), rows[0]["improvement_captured_n_nan"]
+        (2.0, 2.4841, 3)
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["key"], []).append(record)
+    rows = []
+    for key, group in groups.items():
+        ok = [r for r in group if r["status"] in ("ok", "skipped")]
+        row: dict[str, Any] = {"config": key, **dict(group[0]["params"])}
+        row.update(n_trials=len(group), n_ok=len(ok), n_failed=len(group) - len(ok))
+        for metric in SWEEP_METRICS:
+            raw = [r["summary"].get(metric) for r in ok]
+            finite = [float(v) for v in raw if v is not None and math.isfinite(float(v))]
+            mean, half = _mean_ci(finite)
+            row.update({f"{metric}_mean": mean, f"{metric}_ci95": half, f"{metric}_n": len(finite)})
+            if metric == "improvement_captured":
+                row["improvement_captured_n_nan"] = len(raw) - len(finite)
+        rows.append(row)
+    return rows
+
+
+def _cell(mean: float, half: float) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.4f}" + (f" ± {half:.4f}" if math.isfinite(half) else "")
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The sweep table (mean ± 95% CI half-width over seeds), then one line per failed trial."""
+    heads = ["config", "ok/n", *SWEEP_METRICS]
+    body = []
+    for row in rows:
+        cells = [str(row["config"]), f"{row['n_ok']}/{row['n_trials']}"]
+        for metric in SWEEP_METRICS:
+            cell = _cell(row[f"{metric}_mean"], row[f"{metric}_ci95"])
+            if metric == "improvement_captured" and row["improvement_captured_n_nan"]:
+                cell += f" ({row['improvement_captured_n_nan']} nan)"
+            cells.append(cell)
+        body.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(heads)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    lines = [line(heads)]
+    lines.append("-" * len(lines[0]))
+    lines.extend(line(cells) for cells in body)
+    for f in failures:
+        lines.append(f"FAILED {f['key']} seed {f['seed']}: {f['error']} (see {f['path']}/error.txt)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` produced.
+
+    Attributes:
+        path: The sweep folder.
+        records: One record per trial (``key``, ``params``, ``seed``, ``path``, ``status`` of ``ok``,
+            ``skipped`` or ``error``, ``summary`` or ``error``, ``seconds``), in plan order.
+        rows: :func:`summarize` of the records (the rows of ``sweep.csv``).
+    """
+
+    path: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """The records of the trials that failed."""
+        return [r for r in self.records if r["status"] == "error"]
+
+    def table(self) -> str:
+        """The printed table (mean ± 95% CI per configuration, then the failed trials)."""
+        return format_table(self.rows, self.failures)
+
+
+def run_sweep(
+    base: SimulationConfig,
+    *,
+    grid: Mapping[str, Sequence[Any]],
+    seeds: Sequence[int],
+    out: str | os.PathLike[str],
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    trial_fn: TrialFn = run_trial,
+    on_trial_done: OnDone | None = None,
+) -> SweepResult:
+    """Run every (grid point, seed) trial not finished yet and write ``sweep.csv`` and ``sweep.json``.
+
+    Args:
+        base: Settings shared by all trials (its ``seed`` is replaced by each of ``seeds``).
+        grid: Field -> values; the trials are the cartesian product with ``seeds``.
+        seeds: The seeds.
+        out: The sweep folder (created; re-using it skips the finished trials).
+        backend: ``local`` (a spawn process pool of ``workers``) or ``ray`` (one Ray task per trial).
+        workers: Parallel trials (``local``) or CPUs of the local Ray started when no ``address`` is given.
+        address: A running Ray cluster (``ray``; e.g. ``auto`` or ``ray://host:10001``).
+        trial_fn: The task run per trial (a picklable top-level function; :func:`run_trial`).
+        on_trial_done: Called in this process as each trial finishes (e.g. to print progress).
+
+    Raises:
+        ConfigError: For a bad backend, workers, grid point or a finished trial with other settings.
+        ImportError: ``backend="ray"`` without Ray installed (naming the ``ray`` extra).
+    """
+    check_choice("--backend", backend, BACKENDS)
+    check_int("--workers", workers, low=1, high=1024)
+    if address is not None and backend != "ray":
+        raise ConfigError(f"--address needs --backend ray, got --backend {backend}.")
+    if not seeds:
+        raise ConfigError("--seeds must list at least one seed, got none.")
+    if backend == "ray":
+        _import_ray()
+    trials = plan_trials(base, grid, seeds, out)
+    root = Path(out).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    results: dict[Path, dict[str, Any]] = {}
+
+    def done(trial: Trial, result: dict[str, Any]) -> None:
+        results[trial.path] = result
+        if result["status"] == "error":
+            log.info("trial %s seed %d failed: %s", trial.key, trial.seed, result["error"])
+        else:
+            log.info("trial %s seed %d %s (%.1f s)", trial.key, trial.seed, result["status"], result["seconds"])
+        if on_trial_done is not None:
+            on_trial_done(trial, result)
+
+    todo = []
+    for trial in trials:
+        if trial.finished:
+            done(trial, _skipped(trial))
+        else:
+            todo.append(trial)
+    log.info("sweep %s: %d trials, %d to run on %s", root, len(trials), len(todo), backend)
+    if todo:
+        if backend == "local":
+            _run_local(todo, workers, trial_fn, done)
+        else:
+            _run_ray(todo, workers, address, trial_fn, done)
+    records = []
+    for trial in trials:
+        result = results[trial.path]
+        record = {"key": trial.key, "params": dict(trial.params), "seed": trial.seed, "path": str(trial.path)}
+        records.append({**record, **result})
+    rows = summarize(records)
+    sweep = SweepResult(path=root, records=records, rows=rows)
+    _write_outputs(sweep, base, grid, seeds, backend)
+    return sweep
+
+
+def _write_outputs(
+    sweep: SweepResult, base: SimulationConfig, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int], backend: str
+) -> None:
+    buffer = io.StringIO()
+    columns = list(dict.fromkeys(k for row in sweep.rows for k in row))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sweep.rows)
+    atomic_write_text(sweep.path / "sweep.csv", buffer.getvalue())
+    atomic_write_json(
+        sweep.path / "sweep.json",
+        {
+            "base_config": base.to_dict(),
+            "grid": {k: list(v) for k, v in grid.items()},
+            "seeds": list(seeds),
+            "backend": backend,
+            "metrics": list(SWEEP_METRICS),
+            "configs": sweep.rows,
+            "trials": sweep.records,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``actionbank sweep`` (wired by ``cli.py``)."""
+    parser.add_argument("--seeds", required=True, help="seeds like '0-9' or '0,3,5' (each trial's --seed)")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="a SimulationConfig field and its values (repeatable; the trials are the product x seeds)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a setting shared by every trial (repeatable); sweeps default to report=false tensorboard=false threads=1",
+    )
+    parser.add_argument("--backend", default="local", choices=BACKENDS, help="local process pool or Ray tasks")
+    parser.add_argument("--address", default=None, help="Ray cluster address (--backend ray; default: a local Ray)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel trials / CPUs of the local Ray (default 1)")
+    parser.add_argument("--out", type=Path, required=True, help="the sweep folder (re-run it to skip finished trials)")
+
+
+def sweep_main(args: argparse.Namespace) -> int:
+    """Run ``actionbank sweep``: print one line per finished trial (stderr), then the table and the folder.
+
+    Returns:
+        0 when every trial succeeded, 1 when some failed (their errors are in the table).
+    """
+    import sys
+
+    seeds = parse_seeds(args.seeds)
+    grid = parse_grid(args.grid)
+    settings = parse_settings(args.settings)
+    both = sorted(set(grid) & set(settings))
+    if both:
+        raise ConfigError(f"--set and --grid must not both give {', '.join(both)}.")
+    if "seed" in settings:
+        raise ConfigError("--set key must not be 'seed', got 'seed'; give the seeds with --seeds.")
+    base = SimulationConfig(**{**TRIAL_DEFAULTS, **settings})
+    total = math.prod(len(v) for v in grid.values()) * len(seeds)
+    count = 0
+
+    def progress(trial: Trial, result: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+        status = result["status"] if result["status"] != "error" else f"FAILED: {result['error']}"
+        print(f"[{count}/{total}] {trial.key} seed {trial.seed}: {status}", file=sys.stderr, flush=True)
+
+    sweep = run_sweep(
+        base,
+        grid=grid,
+        seeds=seeds,
+        out=args.out,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        on_trial_done=progress,
+    )
+    print(sweep.table())
+    print(f"sweep: {sweep.path} (sweep.csv, sweep.json)")
+    return 1 if sweep.failures else 0

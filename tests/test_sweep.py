@@ -1,0 +1,244 @@
+"""Multi-seed sweeps on the local process pool: parsing, the table, failed trials, skipping finished trials."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actionbank_env.config import SimulationConfig
+from actionbank_env.errors import ConfigError
+from actionbank_env.sweep import (
+    SWEEP_METRICS,
+    SweepResult,
+    add_sweep_arguments,
+    parse_grid,
+    parse_seeds,
+    parse_settings,
+    plan_trials,
+    run_sweep,
+    summarize,
+    sweep_main,
+)
+
+TINY = {
+    "embedder": "hashing",
+    "users": 150,
+    "iterations": 2,
+    "initial_actions": 5,
+    "action_pool_size": 40,
+    "reward_model_type": "linear",
+    "evaluation_users": 200,
+    "report": False,
+    "tensorboard": False,
+    "threads": 1,
+}
+GRID = {"optimizer": ("generative", "keep")}
+SEEDS = (0, 1)
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [("0-3", (0, 1, 2, 3)), ("0,3,5", (0, 3, 5)), ("7", (7,)), ("4-5, 0", (4, 5, 0)), ("2-2", (2,))],
+)
+def test_parse_seeds(text: str, seeds: tuple[int, ...]) -> None:
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "--seeds must be a list of seeds >= 0 like '0-9' or '0,3,5', got ''."),
+        ("a-b", "--seeds must be a list of seeds >= 0 like '0-9' or '0,3,5', got 'a-b'."),
+        ("-1", "--seeds must be a list of seeds >= 0 like '0-9' or '0,3,5', got '-1'."),
+        ("0,,1", "got '0,,1'."),
+        ("9-3", "got '9-3' (range 9-3 is reversed)."),
+        ("0-2,1", "--seeds must list each seed once, got '0-2,1' (repeated: [1])."),
+    ],
+)
+def test_parse_seeds_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_seeds(text)
+
+
+def test_parse_grid_types_follow_the_config_fields() -> None:
+    grid = parse_grid(
+        [
+            "reward_model_type=lightgbm,neural",
+            "users=100,200",
+            "base-ctr=0.05,0.1",
+            "use_pca=true,no",
+            "world_seed=none,3",
+        ]
+    )
+    assert grid == {
+        "reward_model_type": ("lightgbm", "neural"),
+        "users": (100, 200),
+        "base_ctr": (0.05, 0.1),
+        "use_pca": (True, False),
+        "world_seed": (None, 3),
+    }
+    assert parse_settings(["max_bank_size=none", "alpha=2"]) == {"max_bank_size": None, "alpha": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["optimzer=keep"], "--grid key must be a SimulationConfig field, got 'optimzer' (did you mean 'optimizer'?)."),
+        (["optimizer"], "--grid must look like key=value, got 'optimizer'."),
+        (["seed=1,2"], "--grid key must not be 'seed', got 'seed'; give the seeds with --seeds."),
+        (["users=10,ten"], "--grid users values must be an int, got 'ten'."),
+        (["max_bank_size=3,x"], "--grid max_bank_size values must be an int (or none), got 'x'."),
+        (["use_pca=maybe"], "--grid use_pca values must be true or false, got 'maybe'."),
+        (["users="], "--grid users must have non-empty comma-separated values, got ''."),
+        (["users=1,1"], "--grid users must list each value once, got '1,1'."),
+        (["users=1", "users=2"], "--grid users must be given once"),
+    ],
+)
+def test_parse_grid_errors(specs: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_grid(specs)
+
+
+def test_plan_names_the_bad_grid_point(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=re.escape("--grid point users=0: SimulationConfig.users must be an int >= 1")
+    ):
+        plan_trials(SimulationConfig(**TINY), {"users": (10, 0)}, (0,), tmp_path)
+    trials = plan_trials(
+        SimulationConfig(**TINY), {"optimizer": ("keep", "random"), "users": (10, 20)}, (3, 4), tmp_path
+    )
+    assert [(t.key, t.seed) for t in trials][:3] == [
+        ("optimizer=keep,users=10", 3),
+        ("optimizer=keep,users=10", 4),
+        ("optimizer=keep,users=20", 3),
+    ]
+    assert len(trials) == 8 and trials[0].config.users == 10 and trials[0].config.seed == 3
+    assert trials[0].path == tmp_path.resolve() / "trials" / "optimizer=keep,users=10" / "seed_3"
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_sweep_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.mark.parametrize(
+    ("extra", "error", "message"),
+    [
+        (["--set", "users=5", "--grid", "users=1,2"], ConfigError, "--set and --grid must not both give users."),
+        (["--set", "seed=3"], ConfigError, "--set key must not be 'seed'"),
+        (["--set", "userz=3"], ConfigError, "--set key must be a SimulationConfig field, got 'userz' (did you mean"),
+        (["--set", "users=-1"], ConfigError, "SimulationConfig.users must be an int >= 1"),
+        (["--workers", "0"], ConfigError, "--workers must be an int >= 1 and <= 1024, got 0."),
+        (["--address", "auto"], ConfigError, "--address needs --backend ray, got --backend local."),
+    ],
+)
+def test_sweep_main_errors(tmp_path: Path, extra: list[str], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        sweep_main(_parse(["--seeds", "0", "--out", str(tmp_path / "s"), *extra]))
+    assert not (tmp_path / "s" / "trials").exists()  # nothing ran
+
+
+def test_ray_backend_without_ray_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    with pytest.raises(
+        ImportError, match=re.escape("--backend ray needs the 'ray' extra: pip install 'actionbank-env[ray]'")
+    ):
+        run_sweep(SimulationConfig(**TINY), grid={}, seeds=(0,), out=tmp_path, backend="ray")
+
+
+def test_summarize_is_a_t_interval_with_nanmean() -> None:
+    records: list[dict[str, Any]] = [
+        {"key": "a", "params": {"x": 1}, "status": "ok", "summary": {"bank_value": v, "improvement_captured": ic}}
+        for v, ic in ((0.1, 0.5), (0.2, None), (0.3, 0.7), (0.6, 0.9))
+    ]
+    records.append({"key": "a", "params": {"x": 1}, "status": "error", "error": "boom"})
+    (row,) = summarize(records)
+    assert (row["n_trials"], row["n_ok"], row["n_failed"]) == (5, 4, 1)
+    assert row["bank_value_mean"] == pytest.approx(0.3)
+    # t(0.975, 3) = 3.1824; sd = 0.2160
+    assert row["bank_value_ci95"] == pytest.approx(3.182446 * 0.216025 / 2, rel=1e-4)
+    assert row["improvement_captured_mean"] == pytest.approx(0.7)
+    assert (row["improvement_captured_n"], row["improvement_captured_n_nan"]) == (3, 1)
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
+    out = tmp_path_factory.mktemp("sweep")
+    return run_sweep(SimulationConfig(**TINY), grid=GRID, seeds=SEEDS, out=out, backend="local", workers=2)
+
+
+def test_sweep_gives_the_table(sweep: SweepResult) -> None:
+    assert [r["status"] for r in sweep.records] == ["ok"] * 4
+    assert [r["config"] for r in sweep.rows] == ["optimizer=generative", "optimizer=keep"]
+    for row in sweep.rows:
+        assert (row["n_ok"], row["n_failed"]) == (2, 0)
+        for metric in ("deployed_value", "bank_value", "new_bank_value", "company_reward"):
+            assert 0.0 <= row[f"{metric}_mean"] <= 1.0
+            assert math.isfinite(row[f"{metric}_ci95"]) and row[f"{metric}_ci95"] >= 0.0
+    generative, keep = sweep.rows
+    # keep proposes nothing: the next bank is the deployed one and the captured share is undefined
+    assert keep["new_bank_value_mean"] == pytest.approx(keep["bank_value_mean"])
+    assert keep["improvement_captured_n_nan"] == 2
+    assert generative["new_bank_value_mean"] > generative["bank_value_mean"]
+    # every trial is an ordinary run folder with the run's own summary
+    for record in sweep.records:
+        run = Path(record["path"])
+        assert run.parent.parent == sweep.path / "trials"
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["deployed_value"] == record["summary"]["deployed_value"]
+        assert json.loads((run / "simulation_config.json").read_text())["seed"] == record["seed"]
+        assert not (run / "report.html").exists() and not (run / "tb").exists()
+    table = sweep.table()
+    assert "optimizer=generative" in table and " ± " in table and "(2 nan)" in table
+    with (sweep.path / "sweep.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["config"] for r in rows] == ["optimizer=generative", "optimizer=keep"]
+    assert float(rows[0]["bank_value_mean"]) == pytest.approx(generative["bank_value_mean"])
+    data = json.loads((sweep.path / "sweep.json").read_text())
+    assert data["seeds"] == [0, 1] and len(data["trials"]) == 4 and data["metrics"] == list(SWEEP_METRICS)
+
+
+def test_rerun_skips_finished_trials(sweep: SweepResult) -> None:
+    summaries = [Path(r["path"]) / "summary.json" for r in sweep.records]
+    before = [p.stat().st_mtime_ns for p in summaries]
+    again = run_sweep(SimulationConfig(**TINY), grid=GRID, seeds=SEEDS, out=sweep.path, workers=2)
+    assert [r["status"] for r in again.records] == ["skipped"] * 4
+    assert [p.stat().st_mtime_ns for p in summaries] == before
+    assert again.rows == sweep.rows
+    with pytest.raises(ConfigError, match=r"is a finished trial with other settings \(users\)"):
+        run_sweep(SimulationConfig(**{**TINY, "users": 151}), grid=GRID, seeds=SEEDS, out=sweep.path)
+
+
+def test_a_failed_trial_does_not_lose_the_others(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_data"  # passes SimulationConfig validation, fails inside run_simulation
+    grid = {"data_dir": (None, str(missing))}
+    base = SimulationConfig(**{**TINY, "optimizer": "keep"})
+    first = run_sweep(base, grid=grid, seeds=(0,), out=tmp_path / "s", workers=2)
+    ok, failed = first.records
+    assert ok["status"] == "ok" and failed["status"] == "error"
+    assert failed["error"].startswith("ConfigError: --data_dir") and "no data_config.json" in failed["error"]
+    assert "Traceback" in (Path(failed["path"]) / "error.txt").read_text()
+    assert (Path(ok["path"]) / "summary.json").is_file()
+    assert [(r["n_ok"], r["n_failed"]) for r in first.rows] == [(1, 0), (0, 1)]
+    assert f"FAILED {failed['key']} seed 0: ConfigError" in first.table()
+    # a re-run skips the finished trial and retries the failed one
+    mtime = (Path(ok["path"]) / "summary.json").stat().st_mtime_ns
+    second = run_sweep(base, grid=grid, seeds=(0,), out=tmp_path / "s", workers=1)
+    assert [r["status"] for r in second.records] == ["skipped", "error"]
+    assert (Path(ok["path"]) / "summary.json").stat().st_mtime_ns == mtime
