@@ -20,9 +20,41 @@ MODULES = ("core", "envs", "agents", "reward_models", "designers", "simulation")
 _STATS = ("unit", "median", "min", "max")
 
 
+def normalize(row: dict[str, Any]) -> dict[str, Any]:
+    """One row shape for every module: ``case``, params, ``unit``, ``median``, ``min``, ``max``."""
+    r = dict(row)
+    if "case" in r:
+        return r
+    if "median_s" in r:  # reward models: {"model", "task", "median_s", "min_s", "max_s"}
+        return {
+            "case": f"{r.pop('model')} {r.pop('task')}",
+            **{k: v for k, v in r.items() if not k.endswith("_s")},
+            "unit": "s",
+            "median": row["median_s"],
+            "min": row["min_s"],
+            "max": row["max_s"],
+        }
+    if "select_median_s" in r:  # designers: selection seconds
+        case = f"{r.pop('model')} select" + (" (uncertainty)" if r.pop("uncertainty", False) else "")
+        return {
+            "case": case,
+            "fit_s": round(row["fit_s"], 2),
+            "unit": "s",
+            "median": row["select_median_s"],
+            "min": row["select_min_s"],
+            "max": row["select_max_s"],
+        }
+    if "name" in r:  # envs: {"name", "num_envs", ..., "baseline", "baseline_median", "ratio"}
+        r["case"] = r.pop("name")
+        r["ratio"] = round(r["ratio"], 3)
+        r["baseline_median"] = round(r["baseline_median"], 1)
+        return r
+    return r
+
+
 def print_table(rows: list[dict[str, Any]], file: Any = sys.stdout) -> None:
     """Print rows as an aligned table."""
-    for r in rows:
+    for r in map(normalize, rows):
         params = " ".join(f"{k}={v}" for k, v in r.items() if k not in (*_STATS, "case", "module"))
         print(
             f"{r.get('module', ''):14s} {r['case']:44s} {params:28s} {r['median']:>14,.2f} "
@@ -45,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {exc}", file=sys.stderr)
             continue
         start = time.perf_counter()
-        got = [{"module": name, **r} for r in module.run(repeats=args.repeats)]
+        got = [{"module": name, **normalize(r)} for r in module.run(repeats=args.repeats)]
         print_table(got)
         print(f"# {name}: {time.perf_counter() - start:.1f} s", flush=True)
         rows.extend(got)
