@@ -76,6 +76,19 @@ class TrainSettings:
     validation_fraction: float
 
 
+    @classmethod
+    def from_config(cls, config: Any) -> TrainSettings:
+        """The settings of a model config that has these fields."""
+        return cls(
+            max_epochs=config.max_epochs,
+            patience=config.patience,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            validation_fraction=config.validation_fraction,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class TrainResult:
     """What training found out.

@@ -195,14 +195,7 @@ class FTTransformerRewardModel(RewardModelBase):
             )
             return out
 
-        settings = TrainSettings(
-            max_epochs=cfg.max_epochs,
-            patience=cfg.patience,
-            batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-            validation_fraction=cfg.validation_fraction,
-        )
+        settings = TrainSettings.from_config(cfg)
         result = train_binary(net, logits_fn, clicks, weights, settings, rng=rng, generator=generator)
         self.net_ = net
         self.history_ = result.history
