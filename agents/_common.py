@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import Decision
 
@@ -84,6 +85,15 @@ def check_feedback(
             f"actions must be indices in [0, {n_actions}), got values in [{actions.min()}, {actions.max()}]."
         )
     return users, actions, rewards
+
+
+def check_bank(bank: Any) -> ActionBank:
+    """``bank`` if it is a non-empty :class:`ActionBank` (what every ``set_bank`` accepts)."""
+    if not isinstance(bank, ActionBank):
+        raise TypeError(f"bank must be an ActionBank, got {type(bank).__name__}.")
+    if len(bank) == 0:
+        raise ConfigError("bank must contain at least one action, got an empty bank.")
+    return bank
 
 
 def require_bank(bank: object, agent: str) -> None:

@@ -13,7 +13,7 @@ from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
 
-from ._common import check_feedback, check_users, make_decision, require_bank, resolve_config
+from ._common import check_bank, check_feedback, check_users, make_decision, require_bank, resolve_config
 
 __all__ = [
     "RandomConfig",
@@ -31,14 +31,6 @@ def _check_rng(rng: Any, agent: str) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{agent} rng must be a numpy Generator, got {type(rng).__name__}.")
     return rng
-
-
-def _check_bank(bank: Any) -> ActionBank:
-    if not isinstance(bank, ActionBank):
-        raise TypeError(f"bank must be an ActionBank, got {type(bank).__name__}.")
-    if len(bank) == 0:
-        raise ConfigError("bank must contain at least one action, got an empty bank.")
-    return bank
 
 
 class _CountingAgent:
@@ -62,7 +54,7 @@ class _CountingAgent:
 
     def set_bank(self, bank: ActionBank) -> None:
         """Switch to ``bank``; retained ids keep their impression and click counts, new ids start at zero."""
-        bank = _check_bank(bank)
+        bank = check_bank(bank)
         if self._bank is not None:
             for i, action_id in enumerate(self._bank.ids):
                 self._archive[action_id] = (float(self._counts[i]), float(self._clicks[i]))
@@ -298,7 +290,7 @@ class OracleAgent:
 
     def set_bank(self, bank: ActionBank) -> None:
         """Switch to ``bank`` (the oracle learns nothing, so nothing is kept)."""
-        self._bank = _check_bank(bank)
+        self._bank = check_bank(bank)
 
     def act(self, users: NDArray[np.float64]) -> Decision:
         """Argmax of the true click probability per user; users (B, d_user) -> Decision (B,)."""

@@ -26,7 +26,15 @@ from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
 
-from ._common import check_feedback, check_users, make_decision, make_projection, require_bank, resolve_config
+from ._common import (
+    check_bank,
+    check_feedback,
+    check_users,
+    make_decision,
+    make_projection,
+    require_bank,
+    resolve_config,
+)
 
 __all__ = ["BootstrappedDQNConfig", "BootstrappedDQNAgent", "ReplayBuffer"]
 
@@ -260,10 +268,7 @@ class BootstrappedDQNAgent:
 
     def set_bank(self, bank: ActionBank) -> None:
         """Switch to ``bank``. Q reads embeddings, so nothing per id is kept or reset; the replay stays."""
-        if not isinstance(bank, ActionBank):
-            raise TypeError(f"bank must be an ActionBank, got {type(bank).__name__}.")
-        if len(bank) == 0:
-            raise ConfigError("bank must contain at least one action, got an empty bank.")
+        check_bank(bank)
         self._bank = bank
         self._bank_embeddings = self._projection.transform(bank.embeddings)
 

@@ -31,7 +31,15 @@ from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
 
-from ._common import check_feedback, check_users, make_decision, make_projection, require_bank, resolve_config
+from ._common import (
+    check_bank,
+    check_feedback,
+    check_users,
+    make_decision,
+    make_projection,
+    require_bank,
+    resolve_config,
+)
 
 __all__ = ["LinUCBConfig", "LinUCBAgent"]
 
@@ -284,10 +292,7 @@ class LinUCBAgent:
 
     def set_bank(self, bank: ActionBank) -> None:
         """Switch to ``bank``; actions whose id the agent has seen keep their statistics, new ids start fresh."""
-        if not isinstance(bank, ActionBank):
-            raise TypeError(f"bank must be an ActionBank, got {type(bank).__name__}.")
-        if len(bank) == 0:
-            raise ConfigError("bank must contain at least one action, got an empty bank.")
+        check_bank(bank)
         if self._bank is not None:
             for i, action_id in enumerate(self._bank.ids):
                 self._archive[action_id] = self._row_state(i)

@@ -36,7 +36,7 @@ from actionbank_env.core.projection import BankProjection, padded_bank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
 
-from ._common import check_feedback, check_users, make_decision, require_bank
+from ._common import check_bank, check_feedback, check_users, make_decision, require_bank
 
 __all__ = ["SB3PolicyConfig", "SB3PolicyAgent", "SB3_ALGORITHMS", "load_sb3_model"]
 
@@ -172,11 +172,7 @@ class SB3PolicyAgent:
 
     def set_bank(self, bank: ActionBank) -> None:
         """Deploy ``bank``: its size must match the model (``K``, or at most ``max_bank_size`` with observe_bank)."""
-        if not isinstance(bank, ActionBank):
-            raise TypeError(f"bank must be an ActionBank, got {type(bank).__name__}.")
-        n = len(bank)
-        if n == 0:
-            raise ConfigError("bank must contain at least one action, got an empty bank.")
+        n = len(check_bank(bank))
         if self.observe_bank:
             if n > self.max_bank_size:
                 raise ConfigError(
