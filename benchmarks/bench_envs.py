@@ -3,7 +3,7 @@
 - ``Targeting-v0`` (single env, steps/s) next to a trivial Gymnasium env with the same spaces (user
   features in, a dot-product Bernoulli click out).
 - The native vector env (user-steps/s at ``num_envs`` 1, 64 and 1024) next to the same computation as one
-  plain numpy batch (users, ground-truth click probabilities and clicks drawn in the same block sizes,
+  plain numpy batch (users, ground-truth logits and click uniforms drawn in the same block sizes,
   no env API).
 
 Run ``python -m benchmarks.bench_envs`` from the repository root; ``run(repeats)`` returns the rows as dicts
@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 from threadpoolctl import threadpool_limits
 
+from actionbank_env.core.ground_truth import monotone_scores
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.envs._common import cached_world
 from actionbank_env.envs.targeting import TargetingEnv
@@ -99,7 +100,8 @@ def _vector_loop(env: TargetingVectorEnv, n_steps: int) -> Callable[[], int]:
 
 
 def _plain_loop(world: World, num_envs: int, n_steps: int) -> Callable[[], int]:
-    """The vector env's computation without the env: block draws, then one indexing op per step."""
+    """The vector env's computation without the env: block draws (users, logits, uniforms), then per step
+    one gather and the sigmoid of the served and best logits."""
     embeddings = world.initial_bank.embeddings
     n_actions = len(world.initial_bank)
     actions = np.random.default_rng(0).integers(n_actions, size=(n_steps, num_envs))
@@ -111,12 +113,13 @@ def _plain_loop(world: World, num_envs: int, n_steps: int) -> Callable[[], int]:
         for start in range(0, n_steps, block):
             stop = min(start + block, n_steps)
             users = world.sample_users((stop - start) * num_envs, rng=rng).features
-            probs = world.ground_truth.click_prob(users, embeddings).reshape(stop - start, num_envs, n_actions)
+            scores, link = monotone_scores(world.ground_truth, users, embeddings)
+            scores = scores.reshape(stop - start, num_envs, n_actions)
             uniforms = rng.random((stop - start, num_envs))
             obs = users.astype(np.float32).reshape(stop - start, num_envs, -1)  # noqa: F841 - same work as the env
-            best = probs.max(axis=2)
+            best = link(scores.max(axis=2))
             for row in range(stop - start):
-                served = probs[row, arange, actions[start + row]]
+                served = link(scores[row, arange, actions[start + row]])
                 clicks = (uniforms[row] < served).astype(np.float64)  # noqa: F841
                 regret = best[row] - served  # noqa: F841
         return n_steps * num_envs

@@ -49,8 +49,9 @@ class BankProjection:
         """Projected embeddings, shape (m, d_obs), float32 in [-1, 1]."""
         if len(embeddings) == 0:
             return np.zeros((0, self.d_obs), dtype=np.float32)
-        out = (np.asarray(embeddings, dtype=np.float64) - self.mean) @ self.components
-        return np.clip(out, -1.0, 1.0).astype(np.float32)
+        out: NDArray[np.float64] = (np.asarray(embeddings, dtype=np.float64) - self.mean) @ self.components
+        np.clip(out, -1.0, 1.0, out=out)
+        return out.astype(np.float32)
 
 
 def padded_bank(

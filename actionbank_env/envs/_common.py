@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env.core.actions import ActionBank, ActionCatalog
+from actionbank_env.core.ground_truth import monotone_scores
 from actionbank_env.core.projection import BankProjection
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.errors import ConfigError
@@ -112,27 +113,31 @@ def resolve_bank(owner: str, value: Any, world: World, catalog: ActionCatalog, *
 
 @dataclasses.dataclass(slots=True)
 class EpisodeDraw:
-    """Users, their click probabilities for the whole bank and their click uniforms, drawn in one batch.
+    """Users, their click scores for the whole bank and their click uniforms, drawn in one batch.
 
     Attributes:
         ids: User ids, shape (n,).
         features: User features, float64, shape (n, d_user).
-        probs: Ground-truth click probabilities, shape (n, n_actions).
-        uniforms: One uniform per user; the user clicks action ``a`` iff ``uniforms < probs[:, a]``
+        scores: Scores in the order of the ground-truth click probabilities, shape (n, n_actions)
+            (see :func:`~actionbank_env.core.ground_truth.monotone_scores`).
+        link: Turns scores into probabilities (it may overwrite its argument; increasing, so the link of
+            a row's maximum score is the row's best probability).
+        uniforms: One uniform per user; the user clicks action ``a`` iff ``uniforms < link(scores[:, a])``
             (the same rule as :func:`~actionbank_env.core.campaign.run_campaign`).
     """
 
     ids: NDArray[np.int64]
     features: NDArray[np.float64]
     archetypes: NDArray[np.int64]
-    probs: NDArray[np.float64]
+    scores: NDArray[np.float64]
+    link: Callable[[NDArray[np.float64]], NDArray[np.float64]]
     uniforms: NDArray[np.float64]
 
 
 def draw_episode(
     world: World, embeddings: NDArray[np.float32], n_users: int, *, rng: np.random.Generator, first_id: int = 0
 ) -> EpisodeDraw:
-    """Draw ``n_users`` users, their click probabilities for ``embeddings`` and their click uniforms.
+    """Draw ``n_users`` users, their click scores for ``embeddings`` and their click uniforms.
 
     Args:
         world: The world (population and ground truth).
@@ -142,6 +147,6 @@ def draw_episode(
         first_id: Id of the first user.
     """
     users = world.sample_users(n_users, rng=rng, first_id=first_id)
-    probs = world.ground_truth.click_prob(users.features, embeddings)
+    scores, link = monotone_scores(world.ground_truth, users.features, embeddings)
     uniforms = rng.random(n_users)
-    return EpisodeDraw(users.ids, users.features, users.archetypes, probs, uniforms)
+    return EpisodeDraw(users.ids, users.features, users.archetypes, scores, link, uniforms)

@@ -202,9 +202,9 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         n_users, n_actions = self.config.users_per_episode, len(self.bank)
         draw = draw_episode(self.world, self.bank.embeddings, n_users, rng=self.np_random)
         probs = np.zeros((n_users, self.max_bank_size if self.config.observe_bank else n_actions))
-        probs[:, :n_actions] = draw.probs
+        probs[:, :n_actions] = draw.link(draw.scores)
         clicks = (draw.uniforms[:, None] < probs).astype(np.float64)
-        best = draw.probs.max(axis=1)
+        best = probs[:, :n_actions].max(axis=1)
         # Python lists: scalar indexing of a list is several times faster than of an ndarray.
         self._probs = probs.tolist()
         self._clicks = clicks.tolist()

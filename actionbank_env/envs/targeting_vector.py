@@ -2,7 +2,7 @@
 
 ``gymnasium.make_vec("ActionBank/Targeting-v0", num_envs=N, vectorization_mode="vector_entry_point")``
 returns a :class:`TargetingVectorEnv`. Every step serves N users (one per sub-env) with array indexing;
-users, click probabilities and click uniforms are drawn in blocks of many steps with the same core
+users, click scores and click uniforms are drawn in blocks of many steps with the same core
 functions as the single env (:func:`~actionbank_env.envs._common.draw_episode`), never in a Python loop
 over sub-envs.
 
@@ -157,8 +157,11 @@ class TargetingVectorEnv(VectorEnv):
         users.setflags(write=False)
         self._block_start = self._t
         self._users = users
-        self._probs = draw.probs.reshape(n_steps, n_envs, -1)
-        self._best = self._probs.max(axis=2)
+        # Scores, not probabilities: the link is applied to the served and the best score only (per step,
+        # n_envs values), never to the whole (users x actions) block.
+        self._scores = draw.scores.reshape(n_steps, n_envs, -1)
+        self._link = draw.link
+        self._best = draw.link(self._scores.max(axis=2))
         self._uniforms = draw.uniforms.reshape(n_steps, n_envs)
         self._user_ids = draw.ids.reshape(n_steps, n_envs)
 
@@ -219,11 +222,10 @@ class TargetingVectorEnv(VectorEnv):
         acts = self._check_actions(actions)
         row = self._t - self._block_start
         if self._n_actions < self.single_action_space.n:  # masked slots: no message, click_prob 0
-            served = np.where(
-                acts < self._n_actions, self._probs[row, self._arange, np.minimum(acts, self._n_actions - 1)], 0.0
-            )
+            scores = self._scores[row, self._arange, np.minimum(acts, self._n_actions - 1)]
+            served = np.where(acts < self._n_actions, self._link(scores), 0.0)
         else:
-            served = self._probs[row, self._arange, acts]
+            served = self._link(self._scores[row, self._arange, acts])
         rewards = (self._uniforms[row] < served).astype(np.float64)
         best = self._best[row]
         mask = self._all_true

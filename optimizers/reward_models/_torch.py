@@ -75,7 +75,6 @@ class TrainSettings:
     weight_decay: float
     validation_fraction: float
 
-
     @classmethod
     def from_config(cls, config: Any) -> TrainSettings:
         """The settings of a model config that has these fields."""
