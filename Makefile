@@ -21,3 +21,4 @@ bench: install
 
 lint:
 	$(PY) -m ruff check actionbank_env agents optimizers tests benchmarks examples
+	$(PY) -m mypy --strict   # files: actionbank_env/core and agents (pyproject.toml)

@@ -62,10 +62,10 @@ def make_decision(actions: NDArray[np.int64], propensities: NDArray[np.float64])
 
 def check_users(users: Any, d_user: int) -> NDArray[np.float64]:
     """Return ``users`` as a float64 (B, d_user) array; a cheap shape check for the hot path."""
-    users = np.asarray(users, dtype=np.float64)
-    if users.ndim != 2 or users.shape[1] != d_user:
-        raise ConfigError(f"users must have shape (B, {d_user}), got {users.shape}.")
-    return users
+    arr: NDArray[np.float64] = np.asarray(users, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != d_user:
+        raise ConfigError(f"users must have shape (B, {d_user}), got {arr.shape}.")
+    return arr
 
 
 def check_feedback(

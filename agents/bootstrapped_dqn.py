@@ -189,6 +189,7 @@ def _build_network(d_user: int, d_embed: int, cfg: BootstrappedDQNConfig, genera
             self.b2 = torch.nn.Parameter(torch.empty(n_heads, 1, 1))
             with torch.no_grad():
                 for layer in self.torso:
+                    assert isinstance(layer, torch.nn.Linear)
                     bound = 1.0 / float(np.sqrt(layer.in_features))
                     layer.weight.uniform_(-bound, bound, generator=generator)
                     layer.bias.uniform_(-bound, bound, generator=generator)
@@ -296,7 +297,9 @@ class BootstrappedDQNAgent:
     def q_values(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
         """Q-values of all heads, users (B, d_user) -> (n_heads, B, K)."""
         require_bank(self._bank, "BootstrappedDQNAgent")
-        return self._all_pairs(check_users(users, self.d_user), self.q_network).cpu().numpy().astype(np.float64)
+        q = self._all_pairs(check_users(users, self.d_user), self.q_network)
+        out: NDArray[np.float64] = q.cpu().numpy().astype(np.float64)
+        return out
 
     def act(self, users: NDArray[np.float64]) -> Decision:
         """Serve each user the argmax of a drawn head; users (B, d_user) -> Decision (B,)."""
@@ -304,8 +307,9 @@ class BootstrappedDQNAgent:
         users = check_users(users, self.d_user)
         n_rows, cfg = users.shape[0], self.config
         greedy = self._all_pairs(users, self.q_network).argmax(dim=-1).cpu().numpy().astype(np.int64)  # (H, B)
+        heads: NDArray[np.int64]
         if cfg.head_sampling == "episode":
-            heads = self._rng.integers(0, cfg.n_heads, size=n_rows)
+            heads = self._rng.integers(0, cfg.n_heads, size=(n_rows,))
         else:
             heads = np.full(n_rows, self._rng.integers(0, cfg.n_heads))
         actions = greedy[heads, np.arange(n_rows)]
@@ -364,7 +368,7 @@ class BootstrappedDQNAgent:
         mask = m.T
         loss = torch.sum(mask * (q - target) ** 2) / torch.clamp(mask.sum(), min=1.0)
         self.optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         self.optimizer.step()
         self.n_gradient_steps += 1
         if self.n_gradient_steps % cfg.target_update_period == 0:

@@ -144,10 +144,10 @@ def choose_actions(
     rows = np.arange(n_rows)
     if exploration == "softmax":
         logits = (scores - scores.max(axis=1, keepdims=True)) / temperature
-        probs = np.exp(logits)
+        probs: NDArray[np.float64] = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
-        cum = np.cumsum(probs, axis=1)
-        u = rng.random(n_rows)
+        cum: NDArray[np.float64] = np.cumsum(probs, axis=1)
+        u = rng.random((n_rows,))
         actions = np.minimum(np.sum(cum < u[:, None] * cum[:, -1:], axis=1), n_actions - 1).astype(np.int64)
         return actions, probs[rows, actions]
     # argmax = the first tied index whenever a row has a single tie; ties are counted against the maximum.
@@ -160,7 +160,7 @@ def choose_actions(
         picks = np.floor(rng.random(tied_rows.size) * n_ties[tied_rows])
         actions[tied_rows] = np.argmax(np.cumsum(ties[tied_rows], axis=1) > picks[:, None], axis=1)
     if exploration == "epsilon":
-        explore = rng.random(n_rows) < epsilon
+        explore = np.less(rng.random(n_rows), epsilon)
         n_explore = int(explore.sum())
         if n_explore:
             actions[explore] = rng.integers(0, n_actions, size=n_explore)
@@ -344,7 +344,7 @@ class LinUCBAgent:
             self._index_arrays.append(index)
 
     def _row_state(self, i: int) -> tuple[NDArray[np.float64], ...]:
-        state = (self._A[i].copy(), self._A_inv[i].copy(), self._b[i].copy())
+        state: tuple[NDArray[np.float64], ...] = (self._A[i].copy(), self._A_inv[i].copy(), self._b[i].copy())
         if self._hybrid:
             state += (self._B[i].copy(),)
         return state
@@ -554,7 +554,7 @@ class LinUCBAgent:
         self._rank_one(self._A0, 1.0 / delta, g)
         self._since_exact += 1
         if self._since_exact >= _HYBRID_REFRESH_EVERY:
-            self._A0_inv = np.linalg.inv(0.5 * (self._A0 + self._A0.T))
+            self._A0_inv = np.linalg.inv(0.5 * (self._A0 + self._A0.T)).astype(np.float64, copy=False)
             self._since_exact = 0
             self._dirty = True
             return
@@ -625,7 +625,7 @@ class LinUCBAgent:
         self._A0 += S_old - S_new + z.T @ z
         self._b0 += s_old - s_new + z.T @ rewards
         self._A0 = 0.5 * (self._A0 + self._A0.T)
-        self._A0_inv = np.linalg.inv(self._A0)
+        self._A0_inv = np.linalg.inv(self._A0).astype(np.float64, copy=False)
         self._since_exact = 0
         self._dirty = True
 

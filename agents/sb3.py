@@ -126,7 +126,7 @@ class SB3PolicyAgent:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"SB3PolicyAgent rng must be a numpy Generator, got {type(rng).__name__}.")
         self.config = SB3PolicyConfig(
-            model_path=model_path, algo=algo, deterministic=deterministic, observe_bank=observe_bank, device=device
+            model_path=None if model_path is None else os.fspath(model_path), algo=algo, deterministic=deterministic, observe_bank=observe_bank, device=device
         )
         if (model is None) == (self.config.model_path is None):
             raise ConfigError(
@@ -219,11 +219,12 @@ class SB3PolicyAgent:
                 if not self.config.deterministic:
                     eps = check_prob("exploration_rate", float(getattr(self.model, "exploration_rate", 0.0)))
                     probs = (1.0 - eps) * probs + eps / k
-                return probs
+                return np.asarray(probs, dtype=np.float64)
             probs = policy.get_distribution(obs_tensor).distribution.probs.cpu().numpy().astype(np.float64)
         probs = probs[:, :k]
         total = probs.sum(axis=1, keepdims=True)
-        return np.divide(probs, total, out=np.full_like(probs, 1.0 / k), where=total > 0)
+        out: NDArray[np.float64] = np.divide(probs, total, out=np.full_like(probs, 1.0 / k), where=total > 0)
+        return out
 
     def act(self, users: NDArray[np.float64]) -> Decision:
         """One batched forward pass; argmax (propensity 1.0) or a draw from the policy with the agent's rng.
@@ -238,8 +239,8 @@ class SB3PolicyAgent:
         n = probs.shape[0]
         if self.config.deterministic:
             return make_decision(probs.argmax(axis=1).astype(np.int64), np.ones(n))
-        cum = np.cumsum(probs, axis=1)
-        u = self._rng.random(n)
+        cum: NDArray[np.float64] = np.cumsum(probs, axis=1)
+        u = self._rng.random((n,))
         actions = np.minimum(np.sum(cum < u[:, None] * cum[:, -1:], axis=1), probs.shape[1] - 1).astype(np.int64)
         return make_decision(actions, probs[np.arange(n), actions])
 
