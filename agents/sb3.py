@@ -126,7 +126,11 @@ class SB3PolicyAgent:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"SB3PolicyAgent rng must be a numpy Generator, got {type(rng).__name__}.")
         self.config = SB3PolicyConfig(
-            model_path=None if model_path is None else os.fspath(model_path), algo=algo, deterministic=deterministic, observe_bank=observe_bank, device=device
+            model_path=None if model_path is None else os.fspath(model_path),
+            algo=algo,
+            deterministic=deterministic,
+            observe_bank=observe_bank,
+            device=device,
         )
         if (model is None) == (self.config.model_path is None):
             raise ConfigError(
