@@ -230,17 +230,32 @@ class ActionMemory:
         i = self._index.get(action_id)
         return None if i is None else self._texts[i]
 
+    @property
+    def matrix(self) -> NDArray[np.float32]:
+        """Embeddings of the remembered actions, in the order they were first remembered, (len, d_embed)."""
+        if self._matrix is None:
+            self._matrix = np.stack(self._rows).astype(np.float32) if self._rows else np.zeros((0, 0), np.float32)
+        return self._matrix
+
+    def index_of(self, action_ids: NDArray[Any]) -> NDArray[np.int64]:
+        """Row of :attr:`matrix` of each logged id, -1 for ids never remembered, shape (n,)."""
+        ids = np.asarray(action_ids, dtype=object)
+        if not self._texts or ids.size == 0:
+            return np.full(ids.shape[0], -1, dtype=np.int64)
+        # A log repeats a few ids: one dict lookup per distinct id (pandas' hash factorisation, O(n)).
+        import pandas as pd
+
+        codes, uniq = pd.factorize(ids)  # missing ids (None, NaN) get code -1
+        lookup = np.array([self._index.get(str(u), -1) for u in uniq] + [-1], dtype=np.int64)
+        return lookup[codes]  # code -1 picks the trailing -1
+
     def embeddings_of(self, action_ids: NDArray[Any]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
         """Embeddings of logged ids, shape (n, d_embed), and a mask of the ids that are known, shape (n,)."""
-        ids = np.asarray(action_ids, dtype=object).astype(str)
-        if not self._texts:
-            return np.zeros((ids.shape[0], 0), dtype=np.float32), np.zeros(ids.shape[0], dtype=bool)
-        if self._matrix is None:
-            self._matrix = np.stack(self._rows).astype(np.float32)
-        uniq, inverse = np.unique(ids, return_inverse=True)
-        lookup = np.array([self._index.get(u, -1) for u in uniq], dtype=np.int64)[inverse]
+        lookup = self.index_of(action_ids)
         known = lookup >= 0
-        return self._matrix[np.where(known, lookup, 0)], known
+        if not self._texts:
+            return np.zeros((lookup.shape[0], 0), dtype=np.float32), known
+        return self.matrix[np.where(known, lookup, 0)], known
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,15 +263,23 @@ class TrainingRows:
     """Logged rows ready for a reward model.
 
     Attributes:
-        users: (n, d_user). embeddings: (n, d_embed). clicks: (n,) 0/1 floats. weights: (n,) or ``None``.
+        users: (n, d_user). clicks: (n,) 0/1 floats. weights: (n,) or ``None``.
+        action_embeddings: Embedding table of the remembered actions, (n_actions, d_embed).
+        action_index: Row of ``action_embeddings`` served on each row, (n,).
         n_unknown: Rows dropped because their action id was never seen in a bank.
     """
 
     users: NDArray[np.float64]
-    embeddings: NDArray[np.float32]
+    action_embeddings: NDArray[np.float32]
+    action_index: NDArray[np.int64]
     clicks: NDArray[np.float64]
     weights: NDArray[np.float64] | None
     n_unknown: int
+
+    @property
+    def embeddings(self) -> NDArray[np.float32]:
+        """Per-row embeddings, (n, d_embed): a new array (``fit_indexed`` avoids building it)."""
+        return self.action_embeddings[self.action_index]
 
     @property
     def fittable(self) -> bool:
@@ -281,20 +304,28 @@ def training_rows(
     from actionbank_env.core.observations import ObservationLog
 
     log = ObservationLog.concat(list(logs))
-    embeddings, known = memory.embeddings_of(log.action_ids)
+    lookup = memory.index_of(log.action_ids)
+    known = lookup >= 0
     n_unknown = int((~known).sum())
     if n_unknown:
         logger.warning("%d logged rows serve actions never seen in a bank; they are left out.", n_unknown)
     weights = None
     if importance_weighting:
         weights = 1.0 / np.maximum(log.propensities[known], propensity_clip)
+    all_known = n_unknown == 0  # the usual case: no boolean-mask copies of the whole log
     return TrainingRows(
-        users=log.users[known],
-        embeddings=embeddings[known],
+        users=log.users if all_known else log.users[known],
+        action_embeddings=memory.matrix,
+        action_index=lookup if all_known else lookup[known],
         clicks=log.clicks[known].astype(np.float64),
         weights=weights,
         n_unknown=n_unknown,
     )
+
+
+#: ``representative_users(method="kmeans")`` fits the centres on at most this many users (a uniform
+#: subsample), then weights each centre by its share of all users.
+KMEANS_FIT_USERS = 20_000
 
 
 def representative_users(
@@ -307,7 +338,7 @@ def representative_users(
         n_users: Size of the sample (all users, equal weights, when ``n <= n_users``).
         rng: Draws the subsample or seeds k-means.
         method: ``"subsample"`` (uniform without replacement) or ``"kmeans"`` (cluster centres weighted by
-            cluster size).
+            cluster size; centres fitted on at most :data:`KMEANS_FIT_USERS` users).
 
     Returns:
         ``(sample, weights)``: shape (m, d_user) and (m,), weights summing to 1.
@@ -327,7 +358,13 @@ def representative_users(
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=n_users, n_init=1, max_iter=50, random_state=int(rng.integers(2**31 - 1)))
-    labels = km.fit_predict(users)
+    if n <= KMEANS_FIT_USERS:
+        labels = km.fit_predict(users)
+    else:
+        # Fit the centres on a uniform subsample, then weight them by the whole population (one assignment
+        # pass in chunks): k-means on every logged user grew to minutes at 1e6 users for no visible gain.
+        km.fit(users[np.sort(rng.choice(n, size=KMEANS_FIT_USERS, replace=False))])
+        labels = np.concatenate([km.predict(users[i : i + 65536]) for i in range(0, n, 65536)])
     counts = np.bincount(labels, minlength=n_users).astype(np.float64)
     keep = counts > 0
     return np.asarray(km.cluster_centers_[keep], dtype=np.float64), counts[keep] / counts.sum()

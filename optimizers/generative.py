@@ -198,7 +198,11 @@ class GenerativeDesigner:
         if cfg.fit_on_pool_pca and pool_embeddings.shape[0] and "reference_embeddings" not in params:
             params["reference_embeddings"] = pool_embeddings
         model = make_reward_model(cfg.reward_model, rng=rng, **params)
-        model.fit(rows.users, rows.embeddings, rows.clicks, sample_weight=rows.weights)
+        fit_indexed = getattr(model, "fit_indexed", None)
+        if fit_indexed is not None:  # the package's models: no (n, d_embed) per-row embedding array
+            fit_indexed(rows.users, rows.action_embeddings, rows.action_index, rows.clicks, sample_weight=rows.weights)
+        else:  # any RewardModel: the protocol's fit
+            model.fit(rows.users, rows.embeddings, rows.clicks, sample_weight=rows.weights)
         return model, info
 
     def _screen(self, model: Any, draw: PoolDraw, bank: ActionBank) -> NDArray[np.int64]:

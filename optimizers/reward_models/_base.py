@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array, check_int
 from actionbank_env.errors import ActionBankError, ConfigError
-from optimizers.reward_models._features import FeatureMap
+from optimizers.reward_models._features import FeatureMap, distinct_rows
 
 __all__ = ["NotFittedError", "RewardModelBase", "check_common_config", "FORMAT_VERSION"]
 
@@ -126,14 +126,55 @@ class RewardModelBase:
             The fitted model.
         """
         cls_name = type(self).__name__
+        users = check_array(f"{cls_name}.fit users", users, ndim=2)
+        embeddings = check_array(f"{cls_name}.fit embeddings", embeddings, ndim=2, dtype=np.float32)
+        if embeddings.shape[0] != users.shape[0]:
+            raise ConfigError(
+                f"{cls_name}.fit embeddings must have {users.shape[0]} rows to match users, got {embeddings.shape[0]}."
+            )
+        distinct, row_action = distinct_rows(embeddings)
+        return self.fit_indexed(users, distinct, row_action, clicks, sample_weight)
+
+    def fit_indexed(
+        self,
+        users: NDArray[np.float64],
+        action_embeddings: NDArray[np.float32],
+        action_index: NDArray[np.int64],
+        clicks: NDArray[np.float64],
+        sample_weight: NDArray[np.float64] | None = None,
+    ) -> Self:
+        """Fit on logged rows given as an embedding table and each row's index into it.
+
+        The same model as ``fit(users, action_embeddings[action_index], clicks, sample_weight)``, without
+        the (n, d_embed) array of per-row embeddings (3 GB for 3e6 rows of 256-d embeddings): each distinct
+        embedding is projected once. Rows of the table no row uses play no part.
+
+        Args:
+            users: User features of each row, shape (n, d_user).
+            action_embeddings: Embedding table, shape (n_actions, d_embed).
+            action_index: Row of ``action_embeddings`` served on each logged row, shape (n,).
+            clicks: 0/1 outcome of each row, shape (n,); both outcomes must occur.
+            sample_weight: Optional non-negative row weights, shape (n,).
+
+        Returns:
+            The fitted model.
+        """
+        cls_name = type(self).__name__
         if self._rng is None:
             raise ConfigError(f"{cls_name} was loaded without an rng; pass rng= to load() to refit it.")
         users = check_array(f"{cls_name}.fit users", users, ndim=2)
         n = users.shape[0]
-        embeddings = check_array(f"{cls_name}.fit embeddings", embeddings, ndim=2, dtype=np.float32)
-        if embeddings.shape[0] != n:
+        table = check_array(f"{cls_name}.fit action_embeddings", action_embeddings, ndim=2, dtype=np.float32)
+        index = np.asarray(action_index)
+        if index.shape != (n,) or index.dtype.kind not in "iu":
             raise ConfigError(
-                f"{cls_name}.fit embeddings must have {n} rows to match users, got {embeddings.shape[0]}."
+                f"{cls_name}.fit action_index must be an integer array of shape ({n},), got shape {index.shape} "
+                f"dtype {index.dtype}."
+            )
+        if n and (index.min() < 0 or index.max() >= table.shape[0]):
+            raise ConfigError(
+                f"{cls_name}.fit action_index must be in [0, {table.shape[0]}), got min {index.min()} and "
+                f"max {index.max()}."
             )
         clicks = check_array(f"{cls_name}.fit clicks", clicks, shape=(n,))
         if not np.all((clicks == 0.0) | (clicks == 1.0)):
@@ -149,21 +190,26 @@ class RewardModelBase:
             if weights.sum() <= 0.0:
                 raise ConfigError(f"{cls_name}.fit sample_weight must have a positive sum, got {weights.sum()!r}.")
             weights = weights * (n / weights.sum())  # mean 1, so regularisation strength does not depend on scale
-        if self.reference_embeddings is not None and self.reference_embeddings.shape[1] != embeddings.shape[1]:
+        if self.reference_embeddings is not None and self.reference_embeddings.shape[1] != table.shape[1]:
             raise ConfigError(
-                f"{cls_name} reference_embeddings must have {embeddings.shape[1]} columns to match embeddings, "
+                f"{cls_name} reference_embeddings must have {table.shape[1]} columns to match embeddings, "
                 f"got {self.reference_embeddings.shape[1]}."
             )
+        # The used rows, deduplicated and sorted exactly as fit() would see them row by row.
+        used, row_used = np.unique(index, return_inverse=True)
+        distinct, used_distinct = distinct_rows(table[used])
+        row_action = used_distinct[row_used.reshape(-1)]
         self.features_ = FeatureMap.fit(
             users,
-            embeddings,
+            distinct,
             n_components=self.config.embedding_components,
             reference_embeddings=self.reference_embeddings,
         )
         self.d_user_ = int(users.shape[1])
-        self.d_embed_ = int(embeddings.shape[1])
+        self.d_embed_ = int(table.shape[1])
         self.n_components_ = self.features_.n_components
-        self._fit(self.features_.users(users), self.features_.actions(embeddings), clicks, weights, self._rng)
+        actions_z = self.features_.actions(distinct)[row_action]
+        self._fit(self.features_.users(users), actions_z, clicks, weights, self._rng)
         return self
 
     def predict(self, users: NDArray[np.float64], embeddings: NDArray[np.float32]) -> NDArray[np.float64]:

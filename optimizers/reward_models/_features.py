@@ -21,9 +21,48 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FeatureMap", "pair_features", "grid_features", "user_chunks", "sigmoid"]
+__all__ = ["FeatureMap", "distinct_rows", "pair_features", "grid_features", "user_chunks", "sigmoid"]
 
 _ARRAY_KEYS = ("user_mean", "user_scale", "embed_mean", "components", "embed_scale")
+
+#: Rows per chunk when hashing or comparing rows (bounds the float64 temporaries to a few MiB).
+_CHUNK_ROWS = 1 << 14
+
+
+def distinct_rows(rows: NDArray[np.floating]) -> tuple[NDArray[np.floating], NDArray[np.int64]]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` in O(n d) for logs that repeat a few distinct rows.
+
+    A log of n rows serves K << n actions, and ``np.unique(axis=0)`` sorts all n rows as byte strings
+    (minutes at n = 1e6). Here each row is hashed to one float (a dot product with a fixed probe vector);
+    the rows with the first occurrence of each key are the candidates, every row is checked equal to its
+    candidate, and only the candidates go through the exact ``np.unique``. Equal rows may get unequal keys
+    (the exact pass merges them); unequal rows with equal keys fail the check, and then the plain
+    ``np.unique`` runs. The result is exact either way, and has the input's dtype.
+
+    Example:
+        >>> rows = np.array([[2.0, 0.0], [1.0, 5.0], [2.0, 0.0]], dtype=np.float32)
+        >>> distinct, inverse = distinct_rows(rows)
+        >>> distinct.tolist(), inverse.tolist()
+        ([[1.0, 5.0], [2.0, 0.0]], [1, 0, 1])
+    """
+    rows = np.ascontiguousarray(rows)
+    n, d = rows.shape
+    if n == 0:
+        return rows.copy(), np.zeros(0, dtype=np.int64)
+    probe = np.cos(np.arange(1, d + 1, dtype=np.float64) * 1.6180339887) + 1.5  # fixed, no zero weights
+    keys = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        keys[start:stop] = rows[start:stop].astype(np.float64) @ probe
+    _, first, key_index = np.unique(keys, return_index=True, return_inverse=True)
+    candidates = rows[first]
+    for start in range(0, n, _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        if not np.array_equal(rows[start:stop], candidates[key_index[start:stop]]):
+            distinct, inverse = np.unique(rows, axis=0, return_inverse=True)  # a key collision: exact path
+            return distinct, inverse.reshape(-1).astype(np.int64)
+    distinct, merge = np.unique(candidates, axis=0, return_inverse=True)
+    return distinct, merge.reshape(-1).astype(np.int64)[key_index]
 
 
 def sigmoid(logits: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -77,14 +116,15 @@ class FeatureMap:
 
         Args:
             users: Training users, shape (n, d_user).
-            embeddings: Embedding of the action served on each row, shape (n, d_embed).
+            embeddings: Embedding of the action served on each row, shape (n, d_embed) (only the distinct
+                rows matter, so passing each distinct row once gives the same map).
             n_components: Requested number of components; capped at the rank of the distinct rows.
             reference_embeddings: Optional extra embeddings (n_ref, d_embed) the PCA is also fitted on.
         """
         user_mean = users.mean(axis=0)
         user_scale = users.std(axis=0)
         user_scale = np.where(user_scale > 1e-8, user_scale, 1.0)
-        rows = np.asarray(embeddings, dtype=np.float64)
+        rows = np.asarray(distinct_rows(np.asarray(embeddings))[0], dtype=np.float64)
         if reference_embeddings is not None:
             rows = np.vstack([rows, np.asarray(reference_embeddings, dtype=np.float64)])
         distinct = np.unique(rows, axis=0)  # sorted, so the basis does not depend on row order

@@ -266,3 +266,33 @@ def test_training_rows_importance_weights_and_representative_users() -> None:
     for method in ("subsample", "kmeans"):
         users, weights = representative_users(log.users, 50, rng=np.random.default_rng(0), method=method)
         assert users.shape[1] == 8 and users.shape[0] <= 50 and weights.sum() == pytest.approx(1.0)
+
+
+def test_kmeans_centres_fitted_on_a_subsample_are_weighted_by_the_whole_population(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import optimizers._common as common
+
+    monkeypatch.setattr(common, "KMEANS_FIT_USERS", 300)
+    rng = np.random.default_rng(1)
+    # Two well-separated groups, 90% / 10%: two centres whose weights are the groups' shares of all users.
+    users = np.vstack([rng.normal(0.2, 0.01, size=(2700, 3)), rng.normal(0.8, 0.01, size=(300, 3))])
+    centres, weights = common.representative_users(users, 2, rng=np.random.default_rng(0), method="kmeans")
+    order = np.argsort(centres[:, 0])
+    np.testing.assert_allclose(centres[order, 0], [0.2, 0.8], atol=0.01)
+    np.testing.assert_allclose(weights[order], [0.9, 0.1])
+
+
+def test_action_memory_index_of_marks_unknown_and_missing_ids() -> None:
+    from actionbank_env.core.actions import Action, ActionBank
+    from optimizers._common import ActionMemory
+
+    memory = ActionMemory()
+    assert memory.index_of(np.array(["A00000"], dtype=object)).tolist() == [-1]
+    memory.remember(ActionBank([Action(f"A0000{i}", f"text {i}", np.full(3, i, np.float32)) for i in range(3)]))
+    ids = np.array(["A00002", "A00009", None, "A00000", "A00002", float("nan")], dtype=object)
+    assert memory.index_of(ids).tolist() == [2, -1, -1, 0, 2, -1]
+    embeddings, known = memory.embeddings_of(ids)
+    assert known.tolist() == [True, False, False, True, True, False]
+    assert embeddings[:, 0].tolist() == [2.0, 0.0, 0.0, 0.0, 2.0, 0.0]
+    assert memory.matrix.shape == (3, 3)

@@ -113,6 +113,42 @@ def test_same_seed_same_predictions(case: str, data: RewardData) -> None:
     np.testing.assert_array_equal(predictions[0], predictions[1])
 
 
+@pytest.mark.parametrize("case", ["linear", "lightgbm", "neural"])
+def test_fit_indexed_is_fit_on_the_expanded_rows(case: str, data: RewardData) -> None:
+    # The table has rows no logged row uses, in a shuffled order, and one action twice under two indices.
+    rows = slice(0, 2000)
+    distinct, index = np.unique(data.embeddings[rows], axis=0, return_inverse=True)
+    extra = data.candidates[:5]
+    table = np.vstack([extra, distinct[::-1], distinct[:1]])
+    table_index = len(extra) + (len(distinct) - 1 - index.reshape(-1))
+    table_index[::7] = np.where(index.reshape(-1)[::7] == 0, len(table) - 1, table_index[::7])
+    np.testing.assert_array_equal(table[table_index], data.embeddings[rows])
+    params = {**FAST[case], **({"max_epochs": 2} if "max_epochs" in FAST[case] else {})}
+    plain = make_reward_model(case, rng=np.random.default_rng(7), **params)
+    plain.fit(data.users[rows], data.embeddings[rows], data.clicks[rows])
+    indexed = make_reward_model(case, rng=np.random.default_rng(7), **params)
+    indexed.fit_indexed(data.users[rows], table, table_index, data.clicks[rows])
+    np.testing.assert_allclose(
+        indexed.predict(data.eval_users[:20], data.candidates), plain.predict(data.eval_users[:20], data.candidates),
+        rtol=0, atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        (np.arange(10) * 1.0, "action_index must be an integer array of shape (10,)"),
+        (np.arange(9), "action_index must be an integer array of shape (10,), got shape (9,)"),
+        (np.arange(10) - 1, "action_index must be in [0, 4), got min -1 and max 8."),
+    ],
+)
+def test_fit_indexed_checks_the_index(index: Any, message: str) -> None:
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((4, 6)).astype(np.float32)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_reward_model("linear", rng=rng).fit_indexed(rng.random((10, 3)), table, index, np.arange(10) % 2.0)
+
+
 @pytest.mark.parametrize("case", UNCERTAIN)
 def test_uncertainty_grows_away_from_data(case: str, data: RewardData, fitted: dict[str, Any]) -> None:
     model = _fit(case, data, fitted)
