@@ -259,15 +259,17 @@ class LinUCBAgent:
         self._x_upd_head = self._x_upd[None, :-1]
         self._xx = np.empty((d, d))
         self._xx_flat = self._xx.reshape(d * d)
-        self._rows: tuple[list[NDArray[np.float64]], ...] = ([], [], [], [], [], [])
         # W stacks the mean and the width of every action as linear maps of vec(x x^T) (x's last entry is 1,
         # so the last row of x x^T is x): rows [0, K) hold phi_a in the last-row block, rows [K, 2K) hold P_a.
         # One matrix-vector product then scores a single user.
         self._W = np.zeros((0, d * d))
-        from scipy.linalg.blas import dger
-
-        self._dger = dger  # in-place rank-one update (BLAS), one call instead of three numpy operations
         self._index_arrays: list[NDArray[np.int64]] = []
+        self._score_buf = np.zeros(0)
+        self._ax = np.empty(d)
+        if not self._hybrid:
+            from agents import _linucb_kernels
+
+            self._kernels = _linucb_kernels  # compiled on first use (numba), cached on disk
         if self._hybrid:
             self._projection = make_projection(context, self.config.use_pca, self.config.pca_components, "LinUCBConfig")
             self.q = self._projection.n_components + 1
@@ -329,14 +331,7 @@ class LinUCBAgent:
             width[...] = self._A_inv
             self._A_inv = width  # the width matrices are A_a^{-1} themselves: one array, updated in place
             self._phi[...] = (self._A_inv @ self._b[:, :, None])[:, :, 0]
-        self._rows = (
-            list(self._A),
-            list(self._A_inv),
-            list(self._b),
-            list(self._phi),
-            [m.T for m in self._A_inv],
-            [m.T for m in self._A],
-        )
+        self._score_buf = np.zeros(n_actions)
         self._index_arrays = []
         for i in range(n_actions):
             index = np.array([i], dtype=np.int64)
@@ -429,7 +424,17 @@ class LinUCBAgent:
 
     def _act_one(self, users: NDArray[np.float64]) -> Decision:
         """``act`` for one user and exploration ``"none"``: the same scores and draws as the batch path."""
-        if self._hybrid and self._dirty:
+        if not self._hybrid:
+            scores = self._score_buf
+            best_index, n_ties = self._kernels.scores_one(
+                users[0], self._phi, self._A_inv, self._alpha, TIE_TOLERANCE, scores
+            )
+            if n_ties == 1:
+                return make_decision(self._index_arrays[best_index], _ONE)
+            pick = int(np.floor(self._rng.random(1)[0] * n_ties))
+            chosen = self._kernels.nth_tie(scores, TIE_TOLERANCE, pick)
+            return make_decision(self._index_arrays[chosen], np.array([1.0 / n_ties]))
+        if self._dirty:
             self._refresh_hybrid()
         x = self._x_act
         np.copyto(self._x_act_head, users)
@@ -483,41 +488,27 @@ class LinUCBAgent:
         ):
             a = int(actions[0])
             if 0 <= a < len(self._index_arrays):
-                np.copyto(self._x_upd_head, users)
                 if self._hybrid:
+                    np.copyto(self._x_upd_head, users)
                     self._update_hybrid_one(self._x_upd, a, float(rewards[0]))
                 else:
-                    self._update_one(a, float(rewards[0]))
+                    self._kernels.update_one(
+                        users[0], a, float(rewards[0]), self._A, self._A_inv, self._b, self._phi, self._ax
+                    )
                 return {}
         require_bank(self._bank, "LinUCBAgent")
         users, actions, rewards = check_feedback(users, actions, rewards, self.d_user, self._A.shape[0])
         if users.shape[0] == 0:
             return {}
-        x = self._features(users)
         if self._hybrid:
-            self._update_hybrid(x, actions, rewards)
-        elif x.shape[0] == 1:
-            np.copyto(self._x_upd_head, users)
-            self._update_one(int(actions[0]), float(rewards[0]))
+            self._update_hybrid(self._features(users), actions, rewards)
+        elif users.shape[0] == 1:
+            self._kernels.update_one(
+                users[0], int(actions[0]), float(rewards[0]), self._A, self._A_inv, self._b, self._phi, self._ax
+            )
         else:
-            touched, onehot = self._group(actions)
-            self._add_grouped(x, rewards, touched, onehot)
-            self._phi[touched] = (self._A_inv[touched] @ self._b[touched][:, :, None])[:, :, 0]
+            self._kernels.update_batch(users, actions, rewards, self._A, self._A_inv, self._b, self._phi)
         return {}
-
-    def _update_one(self, a: int, reward: float) -> None:
-        """Disjoint Sherman-Morrison step for x = ``self._x_upd`` (in place on row views)."""
-        x = self._x_upd
-        _, A_inv_rows, b_rows, phi_rows, A_inv_t_rows, A_t_rows = self._rows
-        A_inv = A_inv_rows[a]
-        Ax = A_inv @ x
-        # Symmetric rank-one steps on the transposed (Fortran-ordered) views, in place.
-        self._dger(-1.0 / (1.0 + float(x @ Ax)), Ax, Ax, a=A_inv_t_rows[a], overwrite_a=1)
-        self._dger(1.0, x, x, a=A_t_rows[a], overwrite_a=1)
-        b = b_rows[a]
-        if reward != 0.0:
-            b += reward * x
-        np.matmul(A_inv, b, out=phi_rows[a])
 
     def _rank_one(self, M: NDArray[np.float64], scale: float, v: NDArray[np.float64]) -> None:
         """``M += scale * v v^T`` in place for the (k, k) hybrid matrices, through a preallocated buffer.

@@ -70,7 +70,7 @@ def test_import_is_fast_and_light() -> None:
     code = (
         "import sys, time; t = time.perf_counter(); import actionbank_env, agents, optimizers; "
         "dt = time.perf_counter() - t; heavy = [m for m in ('torch', 'lightgbm', 'sentence_transformers', 'openai', "
-        "'sklearn', 'ray', 'stable_baselines3', 'pandas') if m in sys.modules]; print(dt, heavy)"
+        "'sklearn', 'ray', 'stable_baselines3', 'pandas', 'numba') if m in sys.modules]; print(dt, heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     seconds, heavy = out.split(" ", 1)
