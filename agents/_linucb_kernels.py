@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["scores_one", "update_one", "update_batch"]
+__all__ = ["greedy_batch", "nth_tie", "scores_one", "update_one", "update_batch"]
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
@@ -79,6 +79,29 @@ def nth_tie(scores: NDArray[np.float64], tie_tolerance: float, n: int) -> int:
                 return a
             seen += 1
     return int(np.argmax(scores))
+
+
+@_jit
+def greedy_batch(scores: NDArray[np.float64], tie_tolerance: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """First argmax of each row of ``scores`` (B, K) and how many scores tie with it (same rule as above)."""
+    n_rows, n_actions = scores.shape
+    actions = np.zeros(n_rows, dtype=np.int64)
+    n_ties = np.zeros(n_rows, dtype=np.int64)
+    for row in range(n_rows):
+        best = scores[row, 0]
+        best_index = 0
+        for a in range(1, n_actions):
+            if scores[row, a] > best:
+                best = scores[row, a]
+                best_index = a
+        threshold = best - tie_tolerance * max(abs(best), 1.0)
+        count = 0
+        for a in range(n_actions):
+            if scores[row, a] >= threshold:
+                count += 1
+        actions[row] = best_index
+        n_ties[row] = count
+    return actions, n_ties
 
 
 @_jit

@@ -419,7 +419,16 @@ class LinUCBAgent:
         require_bank(self._bank, "LinUCBAgent")
         x = self._features(check_users(users, self.d_user))
         cfg = self.config
-        actions, props = choose_actions(self._scores(x), cfg.exploration, cfg.epsilon, cfg.temperature, self._rng)
+        scores = self._scores(x)
+        if self._greedy and not self._hybrid:  # choose_actions' "none" rule in one compiled pass
+            actions, n_ties = self._kernels.greedy_batch(scores, TIE_TOLERANCE)
+            tied_rows = np.flatnonzero(n_ties > 1)
+            if tied_rows.size:
+                picks = np.floor(self._rng.random(tied_rows.size) * n_ties[tied_rows]).astype(np.int64)
+                for row, pick in zip(tied_rows.tolist(), picks.tolist(), strict=True):
+                    actions[row] = self._kernels.nth_tie(scores[row], TIE_TOLERANCE, pick)
+            return make_decision(actions, 1.0 / n_ties)
+        actions, props = choose_actions(scores, cfg.exploration, cfg.epsilon, cfg.temperature, self._rng)
         return make_decision(actions, props)
 
     def _act_one(self, users: NDArray[np.float64]) -> Decision:

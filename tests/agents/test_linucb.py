@@ -330,3 +330,19 @@ def test_single_user_fast_path_equals_general_path(mode: str) -> None:
         general.update(users[t : t + 1].tolist(), a_general.tolist(), [reward])
     probe = _stream(10, seed=18)[0]
     np.testing.assert_allclose(fast.scores(probe), general.scores(probe), rtol=1e-9, atol=1e-12)
+
+
+def test_compiled_greedy_batch_follows_choose_actions_rule_and_draws() -> None:
+    """The disjoint greedy batch path picks what choose_actions(..., "none") picks from the same rng."""
+    bank = make_bank(unit_vectors(7, D_EMBED, np.random.default_rng(1)))
+    agent = _agent(3, alpha=0.5)
+    agent.set_bank(bank)
+    users, coins = _stream(300, seed=4)
+    reference_rng = np.random.default_rng(3)  # the agent's seed: both draw the same tie-break uniforms
+    for start in range(0, 300, 50):  # the first batch is all ties (fresh actions), later ones mostly not
+        batch = users[start : start + 50]
+        expected = choose_actions(agent.scores(batch), "none", 0.0, 1.0, reference_rng)
+        decision = agent.act(batch)
+        np.testing.assert_array_equal(decision.actions, expected[0])
+        np.testing.assert_array_equal(decision.propensities, expected[1])
+        agent.update(batch, decision.actions, (coins[start : start + 50] < 0.2).astype(np.float64))
