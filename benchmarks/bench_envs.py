@@ -139,7 +139,7 @@ def run(repeats: int = 5) -> list[dict[str, Any]]:
         base = _time(_single_loop(trivial, 5), repeats)
         rows.append(_row("Targeting-v0 (single)", 1, "steps/s", ours, "trivial env, same spaces", base))
         for num_envs in VECTOR_SIZES:
-            n_steps = max(USERS_PER_EPISODE, 64_000 // num_envs) if num_envs < 1024 else 200
+            n_steps = max(USERS_PER_EPISODE, 64_000 // num_envs)  # at least one whole episode
             venv = TargetingVectorEnv(num_envs, world=world, users_per_episode=USERS_PER_EPISODE)
             ours = _time(_vector_loop(venv, n_steps), repeats)
             base = _time(_plain_loop(world, num_envs, n_steps), repeats)

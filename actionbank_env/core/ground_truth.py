@@ -394,7 +394,9 @@ class MixtureOfExperts(_CalibratedLogistic):
         k, d, r = self._experts.shape
         # Σ_k g_k x̃ᵀ W_k Pe = (g ⊗ x̃) · (W_stack Pe): user vectors of k·d gate-weighted features, and one
         # (n, k·d) @ (k·d, m) product gives every pair (no (n, k, r) intermediate).
-        gated = (self.gate(users)[:, :, None] * centred[:, None, :]).reshape(-1, k * d)
+        gated = np.empty((users.shape[0], k, d))  # C order, so the reshape below is a view (gate() is transposed)
+        np.multiply(self.gate(users)[:, :, None], centred[:, None, :], out=gated)
+        gated = gated.reshape(-1, k * d)
         return projected @ self._action_weights, gated, projected @ self._experts_stacked.T
 
     def __repr__(self) -> str:
