@@ -346,3 +346,17 @@ def test_compiled_greedy_batch_follows_choose_actions_rule_and_draws() -> None:
         np.testing.assert_array_equal(decision.actions, expected[0])
         np.testing.assert_array_equal(decision.propensities, expected[1])
         agent.update(batch, decision.actions, (coins[start : start + 50] < 0.2).astype(np.float64))
+
+
+def test_compiled_spd_inverse_matches_lapack_and_refuses_non_spd() -> None:
+    from agents._linucb_kernels import spd_inverse
+
+    rng = np.random.default_rng(0)
+    chol, chol_inv, out = np.empty((9, 9)), np.empty((9, 9)), np.empty((9, 9))
+    for _ in range(20):
+        x = rng.random((rng.integers(1, 50), 9))
+        m = 0.5 * np.eye(9) + x.T @ x  # what LinUCB inverts: l2 I + sum x x^T
+        assert spd_inverse(m, out, chol, chol_inv)
+        np.testing.assert_allclose(out, np.linalg.inv(m), rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(out, out.T)
+    assert not spd_inverse(-np.eye(9), out, chol, chol_inv)
