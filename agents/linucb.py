@@ -189,16 +189,18 @@ class LinUCBAgent:
 
     Mini-batches: ``act`` scores all B users with the statistics as they are (no update inside a batch);
     ``update`` with B = 1 applies one Sherman-Morrison step to ``A_a^{-1}`` (no inversion). With B > 1 it adds
-    the grouped sufficient statistics ``sum x x^T`` and ``sum r x`` of each touched action with one product
-    of the batch's one-hot matrix, and refreshes ``A_a^{-1}`` of the touched actions with one batched
-    inversion of shape (n_touched, d, d): that equals the B rank-one steps up to rounding and also clears the
-    drift that long runs of Sherman-Morrison steps accumulate. The hybrid mode applies Li et al.'s A0/b0
+    the grouped sufficient statistics ``sum x x^T`` and ``sum r x`` of each touched action and re-inverts
+    ``A_a`` of the touched actions exactly: that equals the B rank-one steps up to rounding and also clears
+    the drift that long runs of Sherman-Morrison steps accumulate. In the disjoint mode these steps, one
+    user's scores and the greedy choice of a batch are compiled kernels (:mod:`agents._linucb_kernels`,
+    numba; a Cholesky inverse per touched action); the hybrid mode is numpy throughout. The hybrid mode applies Li et al.'s A0/b0
     update per touched action; the per-row terms telescope, so the grouped update is the sequential one. Up to
     64 rows, ``A0^{-1}`` follows by one Woodbury step of rank B (see :meth:`_update_hybrid_woodbury`) instead
     of a (k, k) inversion.
 
-    Batch of one: ``act`` and ``update`` have a fast path for a float64 (1, d_user) array (preallocated
-    buffers, no re-validation, a matrix-vector product per term). In the hybrid mode a single update
+    Batch of one: ``act`` and ``update`` have a fast path for a float64 (1, d_user) array (no re-validation;
+    one kernel call each in the disjoint mode, preallocated buffers and a matrix-vector product per term in
+    the hybrid mode). In the hybrid mode a single update
     changes ``A0`` by the rank-one term ``g g^T / (1 + x^T A_a^{-1} x)`` with ``g = z - (A_a^{-1} B_a)^T x``,
     so ``A0^{-1}`` and every ``P_a`` follow by rank-one (Sherman-Morrison) steps instead of a (k, k)
     inversion; ``A0^{-1}`` is re-inverted exactly every 1024 single updates and after every batch update.
