@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array, check_int, check_prob, check_real
+from actionbank_env.core._math import logistic_inplace
 from actionbank_env.errors import ConfigError
 
 __all__ = [
@@ -110,23 +111,6 @@ class GroundTruthConfig:
 _N_CALIBRATION_USERS = 512
 
 
-def _sigmoid(z: Array) -> Array:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _sigmoid_inplace(z: Array) -> Array:
-    """Overwrite ``z`` with sigmoid(z): four passes, exp instead of tanh (numpy's SIMD exp is ~3x faster).
-
-    exp(-z) overflows to inf only for z < -709, where 1 / (1 + inf) = 0 is the right answer.
-    """
-    np.negative(z, out=z)
-    with np.errstate(over="ignore"):
-        np.exp(z, out=z)
-    z += 1.0
-    np.reciprocal(z, out=z)
-    return z
-
-
 def _check_inputs(users: Any, embeddings: Any, d_user: int, d_embed: int) -> tuple[Array, Array]:
     users = check_array("users", users, ndim=2, dtype=np.float64)
     embeddings = check_array("embeddings", embeddings, ndim=2, dtype=np.float64)
@@ -152,7 +136,7 @@ def _solve_offset(scores: Array, scale: float, target: float) -> float:
     lo, hi = -60.0, 60.0
     offset = float(np.log(target / (1.0 - target)))
     for _ in range(60):
-        probs = _sigmoid(offset + scale * scores)
+        probs = logistic_inplace(offset + scale * scores)
         gap = float(probs.mean()) - target
         if abs(gap) < 1e-8 * target or hi - lo < 1e-9:
             break
@@ -200,7 +184,7 @@ def calibrate_logistic_link(
         >>> rng = np.random.default_rng(0)
         >>> s = rng.standard_normal((200, 100))
         >>> b, a = calibrate_logistic_link(s, base_ctr=0.05, best_lift=3.0, bank_size=10, rng=rng)
-        >>> round(float(_sigmoid(b + a * s).mean()), 3)
+        >>> round(float(logistic_inplace(b + a * s).mean()), 3)
         0.05
     """
     if bank_size > scores.shape[1]:
@@ -209,7 +193,7 @@ def calibrate_logistic_link(
 
     def lift(scale: float) -> float:
         offset = _solve_offset(scores, scale, base_ctr)
-        return _best_of_bank(_sigmoid(offset + scale * scores), banks) / base_ctr
+        return _best_of_bank(logistic_inplace(offset + scale * scores), banks) / base_ctr
 
     lo, hi = 1e-3, 1.0
     while lift(hi) < best_lift:
@@ -319,7 +303,7 @@ class _CalibratedLogistic:
 
     def click_prob(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
         """Click probabilities, users (n, d_user) x embeddings (m, d_embed) -> (n, m) in [0, 1]."""
-        return _sigmoid_inplace(self.logits(users, embeddings))
+        return logistic_inplace(self.logits(users, embeddings))
 
     def _calibrate(
         self, config: GroundTruthConfig, ref_users: Array, ref_embeddings: Array, rng: np.random.Generator
@@ -621,7 +605,7 @@ def monotone_scores(
         True
     """
     if isinstance(ground_truth, _CalibratedLogistic):
-        return ground_truth.logits(users, embeddings), _sigmoid_inplace
+        return ground_truth.logits(users, embeddings), logistic_inplace
     return np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64), _identity
 
 

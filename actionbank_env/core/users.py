@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array, check_int, check_real
+from actionbank_env.core._math import logistic_inplace
 from actionbank_env.errors import ConfigError
 
 __all__ = ["FEATURE_NAMES", "Archetype", "DEFAULT_ARCHETYPES", "UserBatch", "UserPopulation"]
@@ -229,11 +230,7 @@ class UserPopulation:
         noise = rng.standard_normal((n_users, self.d_user)) @ self._chol.T
         noise *= self._spreads[archetypes, None]
         noise += self._logit_means[archetypes]
-        # 1 / (1 + exp(-logits)) in place (the same IEEE operations, without four temporaries).
-        features = np.negative(noise, out=noise)
-        np.exp(features, out=features)
-        features += 1.0
-        np.reciprocal(features, out=features)
+        features = logistic_inplace(noise)
         ids = np.arange(first_id, first_id + n_users, dtype=np.int64)
         return UserBatch(ids, features, archetypes, self.archetype_names, self.feature_names)
 
