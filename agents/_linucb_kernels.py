@@ -18,9 +18,38 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["greedy_batch", "nth_tie", "scores_one", "spd_inverse", "update_one", "update_batch"]
+__all__ = [
+    "first_argmax_and_ties",
+    "greedy_batch",
+    "nth_tie",
+    "scores_one",
+    "spd_inverse",
+    "update_one",
+    "update_batch",
+]
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def _tie_threshold(best: float, tie_tolerance: float) -> float:
+    """Scores at or above this tie with ``best`` (the rule of ``choose_actions``)."""
+    return best - tie_tolerance * max(abs(best), 1.0)
+
+
+@_jit
+def first_argmax_and_ties(scores: NDArray[np.float64], tie_tolerance: float) -> tuple[int, int]:
+    """First index of the maximum of ``scores`` (K,) and how many scores tie with it."""
+    best_index = 0
+    for a in range(1, scores.shape[0]):
+        if scores[a] > scores[best_index]:
+            best_index = a
+    threshold = _tie_threshold(scores[best_index], tie_tolerance)
+    n_ties = 0
+    for a in range(scores.shape[0]):
+        if scores[a] >= threshold:
+            n_ties += 1
+    return best_index, n_ties
 
 
 @_jit
@@ -39,13 +68,10 @@ def scores_one(
     """
     n_actions, d = phi.shape
     d_user = d - 1
-    best = -np.inf
-    best_index = 0
     for a in range(n_actions):
-        mean = phi[a, d_user]
+        score = phi[a, d_user]
         for i in range(d_user):
-            mean += phi[a, i] * user[i]
-        score = mean
+            score += phi[a, i] * user[i]
         if alpha != 0.0:
             quad = 0.0
             for i in range(d):
@@ -56,22 +82,13 @@ def scores_one(
                 quad += xi * row
             score += alpha * math.sqrt(max(quad, 0.0))
         out[a] = score
-        if score > best:
-            best = score
-            best_index = a
-    threshold = best - tie_tolerance * max(abs(best), 1.0)
-    n_ties = 0
-    for a in range(n_actions):
-        if out[a] >= threshold:
-            n_ties += 1
-    return best_index, n_ties
+    return first_argmax_and_ties(out, tie_tolerance)
 
 
 @_jit
 def nth_tie(scores: NDArray[np.float64], tie_tolerance: float, n: int) -> int:
     """Index of the ``n``-th (0-based) score tied with the maximum (same rule as :func:`scores_one`)."""
-    best = scores.max()
-    threshold = best - tie_tolerance * max(abs(best), 1.0)
+    threshold = _tie_threshold(scores.max(), tie_tolerance)
     seen = 0
     for a in range(scores.shape[0]):
         if scores[a] >= threshold:
@@ -84,23 +101,11 @@ def nth_tie(scores: NDArray[np.float64], tie_tolerance: float, n: int) -> int:
 @_jit
 def greedy_batch(scores: NDArray[np.float64], tie_tolerance: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """First argmax of each row of ``scores`` (B, K) and how many scores tie with it (same rule as above)."""
-    n_rows, n_actions = scores.shape
+    n_rows = scores.shape[0]
     actions = np.zeros(n_rows, dtype=np.int64)
     n_ties = np.zeros(n_rows, dtype=np.int64)
     for row in range(n_rows):
-        best = scores[row, 0]
-        best_index = 0
-        for a in range(1, n_actions):
-            if scores[row, a] > best:
-                best = scores[row, a]
-                best_index = a
-        threshold = best - tie_tolerance * max(abs(best), 1.0)
-        count = 0
-        for a in range(n_actions):
-            if scores[row, a] >= threshold:
-                count += 1
-        actions[row] = best_index
-        n_ties[row] = count
+        actions[row], n_ties[row] = first_argmax_and_ties(scores[row], tie_tolerance)
     return actions, n_ties
 
 
