@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     from actionbank_env.sweep import add_sweep_arguments
 
     add_sweep_arguments(
-        sub.add_parser("sweep", help="a grid of settings x seeds on a process pool or Ray; mean ± 95% CI table")
+        sub.add_parser("sweep", help="a grid of settings x seeds on a process pool or Ray; mean ± 95%% CI table")
     )
 
     sub.add_parser("list-envs", help="list the registered Gymnasium environment ids")

@@ -29,7 +29,9 @@ _ARRAY_KEYS = ("user_mean", "user_scale", "embed_mean", "components", "embed_sca
 _CHUNK_ROWS = 1 << 14
 
 
-def distinct_rows(rows: NDArray[np.floating]) -> tuple[NDArray[np.floating], NDArray[np.int64]]:
+def distinct_rows(
+    rows: NDArray[np.floating], *, probe: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.floating], NDArray[np.int64]]:
     """``np.unique(rows, axis=0, return_inverse=True)`` in O(n d) for logs that repeat a few distinct rows.
 
     A log of n rows serves K << n actions, and ``np.unique(axis=0)`` sorts all n rows as byte strings
@@ -38,6 +40,11 @@ def distinct_rows(rows: NDArray[np.floating]) -> tuple[NDArray[np.floating], NDA
     candidate, and only the candidates go through the exact ``np.unique``. Equal rows may get unequal keys
     (the exact pass merges them); unequal rows with equal keys fail the check, and then the plain
     ``np.unique`` runs. The result is exact either way, and has the input's dtype.
+
+    Args:
+        rows: The rows, shape (n, d).
+        probe: The hashing weights, shape (d,); default a fixed vector without zero weights. Only tests pass
+            one (to build a key collision exactly, whatever the CPU's dot-product rounding).
 
     Example:
         >>> rows = np.array([[2.0, 0.0], [1.0, 5.0], [2.0, 0.0]], dtype=np.float32)
@@ -49,7 +56,8 @@ def distinct_rows(rows: NDArray[np.floating]) -> tuple[NDArray[np.floating], NDA
     n, d = rows.shape
     if n == 0:
         return rows.copy(), np.zeros(0, dtype=np.int64)
-    probe = np.cos(np.arange(1, d + 1, dtype=np.float64) * 1.6180339887) + 1.5  # fixed, no zero weights
+    if probe is None:
+        probe = np.cos(np.arange(1, d + 1, dtype=np.float64) * 1.6180339887) + 1.5  # fixed, no zero weights
     keys = np.empty(n, dtype=np.float64)
     for start in range(0, n, _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, n)

@@ -30,11 +30,13 @@ def test_distinct_rows_equals_np_unique(n_distinct: int, d: int, n: int, seed: i
 
 
 def test_unequal_rows_with_equal_keys_take_the_exact_path() -> None:
-    # The probe weights p of two columns: rows (0, 0) and (p2, -p1) both hash to exactly 0.
-    probe = np.cos(np.arange(1, 3, dtype=np.float64) * 1.6180339887) + 1.5
-    rows = np.array([[0.0, 0.0], [probe[1], -probe[0]], [0.0, 0.0]])
-    assert float(rows[1] @ probe) == float(rows[0] @ probe)
-    distinct, inverse = distinct_rows(rows)
+    # With the probe (1, 1) the rows (0, 0) and (1, -1) both hash to 0: small integers, so every CPU's dot
+    # product (FMA or not) gives exactly 0 and the collision does not depend on rounding.
+    probe = np.array([1.0, 1.0])
+    rows = np.array([[0.0, 0.0], [1.0, -1.0], [0.0, 0.0], [2.0, 3.0]])
+    keys = rows @ probe
+    assert keys[0] == keys[1] and not np.array_equal(rows[0], rows[1])
+    distinct, inverse = distinct_rows(rows, probe=probe)
     np.testing.assert_array_equal(distinct, np.unique(rows, axis=0))
     np.testing.assert_array_equal(distinct[inverse], rows)
 
