@@ -7,6 +7,8 @@
 - :func:`reward_model_fidelity`: how well r̂ matches the truth on held-out users x candidates (Pearson,
   Spearman, AUC, log loss, expected calibration error).
 - :func:`uncertainty_calibration`: whether a model's predictive std tracks its actual error.
+- :func:`policy_value`: the true value of a (stochastic) targeting policy on given users, the truth that
+  every off-policy estimate (:mod:`actionbank_env.ope`) is shown beside.
 
 Users are an evaluation sample given by the caller (fresh users from the population, not the logged ones).
 Every function is vectorised over users x actions and returns a frozen dataclass with ``to_dict()``.
@@ -38,6 +40,7 @@ __all__ = [
     "uncertainty_calibration",
     "UncertaintyReport",
     "expected_calibration_error",
+    "policy_value",
 ]
 
 
@@ -101,6 +104,39 @@ def improvement_captured(v_new: float, v_old: float, v_oracle: float, *, eps: fl
     if denom <= eps:
         return float("nan")
     return (v_new - v_old) / denom
+
+
+def policy_value(
+    ground_truth: GroundTruth,
+    users: NDArray[np.float64],
+    embeddings: NDArray[np.floating[Any]],
+    probs: NDArray[np.float64],
+) -> float:
+    """True value of a policy on ``users``: mean_i sum_a pi(a | x_i) P(click | x_i, a).
+
+    Args:
+        ground_truth: The world's click model.
+        users: The users the policy serves, shape (n_users, d_user).
+        embeddings: The policy's bank, shape (n_actions, d_embed).
+        probs: The policy's action distribution per user, shape (n_users, n_actions).
+
+    Returns:
+        The value (NaN for no users).
+
+    Example:
+        >>> class Truth:
+        ...     def click_prob(self, users, embeddings):
+        ...         return np.clip(users @ embeddings.T, 0, 1)
+        >>> policy_value(Truth(), np.array([[1.0, 0.0], [0.0, 1.0]]), np.eye(2) * 0.5, np.array([[1.0, 0.0], [0.5, 0.5]]))
+        0.375
+    """
+    users = check_array("policy_value users", users, ndim=2)
+    embeddings = check_array("policy_value embeddings", embeddings, ndim=2)
+    probs = check_array("policy_value probs", probs, shape=(users.shape[0], embeddings.shape[0]), low=0.0)
+    if users.shape[0] == 0:
+        return float("nan")
+    truth = np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64)
+    return float(np.einsum("ij,ij->i", probs, truth).mean())
 
 
 @dataclass(frozen=True, slots=True)

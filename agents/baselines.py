@@ -114,6 +114,12 @@ class RandomAgent(_CountingAgent):
         n_actions = self._counts.size
         return make_decision(rng_ints(self._rng, n_actions, n_rows), np.full(n_rows, 1.0 / n_actions))
 
+    def action_probs(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The uniform distribution for each user, shape (B, K)."""
+        require_bank(self._bank, self._name)
+        n_rows = check_users(users, self.d_user).shape[0]
+        return np.full((n_rows, self._counts.size), 1.0 / self._counts.size)
+
 
 def rng_ints(rng: np.random.Generator, high: int, size: int) -> NDArray[np.int64]:
     """``size`` uniform integers in [0, high) as int64."""
@@ -190,6 +196,15 @@ class EpsilonGreedyAgent(_CountingAgent):
         props = (1.0 - eps) * is_best / best.size + eps / n_actions
         return make_decision(actions, props)
 
+    def action_probs(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The distribution :meth:`act` draws from (the same for every user), shape (B, K)."""
+        require_bank(self._bank, self._name)
+        n_rows = check_users(users, self.d_user).shape[0]
+        values = self.estimates()
+        is_best = values == values.max()
+        row = (1.0 - self.config.epsilon) * is_best / is_best.sum() + self.config.epsilon / values.size
+        return np.tile(row, (n_rows, 1))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegacyConfig:
@@ -236,13 +251,24 @@ class LegacyAgent(_CountingAgent):
         """Round-robin during warm-up, then the best observed CTR; users (B, d_user) -> Decision (B,)."""
         require_bank(self._bank, self._name)
         n_rows = check_users(users, self.d_user).shape[0]
+        actions = self._next_actions(n_rows)
+        self._served_since_change += n_rows
+        return make_decision(actions, np.ones(n_rows))
+
+    def _next_actions(self, n_rows: int) -> NDArray[np.int64]:
         n_actions = self._counts.size
         t = self._served_since_change + np.arange(n_rows, dtype=np.int64)
         ctr = np.divide(self._clicks, self._counts, out=np.zeros(n_actions), where=self._counts > 0)
         best = np.int64(np.argmax(ctr))
-        actions = np.where(t < self.config.warmup_per_action * n_actions, t % n_actions, best).astype(np.int64)
-        self._served_since_change += n_rows
-        return make_decision(actions, np.ones(n_rows))
+        return np.where(t < self.config.warmup_per_action * n_actions, t % n_actions, best).astype(np.int64)
+
+    def action_probs(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """One-hot at the action :meth:`act` would serve each of the next B users (the rule is deterministic)."""
+        require_bank(self._bank, self._name)
+        n_rows = check_users(users, self.d_user).shape[0]
+        probs = np.zeros((n_rows, self._counts.size))
+        probs[np.arange(n_rows), self._next_actions(n_rows)] = 1.0
+        return probs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -299,6 +325,13 @@ class OracleAgent:
         bank: ActionBank = self._bank  # type: ignore[assignment]
         probs = self._truth.click_prob(users, bank.embeddings)
         return make_decision(np.argmax(probs, axis=1).astype(np.int64), np.ones(users.shape[0]))
+
+    def action_probs(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """One-hot at each user's true best action, shape (B, K)."""
+        decision = self.act(users)
+        probs = np.zeros((decision.actions.size, len(self._bank)))  # type: ignore[arg-type]
+        probs[np.arange(decision.actions.size), decision.actions] = 1.0
+        return probs
 
     def update(
         self, users: NDArray[np.float64], actions: NDArray[np.int64], rewards: NDArray[np.float64]

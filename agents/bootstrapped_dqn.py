@@ -316,6 +316,16 @@ class BootstrappedDQNAgent:
         votes = np.mean(greedy == actions[None, :], axis=0)
         return make_decision(actions, np.maximum(votes, cfg.propensity_floor))
 
+    def action_probs(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Share of heads whose argmax is each action: the distribution :meth:`act` draws from, shape (B, K)."""
+        require_bank(self._bank, "BootstrappedDQNAgent")
+        users = check_users(users, self.d_user)
+        greedy = self._all_pairs(users, self.q_network).argmax(dim=-1).cpu().numpy().astype(np.int64)  # (H, B)
+        n_heads, n_rows = greedy.shape
+        probs = np.zeros((n_rows, self._bank_embeddings.shape[0]))
+        np.add.at(probs, (np.tile(np.arange(n_rows), n_heads), greedy.ravel()), 1.0 / n_heads)
+        return probs
+
     def update(
         self, users: NDArray[np.float64], actions: NDArray[np.int64], rewards: NDArray[np.float64]
     ) -> dict[str, float]:

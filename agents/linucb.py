@@ -41,10 +41,12 @@ from ._common import (
     resolve_config,
 )
 
-__all__ = ["LinUCBConfig", "LinUCBAgent"]
+__all__ = ["LinUCBConfig", "LinUCBAgent", "choose_actions", "policy_probs"]
 
 logger = logging.getLogger(__name__)
 
+#: Exploration probability of ``exploration="epsilon"`` when ``LinUCBConfig.epsilon`` is unset.
+DEFAULT_EPSILON = 0.1
 #: Relative gap under which two scores are treated as tied (see :func:`choose_actions`).
 TIE_TOLERANCE = 1e-12
 
@@ -69,8 +71,15 @@ class LinUCBConfig:
         use_pca: Reduce action embeddings by PCA before the hybrid model's outer product.
         pca_components: Number of PCA components (clipped to what the reference sample supports).
         exploration: ``"none"`` (argmax, random tie-break), ``"epsilon"`` (uniform with probability
-            ``epsilon``) or ``"softmax"`` (sample from softmax(score / temperature)).
-        epsilon: Exploration probability of ``exploration="epsilon"``.
+            ``epsilon``) or ``"softmax"`` (sample from softmax(score / temperature)). The default ``"epsilon"``
+            gives every action of the bank a propensity of at least ``epsilon / K`` for every user, so the logs
+            support off-policy evaluation (``actionbank ope``); measured on 10 world seeds of the default
+            world (``python -m benchmarks.bench_exploration``), it did not lower the deployed value of the
+            non-exploring agent (paired difference within noise, see ``benchmarks/README_ope.md``), while softmax
+            left some actions with probabilities below 1e-7 for some users at every temperature that kept
+            the earnings.
+        epsilon: Exploration probability of ``exploration="epsilon"``; ``None`` means 0.1 there (and 0 for the
+            other modes, where setting it is an error).
         temperature: Softmax temperature of ``exploration="softmax"``; must be > 0.
 
     Example:
@@ -84,8 +93,8 @@ class LinUCBConfig:
     l2_action: float | None = None
     use_pca: bool = True
     pca_components: int = 16
-    exploration: str = "none"
-    epsilon: float = 0.0
+    exploration: str = "epsilon"
+    epsilon: float | None = None
     temperature: float = 0.1
 
     def __post_init__(self) -> None:
@@ -101,13 +110,21 @@ class LinUCBConfig:
         check_bool("LinUCBConfig.use_pca", self.use_pca)
         check_int("LinUCBConfig.pca_components", self.pca_components, low=1)
         check_choice("LinUCBConfig.exploration", self.exploration, ("none", "epsilon", "softmax"))
-        check_prob("LinUCBConfig.epsilon", self.epsilon)
+        if self.epsilon is not None:
+            check_prob("LinUCBConfig.epsilon", self.epsilon)
         check_real("LinUCBConfig.temperature", self.temperature, low=0.0, low_open=True)
-        if self.epsilon > 0.0 and self.exploration != "epsilon":
+        if self.epsilon is not None and self.epsilon > 0.0 and self.exploration != "epsilon":
             raise ConfigError(
                 f"LinUCBConfig.epsilon={self.epsilon} has no effect with exploration={self.exploration!r}; "
                 "set exploration='epsilon' or epsilon=0.0."
             )
+
+    @property
+    def exploration_epsilon(self) -> float:
+        """The exploration probability in use: ``epsilon`` (0.1 when unset) in the epsilon mode, 0 otherwise."""
+        if self.exploration != "epsilon":
+            return 0.0
+        return DEFAULT_EPSILON if self.epsilon is None else float(self.epsilon)
 
 
 def choose_actions(
@@ -166,6 +183,41 @@ def choose_actions(
             actions[explore] = rng.integers(0, n_actions, size=n_explore)
         return actions, (1.0 - epsilon) * ties[rows, actions] / n_ties + epsilon / n_actions
     return actions, 1.0 / n_ties
+
+
+def policy_probs(
+    scores: NDArray[np.float64], exploration: str, epsilon: float, temperature: float
+) -> NDArray[np.float64]:
+    """The whole distribution :func:`choose_actions` draws from, for each row of ``scores``.
+
+    ``"none"``: uniform over the tied maxima; ``"epsilon"``: that mixed with the uniform distribution;
+    ``"softmax"``: softmax(scores / temperature). The entry of the chosen index is the propensity that
+    :func:`choose_actions` reports.
+
+    Args:
+        scores: Scores, shape (B, K).
+        exploration: ``"none"``, ``"epsilon"`` or ``"softmax"``.
+        epsilon: Exploration probability (``"epsilon"`` only).
+        temperature: Softmax temperature (``"softmax"`` only).
+
+    Returns:
+        Probabilities, shape (B, K), rows summing to 1.
+
+    Example:
+        >>> policy_probs(np.array([[1.0, 3.0, 3.0]]), "epsilon", 0.3, 1.0).round(2).tolist()
+        [[0.1, 0.45, 0.45]]
+    """
+    if exploration == "softmax":
+        logits = (scores - scores.max(axis=1, keepdims=True)) / temperature
+        probs: NDArray[np.float64] = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs
+    best = scores.max(axis=1)
+    ties = scores >= (best - TIE_TOLERANCE * np.maximum(np.abs(best), 1.0))[:, None]
+    greedy: NDArray[np.float64] = ties / np.count_nonzero(ties, axis=1)[:, None]
+    if exploration == "epsilon":
+        return (1.0 - epsilon) * greedy + epsilon / scores.shape[1]
+    return greedy
 
 
 #: One shared, read-only propensity array for deterministic single-user decisions (no allocation per round).
@@ -430,8 +482,22 @@ class LinUCBAgent:
                 for row, pick in zip(tied_rows.tolist(), picks.tolist(), strict=True):
                     actions[row] = self._kernels.nth_tie(scores[row], TIE_TOLERANCE, pick)
             return make_decision(actions, 1.0 / n_ties)
-        actions, props = choose_actions(scores, cfg.exploration, cfg.epsilon, cfg.temperature, self._rng)
+        actions, props = choose_actions(scores, cfg.exploration, cfg.exploration_epsilon, cfg.temperature, self._rng)
         return make_decision(actions, props)
+
+    def action_probs(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The distribution :meth:`act` would draw each user's action from now (no random draw, no state change).
+
+        Args:
+            users: User features, shape (B, d_user).
+
+        Returns:
+            Probabilities over the current bank, shape (B, n_actions); the served action's entry is its propensity.
+        """
+        require_bank(self._bank, "LinUCBAgent")
+        cfg = self.config
+        scores = self._scores(self._features(check_users(users, self.d_user)))
+        return policy_probs(scores, cfg.exploration, cfg.exploration_epsilon, cfg.temperature)
 
     def _act_one(self, users: NDArray[np.float64]) -> Decision:
         """``act`` for one user and exploration ``"none"``: the same scores and draws as the batch path."""

@@ -33,7 +33,9 @@ def test_picks_the_dominant_action() -> None:
     truth = LogisticTruth(weights=np.zeros((8, D_EMBED)), effect=3.0 * embeddings[3].astype(np.float64))
     probs = truth.click_prob(np.full((1, 8), 0.5), embeddings)[0]
     assert probs.argmax() == 3 and probs[3] > probs[np.arange(10) != 3].max() + 0.25
-    _, served = simulate(_agent(alpha=0.5), truth, make_bank(embeddings), n_rounds=2000, batch_size=1, seed=1)
+    _, served = simulate(
+        _agent(alpha=0.5, exploration="none"), truth, make_bank(embeddings), n_rounds=2000, batch_size=1, seed=1
+    )
     assert np.mean(served[-200:] == 3) > 0.9
 
 
@@ -147,7 +149,7 @@ def _stream(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_batch_of_one_equals_naive_sequential_disjoint() -> None:
     truth, embeddings = make_truth(0), unit_vectors(6, D_EMBED, np.random.default_rng(1))
-    agent = _agent(11, alpha=0.7, l2=2.0)
+    agent = _agent(11, alpha=0.7, l2=2.0, exploration="none")
     agent.set_bank(make_bank(embeddings))
     naive = NaiveLinUCB(6, 9, alpha=0.7, l2=2.0, rng=np.random.default_rng(11))
     users, coins = _stream(400, seed=5)
@@ -231,7 +233,7 @@ def test_hybrid_transfers_to_new_similar_actions() -> None:
     regret = {}
     for mode in ("disjoint", "hybrid"):
         # l2_action=10: a new action leans on the shared embedding model rather than its own fresh terms.
-        agent = _agent(mode=mode, alpha=0.5, **({"l2_action": 10.0} if mode == "hybrid" else {}))
+        agent = _agent(mode=mode, alpha=0.5, exploration="none", **({"l2_action": 10.0} if mode == "hybrid" else {}))
         simulate(agent, truth, make_bank(old), n_rounds=1500, batch_size=10, seed=13)
         agent.set_bank(make_bank(new, first_id=100))
         regret[mode] = simulate(agent, truth, make_bank(new, first_id=100), n_rounds=300, batch_size=10, seed=14)[0]
@@ -272,7 +274,11 @@ def test_propensities_match_frequencies(exploration: str, kwargs: dict[str, floa
             ConfigError,
             "LinUCBConfig.epsilon must be a float >= 0.0 and <= 1.0",
         ),
-        ({"epsilon": 0.1}, ConfigError, "LinUCBConfig.epsilon=0.1 has no effect with exploration='none'"),
+        (
+            {"exploration": "none", "epsilon": 0.1},
+            ConfigError,
+            "LinUCBConfig.epsilon=0.1 has no effect with exploration='none'",
+        ),
         ({"temperature": 0.0}, ConfigError, "LinUCBConfig.temperature must be a float > 0.0, got 0.0."),
         ({"alpha": "1"}, TypeError, "LinUCBConfig.alpha must be a float, got '1' of type str."),
     ],
@@ -335,7 +341,7 @@ def test_single_user_fast_path_equals_general_path(mode: str) -> None:
 def test_compiled_greedy_batch_follows_choose_actions_rule_and_draws() -> None:
     """The disjoint greedy batch path picks what choose_actions(..., "none") picks from the same rng."""
     bank = make_bank(unit_vectors(7, D_EMBED, np.random.default_rng(1)))
-    agent = _agent(3, alpha=0.5)
+    agent = _agent(3, alpha=0.5, exploration="none")
     agent.set_bank(bank)
     users, coins = _stream(300, seed=4)
     reference_rng = np.random.default_rng(3)  # the agent's seed: both draw the same tie-break uniforms

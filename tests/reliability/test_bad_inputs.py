@@ -240,7 +240,7 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
     ("linucb.mode", _linucb(mode="hybird"), ConfigError, ("LinUCBConfig.mode", "one of", "Did you mean 'hybrid'")),
     (
         "linucb.epsilon w/o epsilon",
-        _linucb(epsilon=0.1),
+        _linucb(exploration="none", epsilon=0.1),
         ConfigError,
         ("LinUCBConfig.epsilon=0.1", "exploration='epsilon'", "'none'"),
     ),

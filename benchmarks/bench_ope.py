@@ -1,0 +1,222 @@
+"""Off-policy estimators against the exact truth: bias, RMSE and interval coverage per estimator and logger.
+
+One trial per (world seed, logging policy): the logger serves the world's initial bank to ``--users`` users
+(iteration 1), the generative designer (default settings: LightGBM reward model) proposes the next bank from
+that log, and every estimator of :mod:`actionbank_env.ope` estimates the value of the proposed bank as the
+designer would use it (each logged user gets the bank's best action under the designer's reward model). The
+truth is that policy's exact value on the same users. The designer, its pool and its model do not depend on the
+estimators, so every estimator is judged on the same proposals.
+
+Run (the README table):
+
+    python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --out benchmarks/results/ope_minilm.json
+
+Seeds 1000-1009 are used by no test and by no development run (development used 0-9 with the hashing
+embedder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionbank_env.core.campaign import run_campaign
+from actionbank_env.core.copywriting import OfflineCopywriter
+from actionbank_env.core.world import World, WorldConfig
+from actionbank_env.evaluation import policy_value
+from actionbank_env.ope import ESTIMATORS, BanditData, OPEConfig, estimate_all
+from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
+from actionbank_env.protocols import DesignerContext
+from actionbank_env.registry import make_agent, make_designer, make_reward_model
+
+#: Logging policies: label -> (registry name, hyperparameters). LinUCB's alpha is the simulation default (1.0).
+LOGGERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "uniform": ("random", {}),
+    "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
+    "linucb_default": ("linucb", {"alpha": 1.0}),
+    "linucb_epsilon_0.05": ("linucb", {"alpha": 1.0, "exploration": "epsilon", "epsilon": 0.05}),
+    "linucb_softmax": ("linucb", {"alpha": 1.0, "exploration": "softmax"}),
+    "linucb_deterministic": ("linucb", {"alpha": 1.0, "exploration": "none"}),
+}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"`` or ``"1,5,7"`` -> a list of ints."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    return out
+
+
+def run_trial(
+    world: World, logger: str, seed: int, *, n_users: int, n_folds: int, designer_params: dict[str, Any], ope_config: OPEConfig,
+    cluster_grid: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """One logged campaign, one proposal, every estimate and the truth."""
+    agent_seq, click_seq, user_seq, designer_seq, ope_seq = np.random.SeedSequence([seed, 17]).spawn(5)
+    name, params = LOGGERS[logger]
+    agent = ProbabilityRecorder(make_agent(name, world, rng=np.random.default_rng(agent_seq), **params))
+    bank = world.initial_bank
+    agent.set_bank(bank)
+    users = world.sample_users(n_users, rng=np.random.default_rng(user_seq))
+    result = run_campaign(world.ground_truth, bank, agent, users, rng=np.random.default_rng(click_seq), batch_size=32)
+    log = result.log
+    context = DesignerContext(
+        embedder=world.embedder, copywriter=OfflineCopywriter(), d_user=world.d_user, feature_names=world.feature_names
+    )
+    designer = make_designer("generative", context, rng=np.random.default_rng(designer_seq), **designer_params)
+    start = time.perf_counter()
+    proposal = designer.propose([log], bank, rng=np.random.default_rng(designer_seq.spawn(1)[0]))
+    design_seconds = time.perf_counter() - start
+    new_bank = world.new_catalog().bank(proposal.texts, world.embedder, origin="proposal", iteration=2)
+    model = designer.reward_model_
+    data = BanditData(
+        users=log.users,
+        actions=log.columns["action_index"],
+        propensities=log.propensities,
+        clicks=log.clicks.astype(np.float64),
+        embeddings=bank.embeddings,
+        action_ids=bank.ids,
+        logging_probs=agent.logging_probs,
+    )
+    reference = np.concatenate([bank.embeddings, new_bank.embeddings])
+
+    def factory(rng: np.random.Generator) -> Any:
+        return make_reward_model("lightgbm", rng=rng, reference_embeddings=reference)
+
+    fit_seq, ope_seq = ope_seq.spawn(2)
+    cross = crossfit_greedy_policy(
+        factory, data, new_bank.embeddings, new_bank.ids, n_folds=n_folds, rng=np.random.default_rng(fit_seq)
+    )
+    policy, q_target, q_logged = cross.policy, cross.q_hat_target, cross.q_hat_logged
+    # The designer's own claim: its model (fitted on every row) on its own greedy policy, in-sample.
+    insample, insample_q = greedy_policy(model, data.users, new_bank.embeddings, new_bank.ids)
+    estimates = estimate_all(
+        data, policy, q_hat_target=q_target, q_hat_logged=q_logged, config=ope_config,
+        rng=np.random.default_rng(ope_seq),
+    )
+    data_est = estimate_all(
+        BanditData(**{**{f: getattr(data, f) for f in data.__dataclass_fields__}, "logging_probs": None}),
+        policy, estimators=("mips", "snmips"), config=ope_config, rng=np.random.default_rng(ope_seq),
+    )
+    truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, policy.probs)
+    designer_truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, insample.probs)
+    new_ids = set(new_bank.ids) - set(bank.ids)
+    served_new = float(policy.probs[:, [j for j, a in enumerate(new_bank.ids) if a in new_ids]].sum(axis=1).mean())
+    row: dict[str, Any] = {
+        "world_seed": world.config.world_seed,
+        "logger": logger,
+        "truth": truth,
+        "designer_claim": float(np.einsum("ij,ij->i", insample.probs, insample_q).mean()),
+        "designer_policy_truth": designer_truth,
+        "deployed_value": result.deployed_value,
+        "logged_ctr": log.ctr,
+        "share_of_users_on_new_texts": served_new,
+        "design_seconds": design_seconds,
+        "estimates": {k: v.to_dict() for k, v in estimates.items()},
+    }
+    for k, v in data_est.items():
+        row["estimates"][f"{k}_fitted_marginal"] = v.to_dict()
+    for n_clusters in cluster_grid:
+        grid = estimate_all(
+            data, policy, q_hat_target=q_target, q_hat_logged=q_logged, estimators=("mips", "snmips", "mdr"),
+            config=replace(ope_config, n_clusters=n_clusters), rng=np.random.default_rng(ope_seq),
+        )
+        for k, v in grid.items():
+            row["estimates"][f"{k}_c{n_clusters}"] = v.to_dict()
+    return row
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per logger and estimator: bias, RMSE, coverage and mean interval width over the trials."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for logger in dict.fromkeys(r["logger"] for r in rows):
+        sub = [r for r in rows if r["logger"] == logger]
+        names = list(sub[0]["estimates"])
+        table: dict[str, dict[str, float]] = {}
+        for name in names:
+            est = np.array([r["estimates"][name]["value"] for r in sub])
+            low = np.array([r["estimates"][name]["ci_low"] for r in sub])
+            high = np.array([r["estimates"][name]["ci_high"] for r in sub])
+            truth = np.array([r["truth"] for r in sub])
+            err = est - truth
+            table[name] = {
+                "bias": float(np.mean(err)),
+                "rmse": float(np.sqrt(np.mean(err**2))),
+                "coverage": float(np.mean((low <= truth) & (truth <= high))),
+                "mean_width": float(np.mean(high - low)),
+                "n_trials": len(sub),
+            }
+        table["_truth"] = {"mean": float(np.mean([r["truth"] for r in sub]))}
+        out[logger] = table
+    return out
+
+
+def markdown(summary: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The README table: one block of rows per logger."""
+    lines = ["| logger | estimator | bias | RMSE | coverage (95 % CI) | mean CI width |", "|---|---|---|---|---|---|"]
+    for logger, table in summary.items():
+        for name, s in table.items():
+            if name.startswith("_"):
+                continue
+            lines.append(
+                f"| {logger} | {name} | {s['bias']:+.4f} | {s['rmse']:.4f} | {s['coverage']:.0%} | {s['mean_width']:.4f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="1000-1009", help="world seeds, e.g. 0-9 or 1,4,7")
+    parser.add_argument("--loggers", default=",".join(LOGGERS), help=f"comma list of {list(LOGGERS)}")
+    parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
+    parser.add_argument("--users", type=int, default=1000, help="logged users (simulate's default 1000)")
+    parser.add_argument("--pool", type=int, default=2000, help="candidate pool size of the designer")
+    parser.add_argument("--out", default=None, help="write rows and summary as JSON here")
+    parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
+    parser.add_argument("--cluster-grid", default="", help="extra MIPS rows for these cluster counts (development)")
+    parser.add_argument("--n-clusters", type=int, default=OPEConfig().n_clusters)
+    args = parser.parse_args(argv)
+    loggers = [s for s in args.loggers.split(",") if s]
+    unknown = [s for s in loggers if s not in LOGGERS]
+    if unknown:
+        parser.error(f"--loggers must be among {list(LOGGERS)}, got {unknown}")
+    ope_config = OPEConfig(n_clusters=args.n_clusters)
+    designer_params = {"action_pool_size": args.pool}
+    rows = []
+    for seed in parse_seeds(args.seeds):
+        world = World.build(WorldConfig(world_seed=seed, embedder=args.embedder))
+        for logger in loggers:
+            start = time.perf_counter()
+            rows.append(
+                run_trial(world, logger, seed, n_users=args.users, n_folds=args.folds, designer_params=designer_params,
+                          ope_config=ope_config, cluster_grid=tuple(int(c) for c in args.cluster_grid.split(",") if c))
+            )
+            r = rows[-1]
+            print(
+                f"seed {seed} {logger:>22}: truth {r['truth']:.4f}  "
+                + "  ".join(f"{k} {v['value'] - r['truth']:+.4f}" for k, v in r["estimates"].items())
+                + f"  ({time.perf_counter() - start:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    summary = summarise(rows)
+    print(markdown(summary))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        payload = {"argv": sys.argv, "ope_config": asdict(ope_config), "summary": summary, "rows": rows}
+        Path(args.out).write_text(json.dumps(payload, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
