@@ -211,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="another run folder to draw on the same axes (repeatable)",
     )
 
+    ope = sub.add_parser(
+        "ope",
+        help="off-policy estimates of a new bank or policy from a run's log, beside the exact truth",
+        description="Estimate, from iteration T's log, the value of the bank proposed after T (default), of "
+        "another bank (--bank) or of a targeting agent (--policy) with DM, IPS, SNIPS, DR, switch-DR, DR-os, "
+        "MIPS, SN-MIPS and marginal DR; print estimate, interval, truth and error; write iteration_T/ope.json.",
+    )
+    ope.add_argument("run_dir", type=Path)
+    ope.add_argument("--iteration", type=int, default=None, help="iteration T (default: the last complete one)")
+    target = ope.add_mutually_exclusive_group()
+    target.add_argument("--bank", type=Path, default=None, help="a bank JSON or a text file, one text per line")
+    target.add_argument("--policy", default=None, help="a targeting agent: registry name or module:Class")
+    ope.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the greedy policy's model")
+    ope.add_argument("--seed", type=int, default=0, help="seeds folds, models, clusters and bootstrap")
+    ope.add_argument("--interval", choices=("analytic", "bootstrap"), default="analytic")
+    ope.add_argument("--obp-out", type=Path, default=None, help="also write the log as an OBP bandit_feedback .npz")
+
     from actionbank_env.sweep import add_sweep_arguments
 
     add_sweep_arguments(
@@ -341,6 +358,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ope(args: argparse.Namespace) -> int:
+    from actionbank_env.ope import OPEConfig
+    from actionbank_env.ope.run import evaluate_run, write_obp
+
+    report, path = evaluate_run(
+        args.run_dir,
+        iteration=args.iteration,
+        bank=args.bank,
+        policy=args.policy,
+        config=OPEConfig(interval=args.interval),
+        n_folds=args.folds,
+        seed=args.seed,
+    )
+    print(report.table())
+    print(f"ope: {path}")
+    if args.obp_out is not None:
+        print(f"obp: {write_obp(args.run_dir, args.obp_out, iteration=report.info.get('iteration'))}")
+    return 0
+
+
 def _cmd_list_envs(_: argparse.Namespace) -> int:
     import gymnasium
 
@@ -384,6 +421,7 @@ _COMMANDS = {
     "train": _cmd_train,
     "sweep": _cmd_sweep,
     "report": _cmd_report,
+    "ope": _cmd_ope,
     "list-envs": _cmd_list_envs,
     "check-env": _cmd_check_env,
 }

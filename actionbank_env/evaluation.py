@@ -41,6 +41,7 @@ __all__ = [
     "UncertaintyReport",
     "expected_calibration_error",
     "policy_value",
+    "expected_rewards",
 ]
 
 
@@ -137,6 +138,15 @@ def policy_value(
         return float("nan")
     truth = np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64)
     return float(np.einsum("ij,ij->i", probs, truth).mean())
+
+
+def expected_rewards(
+    ground_truth: GroundTruth, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]
+) -> NDArray[np.float64]:
+    """P(click | x, a) for every user and action, shape (n_users, n_actions): OBP's ``expected_reward``."""
+    users = check_array("expected_rewards users", users, ndim=2)
+    embeddings = check_array("expected_rewards embeddings", embeddings, ndim=2)
+    return np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,6 +276,7 @@ class _Simulation:
         eval_rng = np.random.default_rng(eval_seq)
         self.eval_users = self.world.sample_users(config.evaluation_users, rng=eval_rng).features
         self.fidelity_rng_seq = eval_seq.spawn(1)[0]
+        self.ope_seed = int(eval_seq.spawn(1)[0].generate_state(1)[0])
         max_bank = config.max_bank_size or (config.initial_actions + config.iterations * config.action_bank_size)
         self.env = BankDesignEnv(
             world=self.world,
@@ -342,6 +343,12 @@ class _Simulation:
             "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
             "evaluation_users": int(self.eval_users.shape[0]),
         }
+        if len(result.log) >= 10 and proposal_bank.ids != bank.ids:  # the pre-deployment estimate, beside its truth
+            from actionbank_env.ope.run import estimate_proposal
+
+            evaluation["ope"] = estimate_proposal(
+                result.log, bank, proposal_bank, self.config, truth, rng=np.random.default_rng([self.ope_seed, t])
+            )
         model = getattr(self.designer, "reward_model_", None)
         if model is not None and pool is not None and len(pool.pool):
             from actionbank_env.evaluation import reward_model_fidelity, uncertainty_calibration

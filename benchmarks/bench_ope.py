@@ -63,10 +63,12 @@ def run_trial(
     """One logged campaign, one proposal, every estimate and the truth."""
     agent_seq, click_seq, user_seq, designer_seq, ope_seq = np.random.SeedSequence([seed, 17]).spawn(5)
     name, params = LOGGERS[logger]
-    agent = ProbabilityRecorder(make_agent(name, world, rng=np.random.default_rng(agent_seq), **params))
+    users = world.sample_users(n_users, rng=np.random.default_rng(user_seq))
+    agent = ProbabilityRecorder(
+        make_agent(name, world, rng=np.random.default_rng(agent_seq), **params), campaign_users=users.features
+    )
     bank = world.initial_bank
     agent.set_bank(bank)
-    users = world.sample_users(n_users, rng=np.random.default_rng(user_seq))
     result = run_campaign(world.ground_truth, bank, agent, users, rng=np.random.default_rng(click_seq), batch_size=32)
     log = result.log
     context = DesignerContext(
@@ -86,6 +88,7 @@ def run_trial(
         embeddings=bank.embeddings,
         action_ids=bank.ids,
         logging_probs=agent.logging_probs,
+        mean_logging_probs=agent.mean_logging_probs,
     )
     reference = np.concatenate([bank.embeddings, new_bank.embeddings])
 
@@ -99,14 +102,16 @@ def run_trial(
     policy, q_target, q_logged = cross.policy, cross.q_hat_target, cross.q_hat_logged
     # The designer's own claim: its model (fitted on every row) on its own greedy policy, in-sample.
     insample, insample_q = greedy_policy(model, data.users, new_bank.embeddings, new_bank.ids)
-    estimates = estimate_all(
-        data, policy, q_hat_target=q_target, q_hat_logged=q_logged, config=ope_config,
-        rng=np.random.default_rng(ope_seq),
-    )
-    data_est = estimate_all(
-        BanditData(**{**{f: getattr(data, f) for f in data.__dataclass_fields__}, "logging_probs": None}),
-        policy, estimators=("mips", "snmips"), config=ope_config, rng=np.random.default_rng(ope_seq),
-    )
+    estimates: dict[str, Any] = {}
+    variants = {"balanced": data, "decision": data.without("mean_logging_probs"),
+                "logged": data.without("mean_logging_probs", "logging_probs")}
+    for variant, variant_data in variants.items():
+        for k, v in estimate_all(
+            variant_data, policy, q_hat_target=q_target, q_hat_logged=q_logged, config=ope_config,
+            rng=np.random.default_rng(ope_seq),
+        ).items():
+            if variant == "balanced" or k not in ("dm",):
+                estimates[f"{k}[{variant}]"] = v
     truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, policy.probs)
     designer_truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, insample.probs)
     new_ids = set(new_bank.ids) - set(bank.ids)
@@ -123,11 +128,9 @@ def run_trial(
         "design_seconds": design_seconds,
         "estimates": {k: v.to_dict() for k, v in estimates.items()},
     }
-    for k, v in data_est.items():
-        row["estimates"][f"{k}_fitted_marginal"] = v.to_dict()
     for n_clusters in cluster_grid:
         grid = estimate_all(
-            data, policy, q_hat_target=q_target, q_hat_logged=q_logged, estimators=("mips", "snmips", "mdr"),
+            variants["logged"], policy, q_hat_target=q_target, q_hat_logged=q_logged, estimators=("mips", "snmips", "mdr"),
             config=replace(ope_config, n_clusters=n_clusters), rng=np.random.default_rng(ope_seq),
         )
         for k, v in grid.items():

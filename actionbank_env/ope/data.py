@@ -60,6 +60,11 @@ class BanditData:
         action_ids: Ids of the logged bank's actions, length K0.
         logging_probs: The logging policy's whole distribution over the logged bank for each row, shape
             (n, K0), when the agent reported it (``None``: only the served action's propensity is known).
+        mean_logging_probs: The logger's distribution averaged over the whole campaign, evaluated at each
+            logged user, shape (n, K0): ``(1/n) sum_t pi0_t(. | x_i)`` for a logger that learned as it went.
+            With i.i.d. users this "balanced" propensity gives unbiased importance weights too (Agarwal et
+            al., 2017, "Effective Evaluation Using Logged Bandit Feedback from Multiple Loggers"), and far
+            steadier ones when each decision alone was nearly deterministic. ``None``: not recorded.
 
     Raises:
         ConfigError: On a missing (NaN) or non-positive propensity, an action index outside the bank, clicks
@@ -80,6 +85,7 @@ class BanditData:
     embeddings: NDArray[np.float64]
     action_ids: tuple[str, ...]
     logging_probs: NDArray[np.float64] | None = None
+    mean_logging_probs: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         users = check_array("BanditData.users", self.users, ndim=2)
@@ -124,6 +130,14 @@ class BanditData:
                     f"BanditData.logging_probs must give each served action its logged propensity, got "
                     f"{served[i]!r} against propensity {props[i]!r} in row {i}."
                 )
+        mean_probs = self.mean_logging_probs
+        if mean_probs is not None:
+            mean_probs = _check_distribution("BanditData.mean_logging_probs", mean_probs, n, n_actions)
+            if n and np.any(mean_probs[np.arange(n), actions] <= 0.0):
+                raise ConfigError(
+                    "BanditData.mean_logging_probs must be > 0 for every served action (it was served, so the "
+                    "campaign's average policy gave it a positive probability)."
+                )
         for arr in (users, actions, props, clicks, embeddings):
             arr.setflags(write=False)
         object.__setattr__(self, "users", users)
@@ -133,6 +147,16 @@ class BanditData:
         object.__setattr__(self, "embeddings", embeddings)
         object.__setattr__(self, "action_ids", ids)
         object.__setattr__(self, "logging_probs", logging_probs)
+        object.__setattr__(self, "mean_logging_probs", mean_probs)
+
+    def without(self, *fields: str) -> BanditData:
+        """A copy with the optional fields ``fields`` (``logging_probs``, ``mean_logging_probs``) dropped."""
+        kwargs = {f: getattr(self, f) for f in BanditData.__dataclass_fields__}
+        for f in fields:
+            if f not in ("logging_probs", "mean_logging_probs"):
+                raise ConfigError(f"BanditData.without accepts 'logging_probs' and 'mean_logging_probs', got {f!r}.")
+            kwargs[f] = None
+        return BanditData(**kwargs)
 
     @property
     def n_rounds(self) -> int:

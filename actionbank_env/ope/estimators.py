@@ -69,8 +69,8 @@ class OPEConfig:
         n_bootstrap: Bootstrap resamples.
         switch_tau: Switch-DR threshold: rows whose weight exceeds it get the model's value only.
         os_lambda: DR-os shrinkage: w -> lambda w / (w^2 + lambda); large lambda leaves w unchanged.
-        n_clusters: Embedding clusters of MIPS (k-means on the unit-normalised logged embeddings; clipped to
-            the logged bank's size). 1 ignores the action entirely (the logged mean click rate); the logged
+        n_clusters: Embedding clusters of MIPS (Ward clustering of the unit-normalised logged embeddings;
+            clipped to the logged bank's size). 1 ignores the action entirely (the logged mean click rate); the logged
             bank's size is IPS with each new action mapped to its nearest logged one.
         marginal_model_c: Inverse L2 strength of the multinomial logistic model of p0(c | x) used when the log
             holds only the served action's propensity (not the logger's whole distribution).
@@ -180,6 +180,8 @@ def ratio_estimate(
 def importance_weights(data: BanditData, policy: TargetPolicy) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Action importance weights ``pi(a_i|x_i) / p_i`` and the target's mass on actions the log cannot see.
 
+    ``p_i`` is the balanced propensity ``data.mean_logging_probs[i, a_i]`` when recorded, else the logged one.
+
     Returns:
         ``(weights (n,), unsupported (n,))``: ``unsupported[i]`` is the target's probability, for user ``i``, on
         target actions that are not in the logged bank.
@@ -196,6 +198,8 @@ def importance_weights(data: BanditData, policy: TargetPolicy) -> tuple[NDArray[
     in_log = np.zeros(policy.n_actions, dtype=bool)
     in_log[to_target[to_target >= 0]] = True
     unsupported = policy.probs[:, ~in_log].sum(axis=1)
+    if data.mean_logging_probs is not None:
+        return pi_logged / data.mean_logging_probs[rows, data.actions], unsupported
     return pi_logged / data.propensities, unsupported
 
 
@@ -217,45 +221,46 @@ def _unit_rows(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 class ActionClusters:
-    """A discrete action embedding for MIPS: k-means clusters of the logged bank's embeddings.
+    """A discrete action embedding for MIPS: clusters of the logged bank's embeddings.
 
-    The logged actions are clustered (k-means on unit-normalised embeddings, i.e. by cosine similarity); any
-    other action (a new text of the target bank) joins the cluster of its nearest centroid, so every target
-    action has logged support through its cluster.
+    The logged actions are clustered by Ward's hierarchical clustering of their unit-normalised embeddings
+    (deterministic, and balanced on the few dozen actions of a bank); any other action (a new text of the
+    target bank) joins the cluster of its most similar logged action (cosine), so every target action has
+    logged support through its cluster.
 
     Args:
         logged_embeddings: Embeddings of the logged bank, shape (K0, d_embed).
-        n_clusters: Wanted clusters (clipped to K0).
-        rng: Seeds k-means.
+        n_clusters: Wanted clusters (clipped to the number of distinct logged embeddings).
 
     Example:
         >>> emb = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-        >>> c = ActionClusters(emb, 2, rng=np.random.default_rng(0))
+        >>> c = ActionClusters(emb, 2)
         >>> bool(c.logged_labels[0] == c.logged_labels[1] != c.logged_labels[2])
         True
         >>> bool(c.assign(np.array([[0.1, 1.0]]))[0] == c.logged_labels[2])
         True
     """
 
-    def __init__(self, logged_embeddings: NDArray[np.floating[Any]], n_clusters: int, *, rng: np.random.Generator):
-        from sklearn.cluster import KMeans
-
+    def __init__(self, logged_embeddings: NDArray[np.floating[Any]], n_clusters: int) -> None:
         unit = _unit_rows(check_array("ActionClusters logged_embeddings", logged_embeddings, ndim=2))
         distinct = np.unique(np.round(unit, 12), axis=0).shape[0]
         k = max(1, min(check_int("ActionClusters n_clusters", n_clusters, low=1), distinct))
-        if k == unit.shape[0]:  # one cluster per action: no k-means needed
-            self.centroids = unit.copy()
+        if k == unit.shape[0]:
+            labels = np.arange(k)
+        elif k == 1:
+            labels = np.zeros(unit.shape[0], dtype=np.int64)
         else:
-            seed = int(rng.integers(0, 2**31 - 1))
-            km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(unit)
-            self.centroids = _unit_rows(km.cluster_centers_)
-        self.n_clusters = int(self.centroids.shape[0])
-        self.logged_labels = self.assign(unit)
+            from sklearn.cluster import AgglomerativeClustering
+
+            labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(unit)
+        self._unit = unit
+        self.n_clusters = int(k)
+        self.logged_labels: NDArray[np.int64] = np.asarray(labels, dtype=np.int64)
 
     def assign(self, embeddings: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
-        """Cluster of each embedding (nearest centroid by cosine), shape (m,)."""
+        """Cluster of each embedding: that of its most similar logged action (cosine), shape (m,)."""
         unit = _unit_rows(np.asarray(embeddings, dtype=np.float64))
-        return np.argmax(unit @ self.centroids.T, axis=1).astype(np.int64)
+        return self.logged_labels[np.argmax(unit @ self._unit.T, axis=1)]
 
 
 def _cluster_mass(probs: NDArray[np.float64], labels: NDArray[np.int64], n_clusters: int) -> NDArray[np.float64]:
@@ -275,7 +280,9 @@ def marginal_weights(
     """MIPS weights ``pi(c_i | x_i) / p0(c_i | x_i)`` of each logged row's cluster ``c_i``.
 
     ``pi(c | x)`` sums the target's probabilities over the target actions of cluster ``c``. ``p0(c | x)`` sums
-    the logger's: exactly when the log holds the logger's distribution (``data.logging_probs``), otherwise from
+    the logger's: from the campaign-averaged distribution when recorded (``data.mean_logging_probs``; source
+    2), exactly per decision when the log holds the logger's distribution (``data.logging_probs``; source 1),
+    otherwise (source 0) from
     a multinomial logistic regression of the logged clusters on the user features (the logger's average
     behaviour over the log; floored at the served action's own propensity, which ``p0(c_i | x_i)`` can never be
     below).
@@ -288,7 +295,10 @@ def marginal_weights(
     rows = np.arange(n)
     logged_c = clusters.logged_labels[data.actions]
     pi_c = _cluster_mass(policy.probs, clusters.assign(policy.embeddings), n_clusters)[rows, logged_c]
-    if data.logging_probs is not None:
+    if data.mean_logging_probs is not None:
+        p0_c = _cluster_mass(data.mean_logging_probs, clusters.logged_labels, n_clusters)[rows, logged_c]
+        source = 2.0
+    elif data.logging_probs is not None:
         p0_c = _cluster_mass(data.logging_probs, clusters.logged_labels, n_clusters)[rows, logged_c]
         source = 1.0
     else:
@@ -296,7 +306,7 @@ def marginal_weights(
         p0_c = np.maximum(p0_c, data.propensities)
         source = 0.0
     weights = pi_c / p0_c
-    return weights, {"exact_logging_marginal": source, "n_clusters": float(n_clusters)}
+    return weights, {"marginal_source": source, "n_clusters": float(n_clusters)}
 
 
 def _fit_marginal(users: NDArray[np.float64], labels: NDArray[np.int64], model_c: float) -> NDArray[np.float64]:
@@ -339,7 +349,7 @@ def estimate_all(
         q_hat_logged: Reward model prediction of each logged (user, served action), shape (n,).
         config: Estimator settings.
         estimators: Names from :data:`ESTIMATORS`.
-        rng: Seeds the clustering of MIPS and the bootstrap.
+        rng: Seeds the bootstrap.
 
     Returns:
         ``{name: Estimate}`` in the order asked.
@@ -378,8 +388,7 @@ def estimate_all(
     terms["ips"] = (weights * y, None, w_diag)
     terms["snips"] = (weights * y, weights, w_diag)
     if any(e in ("mips", "snmips", "mdr") for e in estimators):
-        cluster_rng, rng = rng.spawn(2)
-        clusters = ActionClusters(data.embeddings, config.n_clusters, rng=cluster_rng)
+        clusters = ActionClusters(data.embeddings, config.n_clusters)
         m_weights, m_diag = marginal_weights(data, policy, clusters, model_c=config.marginal_model_c)
         m_diag = {**m_diag, "ess": _ess(m_weights), "max_weight": float(m_weights.max(initial=0.0))}
         terms["mips"] = (m_weights * y, None, m_diag)

@@ -153,31 +153,46 @@ class ProbabilityRecorder:
 
     Args:
         agent: Any targeting agent with ``action_probs(users)``.
+        campaign_users: The campaign's users in arrival order, shape (n, d_user), to also record the
+            campaign-averaged ("balanced") distribution at every one of them: at each ``act`` on B users the
+            agent's current rule is evaluated on all n users with weight B / n. Costs n / B extra scorings of
+            n users per campaign (fine for the simulator's campaigns of a few thousand users).
 
     Attributes:
         logging_probs: The recorded distributions of the rows acted on since the last ``set_bank``, (n, K).
+        mean_logging_probs: The balanced distributions at ``campaign_users``, (n, K) (needs ``campaign_users``).
     """
 
-    def __init__(self, agent: Any) -> None:
+    def __init__(self, agent: Any, campaign_users: NDArray[np.float64] | None = None) -> None:
         if not callable(getattr(agent, "action_probs", None)):
             raise ConfigError(
                 f"ProbabilityRecorder needs an agent with action_probs(users); {type(agent).__name__} has none."
             )
         self.agent = agent
+        self.campaign_users = None if campaign_users is None else np.asarray(campaign_users, dtype=np.float64)
         self._chunks: list[NDArray[np.float64]] = []
+        self._mean_sum: NDArray[np.float64] | None = None
+        self._n_acted = 0
         self._n_actions = 0
 
     def set_bank(self, bank: ActionBank) -> None:
         """Switch the inner agent's bank and start a new record."""
         self.agent.set_bank(bank)
         self._chunks = []
+        self._mean_sum = None
+        self._n_acted = 0
         self._n_actions = len(bank)
 
     def act(self, users: NDArray[np.float64]) -> Decision:
-        """Record the inner agent's distribution for ``users``, then let it act."""
+        """Record the inner agent's distribution for ``users`` (and at every campaign user), then let it act."""
         probs = np.asarray(self.agent.action_probs(users), dtype=np.float64)
+        if self.campaign_users is not None:
+            everyone = np.asarray(self.agent.action_probs(self.campaign_users), dtype=np.float64)
+            weighted = everyone * float(probs.shape[0])
+            self._mean_sum = weighted if self._mean_sum is None else self._mean_sum + weighted
         decision: Decision = self.agent.act(users)
         self._chunks.append(probs)
+        self._n_acted += probs.shape[0]
         return decision
 
     def update(
@@ -192,3 +207,12 @@ class ProbabilityRecorder:
         if not self._chunks:
             return np.zeros((0, self._n_actions))
         return np.concatenate(self._chunks, axis=0)
+
+    @property
+    def mean_logging_probs(self) -> NDArray[np.float64]:
+        """The campaign-averaged distribution at each campaign user, shape (n, n_actions)."""
+        if self.campaign_users is None:
+            raise ConfigError("ProbabilityRecorder.mean_logging_probs needs campaign_users at construction.")
+        if self._mean_sum is None:
+            return np.zeros((self.campaign_users.shape[0], self._n_actions))
+        return self._mean_sum / self._n_acted

@@ -1,0 +1,308 @@
+"""Off-policy evaluation of a run folder (``actionbank ope``) and the Open Bandit Pipeline export.
+
+``evaluate_run(RUN_DIR)`` reads iteration ``T``'s log (``observations.csv``) and logged bank
+(``action_bank.json``), rebuilds the run's world (for the embedder and the truth), and estimates one target:
+
+- default: the bank the designer proposed after ``T`` (``new_action_bank.json``), served greedily under the
+  run's reward model (cross-fitted on the log);
+- ``bank=FILE``: the same for another bank: a bank JSON (``{"actions": [{"text": ...}, ...]}``, as the run
+  writes) or a text file with one text per line; texts the log served keep their ids, the others are new;
+- ``policy=NAME|module:Class``: a targeting agent's decision rule over the logged bank, after it learned from
+  the log (it needs ``action_probs``).
+
+The log on disk holds only the served action's propensity, so MIPS fits the logger's cluster probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, clean_text, normalize_text
+from actionbank_env.errors import ConfigError
+from actionbank_env.ope.data import BanditData
+from actionbank_env.ope.estimators import OPEConfig
+from actionbank_env.ope.policies import agent_policy
+from actionbank_env.ope.report import OPEReport, evaluate_greedy_bank, evaluate_policy
+
+__all__ = ["evaluate_run", "estimate_proposal", "bandit_data_from_log", "load_bank_texts", "obp_bandit_feedback", "write_obp"]
+
+
+def bandit_data_from_log(log: Any, bank: ActionBank) -> BanditData:
+    """:class:`BanditData` of one campaign's :class:`~actionbank_env.core.observations.ObservationLog` on ``bank``.
+
+    Raises:
+        ConfigError: If the log served an id that is not in ``bank``.
+    """
+    ids = log.action_ids.astype(str)
+    position = {a: j for j, a in enumerate(bank.ids)}
+    missing = sorted({a for a in ids.tolist() if a not in position})
+    if missing:
+        raise ConfigError(f"the log served actions that are not in the logged bank: {missing[:5]}.")
+    return BanditData(
+        users=log.users,
+        actions=np.array([position[a] for a in ids.tolist()], dtype=np.int64),
+        propensities=log.propensities,
+        clicks=log.clicks.astype(np.float64),
+        embeddings=np.asarray(bank.embeddings, dtype=np.float64),
+        action_ids=bank.ids,
+    )
+
+
+def load_bank_texts(path: str | os.PathLike[str]) -> list[str]:
+    """The texts of a bank file: a bank JSON (``{"actions": [{"text": ...}]}``) or one text per line.
+
+    Raises:
+        ConfigError: If the file is missing, empty, or holds a text the embedder cannot take (empty after
+            cleaning, longer than ``MAX_TEXT_LENGTH`` characters, or not a string).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--bank {p} does not exist.")
+    raw = p.read_text(encoding="utf-8")
+    texts: list[Any]
+    if p.suffix == ".json":
+        import json
+
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--bank {p} is not valid JSON ({exc}).") from None
+        actions = data.get("actions") if isinstance(data, dict) else data
+        if not isinstance(actions, list):
+            raise ConfigError(f"--bank {p} must hold a list of actions under 'actions', got {type(actions).__name__}.")
+        texts = [a.get("text") if isinstance(a, dict) else a for a in actions]
+    else:
+        texts = [line for line in raw.splitlines() if line.strip()]
+    if not texts:
+        raise ConfigError(f"--bank {p} holds no texts; a bank needs at least one.")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not clean_text(text):
+            raise ConfigError(
+                f"--bank {p} text {i} must be a non-empty string the embedder can embed, got {text!r}."
+            )
+        if len(clean_text(text)) > MAX_TEXT_LENGTH:
+            raise ConfigError(
+                f"--bank {p} text {i} must be at most {MAX_TEXT_LENGTH} characters to be embedded, got "
+                f"{len(clean_text(text))}."
+            )
+    return [clean_text(t) for t in texts]
+
+
+def _target_bank(texts: list[str], logged: ActionBank, embedder: Any) -> tuple[NDArray[np.float64], tuple[str, ...]]:
+    """Embeddings and ids of a target bank: logged texts keep their ids, new ones get ``N<k>`` ids."""
+    by_key = {normalize_text(a.text): a for a in logged}
+    unique: dict[str, str] = {}
+    for t in texts:
+        unique.setdefault(normalize_text(t), t)
+    keys = list(unique)
+    new = [unique[k] for k in keys if k not in by_key]
+    new_embeddings = np.asarray(embedder.embed(new), dtype=np.float64) if new else np.zeros((0, logged.d_embed))
+    if new and (new_embeddings.shape != (len(new), logged.d_embed) or not np.isfinite(new_embeddings).all()):
+        raise ConfigError(
+            f"the embedder must return finite embeddings of dimension {logged.d_embed} for the bank's texts, got "
+            f"shape {new_embeddings.shape}."
+        )
+    rows, ids, j = [], [], 0
+    for k in keys:
+        if k in by_key:
+            rows.append(np.asarray(by_key[k].embedding, dtype=np.float64))
+            ids.append(by_key[k].id)
+        else:
+            rows.append(new_embeddings[j])
+            ids.append(f"N{j:05d}")
+            j += 1
+    return np.stack(rows), tuple(ids)
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    iteration: int | None = None,
+    bank: str | os.PathLike[str] | None = None,
+    policy: str | None = None,
+    config: OPEConfig | None = None,
+    n_folds: int = 5,
+    seed: int = 0,
+    write: bool = True,
+) -> tuple[OPEReport, Path | None]:
+    """Estimate a target on iteration ``T``'s log of a run folder and compare with the truth.
+
+    Args:
+        run_dir: A ``simulate`` run folder.
+        iteration: ``T`` (default: the last complete iteration).
+        bank: A bank file to evaluate instead of the proposal (see the module docstring).
+        policy: A targeting agent (registry name or ``module:Class``) to evaluate instead.
+        config: Estimator settings.
+        n_folds: Cross-fitting folds of the greedy policy's reward model.
+        seed: Seeds the folds, models, clusters and bootstrap.
+        write: Write ``iteration_<T>/ope.json``.
+
+    Returns:
+        The report and the path of ``ope.json`` (``None`` when not written).
+    """
+    from actionbank_env.config import SimulationConfig
+    from actionbank_env.core.observations import ObservationLog
+    from actionbank_env.core.world import World
+    from actionbank_env.results import RunFolder
+
+    if bank is not None and policy is not None:
+        raise ConfigError("pass either --bank or --policy, not both.")
+    run = RunFolder.open(run_dir)
+    sim = SimulationConfig.from_dict(run.read_json("simulation_config.json"))
+    done = run.completed_iterations()
+    if done == 0:
+        raise ConfigError(f"{run.path} has no complete iteration to evaluate.")
+    t = done if iteration is None else int(iteration)
+    if not 1 <= t <= done:
+        raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
+    logged = ActionBank.from_dict(run.read_json(f"iteration_{t}/action_bank.json"))
+    log = ObservationLog.from_csv(run.file(f"iteration_{t}/observations.csv"))
+    data = bandit_data_from_log(log, logged)
+    world = World.build(sim.world_config())
+    rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
+    if policy is not None:
+        report = _evaluate_agent(policy, sim, world, data, logged, config=config, rng=rng)
+        label = f"policy={policy}"
+    else:
+        if bank is not None:
+            texts, label = load_bank_texts(bank), f"bank={bank}"
+        else:
+            texts = [a["text"] for a in run.read_json(f"iteration_{t}/new_action_bank.json")["actions"]]
+            label = f"proposal after iteration {t}"
+        embeddings, ids = _target_bank(texts, logged, world.embedder)
+        reference = np.concatenate([logged.embeddings, embeddings]).astype(np.float32)
+        report = evaluate_greedy_bank(
+            data,
+            embeddings,
+            ids,
+            _model_factory(sim, reference),
+            ground_truth=world.ground_truth,
+            config=config,
+            n_folds=n_folds,
+            rng=rng,
+            name=f"{label}, greedy under {sim.reward_model_type}",
+        )
+    report = OPEReport(report.policy, report.n_rounds, report.truth, report.estimates, {**report.info, "iteration": t})
+    path = run.write_json(f"iteration_{t}/ope.json", report.to_dict()) if write else None
+    return report, path
+
+
+def estimate_proposal(
+    log: Any,
+    bank: ActionBank,
+    proposal: ActionBank,
+    sim: Any,
+    ground_truth: Any,
+    *,
+    rng: np.random.Generator,
+    n_folds: int = 5,
+) -> dict[str, Any]:
+    """The pre-deployment estimate of a proposed bank that ``simulate`` writes, beside its truth.
+
+    Args:
+        log: The campaign log served on ``bank`` (the latest iteration).
+        bank: The deployed (logged) bank.
+        proposal: The proposed next bank.
+        sim: The run's :class:`~actionbank_env.config.SimulationConfig` (reward model type and settings).
+        ground_truth: The world's ground truth.
+        rng: Seeds the folds, models and clusters.
+        n_folds: Cross-fitting folds.
+
+    Returns:
+        :meth:`OPEReport.to_dict` (JSON-ready).
+    """
+    data = bandit_data_from_log(log, bank)
+    reference = np.concatenate([bank.embeddings, proposal.embeddings]).astype(np.float32)
+    report = evaluate_greedy_bank(
+        data,
+        np.asarray(proposal.embeddings, dtype=np.float64),
+        proposal.ids,
+        _model_factory(sim, reference),
+        ground_truth=ground_truth,
+        n_folds=n_folds,
+        rng=rng,
+        name=f"proposed bank, greedy under {sim.reward_model_type}",
+    )
+    return report.to_dict()
+
+
+def _model_factory(sim: Any, reference: NDArray[np.float32]) -> Any:
+    from actionbank_env.registry import make_reward_model
+
+    params = sim.reward_model_params()
+
+    def factory(rng: np.random.Generator) -> Any:
+        return make_reward_model(sim.reward_model_type, rng=rng, reference_embeddings=reference, **params)
+
+    return factory
+
+
+def _evaluate_agent(
+    name: str, sim: Any, world: Any, data: BanditData, logged: ActionBank, *, config: OPEConfig | None,
+    rng: np.random.Generator,
+) -> OPEReport:
+    """A targeting agent that learned from the log, evaluated on the logged bank."""
+    from actionbank_env.registry import make_agent
+
+    agent_rng, est_rng = rng.spawn(2)
+    params = sim.agent_params() if name == sim.company_strategy else {}
+    agent = make_agent(name, world, rng=agent_rng, **params)
+    agent.set_bank(logged)
+    agent.update(data.users, data.actions, data.clicks)
+    target = agent_policy(agent, data.users, logged, name=f"{name} after learning from the log")
+    return evaluate_policy(data, target, ground_truth=world.ground_truth, config=config, rng=est_rng)
+
+
+def obp_bandit_feedback(data: BanditData, ground_truth: Any | None = None) -> dict[str, Any]:
+    """Open Bandit Pipeline's ``bandit_feedback`` dict of a log, with the simulator's exact expected rewards.
+
+    Keys: ``n_rounds``, ``n_actions``, ``action``, ``position``, ``reward``, ``pscore``, ``context``,
+    ``action_context`` (the logged bank's embeddings), ``action_ids``, ``expected_reward`` (n_rounds,
+    n_actions): P(click | x_i, a) for every logged user and action (omitted without a ground truth), and
+    ``pi_b`` (n_rounds, n_actions, 1) when the logger's distribution is known.
+    """
+    from actionbank_env.evaluation import expected_rewards
+
+    out: dict[str, Any] = {
+        "n_rounds": data.n_rounds,
+        "n_actions": data.n_actions,
+        "action": data.actions.copy(),
+        "position": np.zeros(data.n_rounds, dtype=np.int64),
+        "reward": data.clicks.astype(np.int64),
+        "pscore": data.propensities.copy(),
+        "context": data.users.copy(),
+        "action_context": data.embeddings.copy(),
+        "action_ids": np.array(data.action_ids),
+    }
+    if ground_truth is not None:
+        out["expected_reward"] = expected_rewards(ground_truth, data.users, data.embeddings)
+    if data.logging_probs is not None:
+        out["pi_b"] = data.logging_probs[:, :, None].copy()
+    return out
+
+
+def write_obp(
+    run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, iteration: int | None = None
+) -> Path:
+    """Write iteration ``T``'s log of a run as an OBP ``bandit_feedback`` ``.npz`` (``dict(np.load(out))``)."""
+    from actionbank_env.config import SimulationConfig
+    from actionbank_env.core.io import atomic_write
+    from actionbank_env.core.observations import ObservationLog
+    from actionbank_env.core.world import World
+    from actionbank_env.results import RunFolder
+
+    run = RunFolder.open(run_dir)
+    done = run.completed_iterations()
+    t = done if iteration is None else int(iteration)
+    if not 1 <= t <= done:
+        raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
+    sim = SimulationConfig.from_dict(run.read_json("simulation_config.json"))
+    logged = ActionBank.from_dict(run.read_json(f"iteration_{t}/action_bank.json"))
+    data = bandit_data_from_log(ObservationLog.from_csv(run.file(f"iteration_{t}/observations.csv")), logged)
+    feedback = obp_bandit_feedback(data, World.build(sim.world_config()).ground_truth)
+    return atomic_write(out, lambda handle: np.savez_compressed(handle, **feedback))
