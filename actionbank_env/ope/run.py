@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, clean_text, normalize_text
 from actionbank_env.errors import ConfigError
-from actionbank_env.ope.data import BanditData
+from actionbank_env.ope.data import BanditData, TargetPolicy
 from actionbank_env.ope.estimators import OPEConfig
 from actionbank_env.ope.policies import agent_policy
 from actionbank_env.ope.report import OPEReport, evaluate_greedy_bank, evaluate_policy
@@ -166,7 +166,7 @@ def evaluate_run(
     world = World.build(sim.world_config())
     rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
     if policy is not None:
-        report = _evaluate_agent(policy, sim, world, data, logged, config=config, rng=rng)
+        report = _evaluate_agent(policy, sim, world, data, logged, config=config, n_folds=n_folds, rng=rng)
         label = f"policy={policy}"
     else:
         if bank is not None:
@@ -243,19 +243,48 @@ def _model_factory(sim: Any, reference: NDArray[np.float32]) -> Any:
 
 
 def _evaluate_agent(
-    name: str, sim: Any, world: Any, data: BanditData, logged: ActionBank, *, config: OPEConfig | None,
+    name: str,
+    sim: Any,
+    world: Any,
+    data: BanditData,
+    logged: ActionBank,
+    *,
+    config: OPEConfig | None,
+    n_folds: int,
     rng: np.random.Generator,
 ) -> OPEReport:
-    """A targeting agent that learned from the log, evaluated on the logged bank."""
+    """A targeting agent that learned from the log, evaluated on the logged bank, cross-fitted.
+
+    Each fold's users are served by an agent that learned from the other folds (an agent that learned from
+    the evaluated rows would make the policy depend on their clicks); the reward model of DM and the DR family
+    is cross-fitted on the same folds.
+    """
+    from actionbank_env.ope.policies import crossfit_greedy_policy
     from actionbank_env.registry import make_agent
 
-    agent_rng, est_rng = rng.spawn(2)
+    fit_rng, agent_rng, est_rng = rng.spawn(3)
+    reference = np.asarray(logged.embeddings, dtype=np.float32)
+    cross = crossfit_greedy_policy(
+        _model_factory(sim, reference), data, logged.embeddings, logged.ids, n_folds=n_folds, rng=fit_rng
+    )
     params = sim.agent_params() if name == sim.company_strategy else {}
-    agent = make_agent(name, world, rng=agent_rng, **params)
-    agent.set_bank(logged)
-    agent.update(data.users, data.actions, data.clicks)
-    target = agent_policy(agent, data.users, logged, name=f"{name} after learning from the log")
-    return evaluate_policy(data, target, ground_truth=world.ground_truth, config=config, rng=est_rng)
+    probs = np.empty((data.n_rounds, data.n_actions))
+    for k, fold_rng in enumerate(agent_rng.spawn(n_folds)):
+        test = cross.folds == k
+        agent = make_agent(name, world, rng=fold_rng, **params)
+        agent.set_bank(logged)
+        train = ~test
+        agent.update(data.users[train], data.actions[train], data.clicks[train])
+        target = agent_policy(agent, data.users[test], logged)
+        probs[test] = target.probs
+    policy = TargetPolicy(
+        probs=probs, embeddings=np.asarray(logged.embeddings, np.float64), action_ids=logged.ids,
+        name=f"{name} after learning from the log",
+    )
+    return evaluate_policy(
+        data, policy, q_hat_target=cross.q_hat_target, q_hat_logged=cross.q_hat_logged,
+        ground_truth=world.ground_truth, config=config, rng=est_rng, info={"n_folds": n_folds},
+    )
 
 
 def obp_bandit_feedback(data: BanditData, ground_truth: Any | None = None) -> dict[str, Any]:
