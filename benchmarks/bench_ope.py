@@ -41,7 +41,6 @@ LOGGERS: dict[str, tuple[str, dict[str, Any]]] = {
     "uniform": ("random", {}),
     "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
     "linucb_default": ("linucb", {"alpha": 1.0}),
-    "linucb_epsilon_0.05": ("linucb", {"alpha": 1.0, "exploration": "epsilon", "epsilon": 0.05}),
     "linucb_softmax": ("linucb", {"alpha": 1.0, "exploration": "softmax"}),
     "linucb_deterministic": ("linucb", {"alpha": 1.0, "exploration": "none"}),
 }
@@ -110,7 +109,9 @@ def run_trial(
             variant_data, policy, q_hat_target=q_target, q_hat_logged=q_logged, config=ope_config,
             rng=np.random.default_rng(ope_seq),
         ).items():
-            if variant == "balanced" or k not in ("dm",):
+            if variant == "logged":
+                estimates[k] = v  # what `actionbank ope` computes from a run folder
+            elif k in ("mips", "snmips", "mdr") or (variant == "balanced" and k in ("ips", "snips", "dr")):
                 estimates[f"{k}[{variant}]"] = v
     truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, policy.probs)
     designer_truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, insample.probs)
@@ -138,6 +139,30 @@ def run_trial(
     return row
 
 
+def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Every logger's trial on one world seed (one process; BLAS and torch limited to one thread)."""
+    from actionbank_env.experiment import thread_limits
+
+    seed, loggers, embedder, n_users, n_folds, designer_params, ope_config, grid = job
+    out = []
+    with thread_limits(1):
+        world = World.build(WorldConfig(world_seed=seed, embedder=embedder))
+        for logger in loggers:
+            start = time.perf_counter()
+            r = run_trial(world, logger, seed, n_users=n_users, n_folds=n_folds, designer_params=designer_params,
+                          ope_config=ope_config, cluster_grid=grid)
+            out.append(r)
+            print(
+                f"seed {seed} {logger:>22}: truth {r['truth']:.4f}  "
+                + "  ".join(f"{k} {v['value'] - r['truth']:+.4f}" for k, v in r["estimates"].items()
+                            if "[" not in k and "_c" not in k)
+                + f"  ({time.perf_counter() - start:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per logger and estimator: bias, RMSE, coverage and mean interval width over the trials."""
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -158,6 +183,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
                 "mean_width": float(np.mean(high - low)),
                 "n_trials": len(sub),
             }
+        claim = np.array([r["designer_claim"] - r["designer_policy_truth"] for r in sub])
+        table["designer_claim"] = {  # the designer's in-sample DM of its own greedy policy (no interval)
+            "bias": float(np.mean(claim)),
+            "rmse": float(np.sqrt(np.mean(claim**2))),
+            "coverage": float("nan"),
+            "mean_width": float("nan"),
+            "n_trials": len(sub),
+        }
         table["_truth"] = {"mean": float(np.mean([r["truth"] for r in sub]))}
         out[logger] = table
     return out
@@ -184,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
     parser.add_argument("--users", type=int, default=1000, help="logged users (simulate's default 1000)")
     parser.add_argument("--pool", type=int, default=2000, help="candidate pool size of the designer")
+    parser.add_argument("--jobs", type=int, default=1, help="world seeds run in parallel processes")
     parser.add_argument("--out", default=None, help="write rows and summary as JSON here")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
     parser.add_argument("--cluster-grid", default="", help="extra MIPS rows for these cluster counts (development)")
@@ -194,24 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--loggers must be among {list(LOGGERS)}, got {unknown}")
     ope_config = OPEConfig(n_clusters=args.n_clusters)
+    grid = tuple(int(c) for c in args.cluster_grid.split(",") if c)
     designer_params = {"action_pool_size": args.pool}
-    rows = []
-    for seed in parse_seeds(args.seeds):
-        world = World.build(WorldConfig(world_seed=seed, embedder=args.embedder))
-        for logger in loggers:
-            start = time.perf_counter()
-            rows.append(
-                run_trial(world, logger, seed, n_users=args.users, n_folds=args.folds, designer_params=designer_params,
-                          ope_config=ope_config, cluster_grid=tuple(int(c) for c in args.cluster_grid.split(",") if c))
-            )
-            r = rows[-1]
-            print(
-                f"seed {seed} {logger:>22}: truth {r['truth']:.4f}  "
-                + "  ".join(f"{k} {v['value'] - r['truth']:+.4f}" for k, v in r["estimates"].items())
-                + f"  ({time.perf_counter() - start:.1f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
+    jobs = [(seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
+            for seed in parse_seeds(args.seeds)]
+    rows: list[dict[str, Any]] = []
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for seed_rows in pool.map(_seed_rows, jobs):
+                rows.extend(seed_rows)
+    else:
+        for job in jobs:
+            rows.extend(_seed_rows(job))
     summary = summarise(rows)
     print(markdown(summary))
     if args.out:
