@@ -1,6 +1,6 @@
 """What LinUCB's exploration costs the company and what it buys the analyst, paired by world seed.
 
-For each world seed, LinUCB (alpha 1.0, the simulation default) serves the initial bank to ``--users`` users
+For each world seed, LinUCB (the simulation's agent settings and campaign batch) serves the initial bank to ``--users`` users
 once per exploration setting, with the same users and the same click uniforms. Reported per setting: the
 deployed value (mean true click probability of what was served, the company's expected earnings), its paired
 difference to the non-exploring agent (mean and 95 % t-interval over seeds, and the ratio of means), and what
@@ -23,7 +23,7 @@ from actionbank_env.core.campaign import run_campaign
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.ope.policies import ProbabilityRecorder
 from actionbank_env.registry import make_agent
-from benchmarks.bench_ope import parse_seeds
+from benchmarks.bench_ope import SIMULATE_DEFAULTS, parse_seeds
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "none": {"exploration": "none"},
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1000-1009")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
-    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.users)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
@@ -67,12 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         users = world.sample_users(args.users, rng=np.random.default_rng([seed, 1]))
         for setting in settings:
             agent = ProbabilityRecorder(
-                make_agent("linucb", world, rng=np.random.default_rng([seed, 2]), alpha=1.0, **SETTINGS[setting])
+                make_agent(
+                    "linucb", world, rng=np.random.default_rng([seed, 2]),
+                    **{**SIMULATE_DEFAULTS.agent_params(), **SETTINGS[setting]},
+                )
             )
             agent.set_bank(world.initial_bank)
             result = run_campaign(
                 world.ground_truth, world.initial_bank, agent, users, rng=np.random.default_rng([seed, 3]),
-                batch_size=32,
+                batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
             )
             props = result.log.propensities
             values[setting].append(result.deployed_value)

@@ -27,22 +27,27 @@ from typing import Any
 
 import numpy as np
 
+from actionbank_env.config import SimulationConfig
 from actionbank_env.core.campaign import run_campaign
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.evaluation import policy_value
-from actionbank_env.ope import ESTIMATORS, BanditData, OPEConfig, estimate_all
+from actionbank_env.experiment import _designer_params
+from actionbank_env.ope import BanditData, OPEConfig, estimate_all
 from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
 from actionbank_env.protocols import DesignerContext
 from actionbank_env.registry import make_agent, make_designer, make_reward_model
 
-#: Logging policies: label -> (registry name, hyperparameters). LinUCB's alpha is the simulation default (1.0).
+#: What a default ``actionbank simulate`` uses (LinUCB's alpha and PCA, campaign batch, designer settings).
+SIMULATE_DEFAULTS = SimulationConfig()
+#: Logging policies: label -> (registry name, hyperparameters). The LinUCB loggers take the simulation's agent
+#: settings; ``linucb_default`` is exactly the company agent of a default run.
 LOGGERS: dict[str, tuple[str, dict[str, Any]]] = {
     "uniform": ("random", {}),
     "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
-    "linucb_default": ("linucb", {"alpha": 1.0}),
-    "linucb_softmax": ("linucb", {"alpha": 1.0, "exploration": "softmax"}),
-    "linucb_deterministic": ("linucb", {"alpha": 1.0, "exploration": "none"}),
+    "linucb_default": ("linucb", SIMULATE_DEFAULTS.agent_params()),
+    "linucb_softmax": ("linucb", {**SIMULATE_DEFAULTS.agent_params(), "exploration": "softmax"}),
+    "linucb_deterministic": ("linucb", {**SIMULATE_DEFAULTS.agent_params(), "exploration": "none"}),
 }
 
 
@@ -68,7 +73,10 @@ def run_trial(
     )
     bank = world.initial_bank
     agent.set_bank(bank)
-    result = run_campaign(world.ground_truth, bank, agent, users, rng=np.random.default_rng(click_seq), batch_size=32)
+    result = run_campaign(
+        world.ground_truth, bank, agent, users, rng=np.random.default_rng(click_seq),
+        batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
+    )
     log = result.log
     context = DesignerContext(
         embedder=world.embedder, copywriter=OfflineCopywriter(), d_user=world.d_user, feature_names=world.feature_names
@@ -215,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1000-1009", help="world seeds, e.g. 0-9 or 1,4,7")
     parser.add_argument("--loggers", default=",".join(LOGGERS), help=f"comma list of {list(LOGGERS)}")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
-    parser.add_argument("--users", type=int, default=1000, help="logged users (simulate's default 1000)")
-    parser.add_argument("--pool", type=int, default=2000, help="candidate pool size of the designer")
+    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.users, help="logged users (simulate's default)")
+    parser.add_argument("--pool", type=int, default=SIMULATE_DEFAULTS.action_pool_size, help="designer's candidates")
     parser.add_argument("--jobs", type=int, default=1, help="world seeds run in parallel processes")
     parser.add_argument("--out", default=None, help="write rows and summary as JSON here")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--loggers must be among {list(LOGGERS)}, got {unknown}")
     ope_config = OPEConfig(n_clusters=args.n_clusters)
     grid = tuple(int(c) for c in args.cluster_grid.split(",") if c)
-    designer_params = {"action_pool_size": args.pool}
+    designer_params = {**_designer_params(SIMULATE_DEFAULTS), "action_pool_size": args.pool}
     jobs = [(seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
             for seed in parse_seeds(args.seeds)]
     rows: list[dict[str, Any]] = []
