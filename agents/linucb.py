@@ -216,7 +216,8 @@ def policy_probs(
     ties = scores >= (best - TIE_TOLERANCE * np.maximum(np.abs(best), 1.0))[:, None]
     greedy: NDArray[np.float64] = ties / np.count_nonzero(ties, axis=1)[:, None]
     if exploration == "epsilon":
-        return (1.0 - epsilon) * greedy + epsilon / scores.shape[1]
+        mixed: NDArray[np.float64] = (1.0 - epsilon) * greedy + epsilon / scores.shape[1]
+        return mixed
     return greedy
 
 
