@@ -369,7 +369,7 @@ class _Simulation:
             from actionbank_env.ope.run import estimate_proposal
 
             evaluation["ope"] = estimate_proposal(
-                result.log, bank, proposal_bank, self.config, truth, rng=np.random.default_rng([self.ope_seed, t])
+                result.log, bank, proposal_bank, self.config, truth, seed=self.ope_seed, iteration=t
             )
         model = getattr(self.designer, "reward_model_", None)
         if model is not None and pool is not None and len(pool.pool):

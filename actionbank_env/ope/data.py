@@ -242,5 +242,6 @@ class TargetPolicy:
             )
         probs = np.zeros((actions.size, n_actions))
         probs[np.arange(actions.size), actions] = 1.0
-        return cls(probs=probs, embeddings=np.asarray(embeddings, dtype=np.float64), action_ids=tuple(action_ids),
-                   name=name)
+        return cls(
+            probs=probs, embeddings=np.asarray(embeddings, dtype=np.float64), action_ids=tuple(action_ids), name=name
+        )

@@ -95,7 +95,12 @@ def evaluate_policy(
         has_model = q_hat_target is not None and q_hat_logged is not None
         estimators = [e for e in ESTIMATORS if has_model or e not in MODEL_ESTIMATORS]
     estimates = estimate_all(
-        data, policy, q_hat_target=q_hat_target, q_hat_logged=q_hat_logged, config=config, estimators=estimators,
+        data,
+        policy,
+        q_hat_target=q_hat_target,
+        q_hat_logged=q_hat_logged,
+        config=config,
+        estimators=estimators,
         rng=rng,
     )
     truth = (

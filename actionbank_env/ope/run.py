@@ -29,7 +29,14 @@ from actionbank_env.ope.estimators import OPEConfig
 from actionbank_env.ope.policies import agent_policy
 from actionbank_env.ope.report import OPEReport, evaluate_greedy_bank, evaluate_policy
 
-__all__ = ["evaluate_run", "estimate_proposal", "bandit_data_from_log", "load_bank_texts", "obp_bandit_feedback", "write_obp"]
+__all__ = [
+    "evaluate_run",
+    "estimate_proposal",
+    "bandit_data_from_log",
+    "load_bank_texts",
+    "obp_bandit_feedback",
+    "write_obp",
+]
 
 
 def bandit_data_from_log(log: Any, bank: ActionBank) -> BanditData:
@@ -82,9 +89,7 @@ def load_bank_texts(path: str | os.PathLike[str]) -> list[str]:
         raise ConfigError(f"--bank {p} holds no texts; a bank needs at least one.")
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not clean_text(text):
-            raise ConfigError(
-                f"--bank {p} text {i} must be a non-empty string the embedder can embed, got {text!r}."
-            )
+            raise ConfigError(f"--bank {p} text {i} must be a non-empty string the embedder can embed, got {text!r}.")
         if len(clean_text(text)) > MAX_TEXT_LENGTH:
             raise ConfigError(
                 f"--bank {p} text {i} must be at most {MAX_TEXT_LENGTH} characters to be embedded, got "
@@ -187,7 +192,9 @@ def evaluate_run(
             rng=rng,
             name=f"{label}, greedy under {sim.reward_model_type}",
         )
-    report = OPEReport(report.policy, report.n_rounds, report.truth, report.estimates, {**report.info, "iteration": t})
+    report = OPEReport(
+        report.policy, report.n_rounds, report.truth, report.estimates, {**report.info, "iteration": t, "seed": seed}
+    )
     path = run.write_json(f"iteration_{t}/ope.json", report.to_dict()) if write else None
     return report, path
 
@@ -199,10 +206,13 @@ def estimate_proposal(
     sim: Any,
     ground_truth: Any,
     *,
-    rng: np.random.Generator,
+    seed: int,
+    iteration: int,
     n_folds: int = 5,
 ) -> dict[str, Any]:
     """The pre-deployment estimate of a proposed bank that ``simulate`` writes, beside its truth.
+
+    ``actionbank ope RUN_DIR --iteration T --seed SEED`` (``SEED`` as recorded under ``"seed"``) reproduces it.
 
     Args:
         log: The campaign log served on ``bank`` (the latest iteration).
@@ -210,7 +220,8 @@ def estimate_proposal(
         proposal: The proposed next bank.
         sim: The run's :class:`~actionbank_env.config.SimulationConfig` (reward model type and settings).
         ground_truth: The world's ground truth.
-        rng: Seeds the folds, models and clusters.
+        seed: Seeds the folds, models and clusters (with ``iteration``), as ``actionbank ope --seed`` does.
+        iteration: The iteration ``T`` whose log is used.
         n_folds: Cross-fitting folds.
 
     Returns:
@@ -225,10 +236,10 @@ def estimate_proposal(
         _model_factory(sim, reference),
         ground_truth=ground_truth,
         n_folds=n_folds,
-        rng=rng,
+        rng=np.random.default_rng(np.random.SeedSequence([seed, iteration])),
         name=f"proposed bank, greedy under {sim.reward_model_type}",
     )
-    return report.to_dict()
+    return {**report.to_dict(), "iteration": int(iteration), "seed": int(seed)}
 
 
 def _model_factory(sim: Any, reference: NDArray[np.float32]) -> Any:
@@ -278,12 +289,20 @@ def _evaluate_agent(
         target = agent_policy(agent, data.users[test], logged)
         probs[test] = target.probs
     policy = TargetPolicy(
-        probs=probs, embeddings=np.asarray(logged.embeddings, np.float64), action_ids=logged.ids,
+        probs=probs,
+        embeddings=np.asarray(logged.embeddings, np.float64),
+        action_ids=logged.ids,
         name=f"{name} after learning from the log",
     )
     return evaluate_policy(
-        data, policy, q_hat_target=cross.q_hat_target, q_hat_logged=cross.q_hat_logged,
-        ground_truth=world.ground_truth, config=config, rng=est_rng, info={"n_folds": n_folds},
+        data,
+        policy,
+        q_hat_target=cross.q_hat_target,
+        q_hat_logged=cross.q_hat_logged,
+        ground_truth=world.ground_truth,
+        config=config,
+        rng=est_rng,
+        info={"n_folds": n_folds},
     )
 
 
@@ -315,9 +334,7 @@ def obp_bandit_feedback(data: BanditData, ground_truth: Any | None = None) -> di
     return out
 
 
-def write_obp(
-    run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, iteration: int | None = None
-) -> Path:
+def write_obp(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, iteration: int | None = None) -> Path:
     """Write iteration ``T``'s log of a run as an OBP ``bandit_feedback`` ``.npz`` (``dict(np.load(out))``)."""
     from actionbank_env.config import SimulationConfig
     from actionbank_env.core.io import atomic_write

@@ -65,7 +65,11 @@ def test_ips_and_dr_are_unbiased_under_a_uniform_logger() -> None:
         policy = _greedy_target(data.users, embeddings)
         wrong_model = np.full((data.n_rounds, K), 0.3)  # DR stays unbiased with a wrong model
         est = estimate_all(
-            data, policy, q_hat_target=wrong_model, q_hat_logged=wrong_model[:, 0], estimators=("ips", "dr", "snips"),
+            data,
+            policy,
+            q_hat_target=wrong_model,
+            q_hat_logged=wrong_model[:, 0],
+            estimators=("ips", "dr", "snips"),
             rng=rng,
         )
         value = policy_value(truth, data.users, embeddings, policy.probs)
@@ -83,8 +87,12 @@ def test_snips_equals_ips_when_weights_sum_to_n() -> None:
     n = 40
     actions = np.tile([0, 1], n // 2)
     data = BanditData(
-        users=np.zeros((n, 1)), actions=actions, propensities=np.full(n, 0.5), clicks=(np.arange(n) % 3 == 0) * 1.0,
-        embeddings=embeddings, action_ids=("A0", "A1"),
+        users=np.zeros((n, 1)),
+        actions=actions,
+        propensities=np.full(n, 0.5),
+        clicks=(np.arange(n) % 3 == 0) * 1.0,
+        embeddings=embeddings,
+        action_ids=("A0", "A1"),
     )
     policy = TargetPolicy.from_actions(np.zeros(n, dtype=np.int64), embeddings, ("A0", "A1"))  # w in {0, 2}
     est = estimate_all(data, policy, estimators=("ips", "snips"), rng=np.random.default_rng(0))
@@ -99,8 +107,9 @@ def test_mips_reduces_to_ips_with_one_hot_embeddings() -> None:
     data = _log(truth, embeddings, 500, np.random.default_rng(3), logging="softmax")
     policy = _greedy_target(data.users, embeddings)
     config = OPEConfig(n_clusters=K)
-    est = estimate_all(data, policy, estimators=("ips", "mips", "snips", "snmips"), config=config,
-                       rng=np.random.default_rng(0))
+    est = estimate_all(
+        data, policy, estimators=("ips", "mips", "snips", "snmips"), config=config, rng=np.random.default_rng(0)
+    )
     for a, b in (("ips", "mips"), ("snips", "snmips")):
         assert est[a].value == pytest.approx(est[b].value, rel=1e-9)
         assert est[a].ci_high == pytest.approx(est[b].ci_high, rel=1e-9)
@@ -127,8 +136,9 @@ def test_new_actions_are_invisible_to_ips_but_not_to_mips() -> None:
     new_embeddings[0] = embeddings[0] + 0.01
     ids = ("NEW", *[f"A{i}" for i in range(1, K)])
     policy = TargetPolicy.from_actions(np.zeros(data.n_rounds, dtype=np.int64), new_embeddings, ids)
-    est = estimate_all(data, policy, estimators=("ips", "mips"), config=OPEConfig(n_clusters=K),
-                       rng=np.random.default_rng(0))
+    est = estimate_all(
+        data, policy, estimators=("ips", "mips"), config=OPEConfig(n_clusters=K), rng=np.random.default_rng(0)
+    )
     assert est["ips"].value == 0.0 and est["ips"].diagnostics["unsupported_mass"] == 1.0
     value = policy_value(truth, data.users, new_embeddings, policy.probs)
     assert est["mips"].ci_low <= value <= est["mips"].ci_high
@@ -151,8 +161,12 @@ def test_intervals_reach_nominal_coverage(interval: str) -> None:
 
 def _bad(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = dict(
-        users=np.zeros((2, 1)), actions=np.array([0, 1]), propensities=np.array([0.5, 0.5]),
-        clicks=np.array([1.0, 0.0]), embeddings=np.eye(2), action_ids=("A0", "A1"),
+        users=np.zeros((2, 1)),
+        actions=np.array([0, 1]),
+        propensities=np.array([0.5, 0.5]),
+        clicks=np.array([1.0, 0.0]),
+        embeddings=np.eye(2),
+        action_ids=("A0", "A1"),
     )
     return {**base, **changes}
 

@@ -36,14 +36,17 @@ def test_simulate_writes_the_proposals_estimate_beside_its_truth(run_dir: Path) 
 
 
 def test_ope_prints_the_table_and_writes_ope_json(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ope", str(run_dir), "--iteration", "1"]) == 0
+    simulate = json.loads((run_dir / "iteration_1" / "ground_truth_evaluation.json").read_text())["ope"]
+    assert main(["ope", str(run_dir), "--iteration", "1", "--seed", str(simulate["seed"])]) == 0
     out = capsys.readouterr().out
     assert "estimator" in out and "truth" in out and "snmips" in out
     report = json.loads((run_dir / "iteration_1" / "ope.json").read_text())
     assert report["iteration"] == 1 and report["policy"].startswith("proposal after iteration 1")
-    # The default target is the proposal the run wrote: the same estimate simulate recorded, same truth.
-    simulate = json.loads((run_dir / "iteration_1" / "ground_truth_evaluation.json").read_text())["ope"]
+    # The default target is the proposal the run wrote; with simulate's seed, the estimate simulate recorded.
     assert report["share_on_new_actions"] == pytest.approx(simulate["share_on_new_actions"])
+    assert report["truth"] == pytest.approx(simulate["truth"], rel=1e-9)
+    for name, row in simulate["estimates"].items():
+        assert report["estimates"][name]["value"] == pytest.approx(row["value"], rel=1e-6, abs=1e-9), name
 
 
 def test_ope_of_another_bank_and_of_an_agent(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
