@@ -204,16 +204,27 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
     return out
 
 
+#: Rows of the README table: what ``actionbank ope`` computes from a run folder, then MIPS with the logger's
+#: recorded (campaign-averaged) distribution, then the designer's own in-sample claim.
+README_ROWS = ("dm", "ips", "snips", "dr", "switch_dr", "dr_os", "mips", "snmips", "mdr", "mips[balanced]",
+               "snmips[balanced]", "designer_claim")  # fmt: skip
+
+
 def markdown(summary: dict[str, dict[str, dict[str, float]]]) -> str:
-    """The README table: one block of rows per logger."""
-    lines = ["| logger | estimator | bias | RMSE | coverage (95 % CI) | mean CI width |", "|---|---|---|---|---|---|"]
-    for logger, table in summary.items():
-        for name, s in table.items():
-            if name.startswith("_"):
+    """The README table: one row per estimator, one column per logger, cells ``bias / RMSE / coverage``."""
+    loggers = list(summary)
+    lines = ["| estimator | " + " | ".join(loggers) + " |", "|---|" + "---|" * len(loggers)]
+    for name in README_ROWS:
+        cells = []
+        for logger in loggers:
+            s = summary[logger].get(name)
+            if s is None:
+                cells.append("-")
                 continue
-            lines.append(
-                f"| {logger} | {name} | {s['bias']:+.4f} | {s['rmse']:.4f} | {s['coverage']:.0%} | {s['mean_width']:.4f} |"
-            )
+            coverage = "-" if np.isnan(s["coverage"]) else f"{s['coverage']:.0%}"
+            cells.append(f"{s['bias']:+.3f} / {s['rmse']:.3f} / {coverage}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines.append("| mean truth | " + " | ".join(f"{summary[g]['_truth']['mean']:.3f}" for g in loggers) + " |")
     return "\n".join(lines)
 
 
@@ -230,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
     parser.add_argument("--cluster-grid", default="", help="extra MIPS rows for these cluster counts (development)")
     parser.add_argument("--n-clusters", type=int, default=OPEConfig().n_clusters)
+    parser.add_argument("--table-from", default=None, help="print the table of an earlier --out JSON and exit")
     args = parser.parse_args(argv)
+    if args.table_from:
+        print(markdown(json.loads(Path(args.table_from).read_text())["summary"]))
+        return 0
     loggers = [s for s in args.loggers.split(",") if s]
     unknown = [s for s in loggers if s not in LOGGERS]
     if unknown:
