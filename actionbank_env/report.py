@@ -522,6 +522,38 @@ def _iteration_table(run: _Run, evolution: list[dict[str, int | None]]) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+#: Estimators shown in the report's off-policy table (all of them are in ground_truth_evaluation.json).
+_OPE_SHOWN = ("dm", "switch_dr", "snmips")
+
+
+def _ope_table(run: _Run) -> str:
+    """Each proposal's pre-deployment estimate (``"ope"`` of ground_truth_evaluation.json) beside its truth."""
+    rows = []
+    for i, t in enumerate(run.iterations):
+        ope = run.evaluations[t].get("ope")
+        if not isinstance(ope, dict):
+            continue
+        cells = []
+        for name in _OPE_SHOWN:
+            est = ope.get("estimates", {}).get(name, {})
+            value, low, high = (_finite(est.get(k)) for k in ("value", "ci_low", "ci_high"))
+            text = "" if value is None else f"{value:.4f} [{_fmt(low)}, {_fmt(high)}]"
+            cells.append(f'<td class="num">{_e(text)}</td>')
+        deployed = run.series("deployed_value")[i + 1] if i + 1 < len(run.iterations) else None
+        rows.append(
+            f'<tr><td class="num">{t}</td>{"".join(cells)}{_cell(_finite(ope.get("truth")))}'
+            f"{_cell(_finite(ope.get('share_on_new_actions')))}{_cell(deployed)}</tr>"
+        )
+    if not rows:
+        return '<p class="note">No off-policy estimates in this run.</p>'
+    head = (
+        "<tr><th>iteration</th>"
+        + "".join(f"<th>{_e(n)} [95% interval]</th>" for n in _OPE_SHOWN)
+        + "<th>truth</th><th>share on new texts</th><th>deployed value, next iteration</th></tr>"
+    )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def _final_bank_table(run: _Run) -> str:
     t = run.iterations[-1]
     path = run.path / f"iteration_{t}" / "new_action_bank.json"
@@ -672,6 +704,11 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
             f"{_e(run.optimizer)}) has no reward model, so no fidelity was recorded.</p>"
         )
     parts += [
+        "<h2>Off-policy estimate of each proposal</h2>",
+        '<p class="sub">Before deployment, from the iteration\'s log: the proposal served greedily under the '
+        "run's reward model (cross-fitted); truth: that policy's exact value on the logged users "
+        "(all estimators: ground_truth_evaluation.json, key ope; <code>actionbank ope RUN_DIR</code>).</p>",
+        _ope_table(run),
         "<h2>Final bank</h2>",
         _final_bank_table(run),
         "<h2>Configuration</h2>",

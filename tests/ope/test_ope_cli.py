@@ -99,3 +99,13 @@ def test_bad_targets_exit_2(run_dir: Path, tmp_path: Path, capsys: pytest.Captur
     assert "not allowed with argument" in capsys.readouterr().err
     assert main(["ope", str(tmp_path)]) == 2
     assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_report_shows_each_proposals_estimate_beside_its_truth(run_dir: Path, tmp_path: Path) -> None:
+    from actionbank_env.report import write_report
+
+    ope = json.loads((run_dir / "iteration_1" / "ground_truth_evaluation.json").read_text())["ope"]
+    page = write_report(run_dir).read_text(encoding="utf-8")
+    section = page.split("Off-policy estimate of each proposal", 1)[1].split("<h2>", 1)[0]
+    assert f"{ope['estimates']['snmips']['value']:.4f}" in section
+    assert f"{ope['truth']:.4f}" in section
