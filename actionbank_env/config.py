@@ -97,11 +97,11 @@ class SimulationConfig:
     max_utility: float = 0.35
     company_strategy: str = "linucb"
     company_params: dict[str, Any] | None = None
-    alpha: float = 1.0
+    alpha: float = 0.2
     use_pca: bool = True
     pca_components: int = 16
     n_heads: int = 10
-    campaign_batch_size: int = 32
+    campaign_batch_size: int = 64
     optimizer: str = "generative"
     reward_model_type: str = "lightgbm"
     lgb_n_estimators: int = 200
@@ -114,8 +114,8 @@ class SimulationConfig:
     diversity_weight: float = 0.15
     use_uncertainty: bool = False
     uncertainty_weight: float = 0.1
-    n_representative_users: int = 256
-    representative_method: str = "kmeans"
+    n_representative_users: int = 1000
+    representative_method: str = "subsample"
     evaluation_users: int = 2000
     data_dir: str | None = None
     threads: int = 1
