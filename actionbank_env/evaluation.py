@@ -853,7 +853,9 @@ def _fit_design_model(
     served = bank_basis[actions]
     features = np.hstack([served, (user_basis[:, :, None] * served[:, None, :]).reshape(logged.shape[0], -1)])
     scaler = StandardScaler().fit(features)
-    model = LogisticRegressionCV(Cs=6, cv=3, scoring="neg_log_loss", max_iter=1000)
+    model = LogisticRegressionCV(
+        Cs=6, cv=3, scoring="neg_log_loss", max_iter=1000, l1_ratios=(0.0,), use_legacy_attributes=False
+    )
     model.fit(scaler.transform(features), clicks)
     coef = model.coef_[0] / scaler.scale_
     r = bank_basis.shape[1]
