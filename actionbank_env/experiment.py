@@ -546,7 +546,9 @@ def _loop(sim: _Simulation, done: int) -> RunResult:
             "ground_truth": repr(sim.world.ground_truth),
         },
     )
-    run.write_json("initialization/world_card.json", sim.world.card().to_dict())
+    card = sim.world.card().to_dict()
+    del card["seconds"]  # wall time: run folders are deterministic (a resumed run matches an uninterrupted one)
+    run.write_json("initialization/world_card.json", card)
     sim.logger.text("config", _markdown_table(cfg.to_dict()), 0)
     result = env.results[-1]
     for t in range(1, cfg.iterations + 1):
