@@ -545,7 +545,7 @@ def _world_card_section(run: _Run) -> list[str]:
         **{f"CTR {k}": v for k, v in card.get("ctr_by_archetype", {}).items()},
         "random bank value": card.get("random_bank_value"),
         "initial bank value": card.get("initial_bank_value"),
-        "oracle bank value (2,000-text pool)": card.get("oracle_bank_value"),
+        "world's oracle bank (greedy on the card's pool)": card.get("oracle_bank_value"),
     }
     examples = "".join(
         f"<tr><td>{_e(x.get('archetype'))}</td>{_cell(x.get('click_prob'))}<td>{_e(x.get('text'))}</td></tr>"

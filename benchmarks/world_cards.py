@@ -3,6 +3,7 @@
     python -m benchmarks.world_cards                       # seeds 9001-9005 (no test uses them), every family
     python -m benchmarks.world_cards --seeds 9001 --learnability --families mixture_of_experts --embedders minilm
     python -m benchmarks.world_cards --json world_cards.json
+    python -m benchmarks.world_cards --learnability --families mixture_of_experts --embedders minilm --spectrum-power 0
 
 Each card is measured on 2,000 fresh users x 2,000 fresh offline texts that are in neither reference sample
 (:func:`actionbank_env.evaluation.world_card`). The table shows every calibration target with its tolerance
@@ -39,6 +40,7 @@ def measure(
     seeds: tuple[int, ...] = SEEDS,
     *,
     learnability: bool = False,
+    overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """World cards (as dicts) of every allowed family x embedder x seed."""
     from actionbank_env.core.world import World, WorldConfig
@@ -50,7 +52,9 @@ def measure(
             if family == "semantic" and embedder == "hashing":
                 continue  # refused: the semantic family needs a semantic embedder
             for seed in seeds:
-                world = World.build(WorldConfig(world_seed=seed, embedder=embedder, ground_truth=family))
+                world = World.build(
+                    WorldConfig(world_seed=seed, embedder=embedder, ground_truth=family, **(overrides or {}))
+                )
                 card = world_card(world, learnability=learnability)
                 cards.append({"family": family, "embedder": embedder, "seed": seed, "card": card})
     return cards
@@ -102,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedders", type=lambda s: tuple(s.split(",")), default=EMBEDDERS)
     parser.add_argument("--learnability", action="store_true", help="also fit the well-specified model (slow)")
     parser.add_argument("--json", type=Path, help="write every card here")
+    parser.add_argument("--spectrum-power", type=float, help="override WorldConfig.spectrum_power (e.g. 0: whitened)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    cards = measure(args.families, args.embedders, args.seeds, learnability=args.learnability)
+    overrides = {} if args.spectrum_power is None else {"spectrum_power": args.spectrum_power}
+    cards = measure(args.families, args.embedders, args.seeds, learnability=args.learnability, overrides=overrides)
     print(table(cards))
     if args.json is not None:
         from actionbank_env.core.io import atomic_write_json
