@@ -104,6 +104,31 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Sequence[str] = ())
             )
 
 
+def _add_world_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per WorldConfig field (``--kebab-case`` and ``--snake_case``), help from its docstring line."""
+    from actionbank_env.core.world import WorldConfig
+
+    group = parser.add_argument_group("world settings (WorldConfig)")
+    hints = typing.get_type_hints(WorldConfig)
+    for field in dataclasses.fields(WorldConfig):
+        kebab, snake = "--" + field.name.replace("_", "-"), "--" + field.name
+        names = [kebab] if kebab == snake else [kebab, snake]
+        kind = hints[field.name]
+        if kind is bool:
+            group.add_argument(
+                *names, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS
+            )
+        else:
+            group.add_argument(
+                *names,
+                dest=field.name,
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar=field.name.upper(),
+                help=f"(default: {field.default})",
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="actionbank", description="Test action-bank design for personalised targeting.")
@@ -233,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_arguments(
         sub.add_parser("sweep", help="a grid of settings x seeds on a process pool or Ray; mean ± 95%% CI table")
     )
+
+    card = sub.add_parser(
+        "world-card",
+        help="measure a world's datasheet on fresh texts: calibration vs configured, realism, oracle bank",
+    )
+    card.add_argument("--json", type=Path, help="also write the card as JSON")
+    card.add_argument("--learnability", action="store_true", help="also fit a well-specified model on logs (slow)")
+    card.add_argument("--n-users", "--n_users", dest="n_users", type=int, default=2000, help="fresh users")
+    card.add_argument("--n-texts", "--n_texts", dest="n_texts", type=int, default=2000, help="fresh texts (the pool)")
+    card.add_argument("--card-seed", "--card_seed", dest="card_seed", type=int, default=0, help="draws users and texts")
+    _add_world_flags(card)
 
     sub.add_parser("list-envs", help="list the registered Gymnasium environment ids")
     chk = sub.add_parser("check-env", help="run gymnasium's env checker on every environment id")
@@ -379,6 +415,19 @@ def _cmd_ope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_world_card(args: argparse.Namespace) -> int:
+    from actionbank_env.core.io import atomic_write_json
+    from actionbank_env.core.world import World, WorldConfig
+
+    fields = {f.name for f in dataclasses.fields(WorldConfig)}
+    world = World.build(WorldConfig(**{k: v for k, v in vars(args).items() if k in fields}))
+    card = world.card(n_users=args.n_users, n_texts=args.n_texts, seed=args.card_seed, learnability=args.learnability)
+    print(card.format())
+    if args.json is not None:
+        print(f"wrote {atomic_write_json(args.json, card.to_dict())}")
+    return 0
+
+
 def _cmd_list_envs(_: argparse.Namespace) -> int:
     import gymnasium
 
@@ -423,6 +472,7 @@ _COMMANDS = {
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "ope": _cmd_ope,
+    "world-card": _cmd_world_card,
     "list-envs": _cmd_list_envs,
     "check-env": _cmd_check_env,
 }

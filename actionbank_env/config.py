@@ -49,7 +49,7 @@ class SimulationConfig:
         gmm_components: GMM ground truth components.
         density_scale_factor: GMM density scale.
         min_utility: GMM lowest click probability.
-        max_utility: GMM highest click probability.
+        max_utility: Highest click probability of any user and text (the ceiling of every family's link).
         company_strategy: The company's targeting agent (registry name or ``module:Class``).
         company_params: Extra keyword arguments of the company agent (e.g. for a ``module:Class`` agent);
             they override the flag-derived ones.
@@ -94,7 +94,7 @@ class SimulationConfig:
     gmm_components: int = 8
     density_scale_factor: float = 1.0
     min_utility: float = 0.005
-    max_utility: float = 0.5
+    max_utility: float = 0.35
     company_strategy: str = "linucb"
     company_params: dict[str, Any] | None = None
     alpha: float = 0.2

@@ -79,6 +79,7 @@ METRIC_KEYS = {
     "optimizer/new_bank_value": "new_bank_value",
     "optimizer/oracle_bank_value": "oracle_bank_value",
     "optimizer/improvement_captured": "improvement_captured",
+    "optimizer/delta_value": "delta_value",
     "optimizer/expected_value": "algorithm_expected_value",
     "optimizer/bank_size": "bank_size",
     "fidelity/spearman": "fidelity_spearman",
@@ -93,6 +94,7 @@ SUMMARY_KEYS = (
     "new_bank_value",
     "oracle_bank_value",
     "improvement_captured",
+    "delta_value",
     "regret",
     "algorithm_expected_value",
 )
@@ -362,6 +364,8 @@ class _Simulation:
             "new_bank_value": v_new,
             "oracle_bank_value": v_oracle,
             "oracle_new_texts": oracle_texts,
+            "delta_value": v_new - v_old,
+            "oracle_delta_value": v_oracle - v_old,
             "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
             "evaluation_users": int(self.eval_users.shape[0]),
         }
@@ -549,6 +553,9 @@ def _loop(sim: _Simulation, done: int) -> RunResult:
             "ground_truth": repr(sim.world.ground_truth),
         },
     )
+    card = sim.world.card().to_dict()
+    del card["seconds"]  # wall time: run folders are deterministic (a resumed run matches an uninterrupted one)
+    run.write_json("initialization/world_card.json", card)
     sim.logger.text("config", _markdown_table(cfg.to_dict()), 0)
     result = env.results[-1]
     for t in range(1, cfg.iterations + 1):
@@ -613,6 +620,7 @@ def _read_row(run: RunFolder, t: int) -> dict[str, Any]:
         "new_bank_value": ev["new_bank_value"],
         "oracle_bank_value": ev["oracle_bank_value"],
         "improvement_captured": ev["improvement_captured"],
+        "delta_value": ev.get("delta_value", ev["new_bank_value"] - ev["bank_value"]),
         "regret": ev["regret"],
         "algorithm_expected_value": alg.get("algorithm_expected_value"),
         "bank_size": obs_bank["n_actions"],

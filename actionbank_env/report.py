@@ -554,6 +554,45 @@ def _ope_table(run: _Run) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _world_card_section(run: _Run) -> list[str]:
+    """The world card the run measured at start (``initialization/world_card.json``), or a note."""
+    path = run.path / "initialization" / "world_card.json"
+    if not path.is_file():
+        return ['<p class="note">No initialization/world_card.json (a run from before world cards).</p>']
+    card = read_json(path)
+    world = card.get("world", {})
+    head = "<tr><th>check</th><th>measured</th><th>target</th><th>tolerance</th><th>ok</th></tr>"
+    rows = "".join(
+        f"<tr><td>{_e(c.get('name'))}</td>{_cell(c.get('measured'))}{_cell(c.get('target'))}"
+        f"<td>{_e(c.get('tolerance'))}</td><td>{'yes' if c.get('ok') else '<b>NO</b>'}</td></tr>"
+        for c in card.get("checks", [])
+    )
+    facts = {
+        "ground truth": world.get("ground_truth"),
+        "embedder": world.get("embedder"),
+        "fresh users x texts": f"{card.get('n_users')} x {card.get('n_texts')}",
+        "single best action's share of the targeting gain": card.get("single_best_share"),
+        **{f"click probability {k}": v for k, v in card.get("click_prob", {}).items()},
+        **{f"quintile ratio per text {k}": v for k, v in card.get("quintile_ratio", {}).items()},
+        **{f"CTR {k}": v for k, v in card.get("ctr_by_archetype", {}).items()},
+        "random bank value": card.get("random_bank_value"),
+        "initial bank value": card.get("initial_bank_value"),
+        "world's oracle bank (greedy on the card's pool)": card.get("oracle_bank_value"),
+    }
+    examples = "".join(
+        f"<tr><td>{_e(x.get('archetype'))}</td>{_cell(x.get('click_prob'))}<td>{_e(x.get('text'))}</td></tr>"
+        for x in card.get("examples", [])
+    )
+    return [
+        "<h2>World card</h2>",
+        '<p class="sub">Measured at the start of the run on fresh users and texts outside every reference sample.</p>',
+        f"<table>{head}{rows}</table>",
+        _kv_table(facts),
+        "<h3>Best pool text of a few users</h3>",
+        f"<table><tr><th>archetype</th><th>click probability</th><th>text</th></tr>{examples}</table>",
+    ]
+
+
 def _final_bank_table(run: _Run) -> str:
     t = run.iterations[-1]
     path = run.path / f"iteration_{t}" / "new_action_bank.json"
@@ -703,6 +742,7 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
             f'<p class="note">No reward-model calibration plot: this run (optimizer '
             f"{_e(run.optimizer)}) has no reward model, so no fidelity was recorded.</p>"
         )
+    parts += _world_card_section(run)
     parts += [
         "<h2>Off-policy estimate of each proposal</h2>",
         '<p class="sub">Before deployment, from the iteration\'s log: the proposal served greedily under the '

@@ -47,7 +47,9 @@ class _ConstantModel:
         (0.25, 0.10, 0.20, 1.5),
         (0.12, 0.10, 0.10, math.nan),  # oracle found nothing better: undefined
         (0.12, 0.10, 0.09, math.nan),  # oracle below the old bank: undefined
-        (0.12, 0.10, 0.10 + 1e-12, math.nan),  # within eps
+        (0.12, 0.10, 0.10 + 1e-12, math.nan),  # within the relative threshold
+        (0.101, 0.10, 0.10 + 2e-9, math.nan),  # a gain of 2e-8 of the bank's value: no ratio of 500,000
+        (1.01e-6, 1e-6, 1.02e-6, 0.5),  # the same relative gain is defined at any CTR scale
         (math.nan, 0.10, 0.20, math.nan),
     ],
 )
@@ -133,4 +135,41 @@ def test_bank_value_is_monotone_and_compare_banks() -> None:
     result = compare_banks(world.ground_truth, users, small, emb[:20], large)
     assert result.value_old <= result.value_new <= result.value_oracle
     assert 0.0 <= result.improvement_captured <= 1.0
+    assert result.delta_value == pytest.approx(result.value_new - result.value_old)  # dV next to the ratio
+    assert result.oracle_delta_value == pytest.approx(result.value_oracle - result.value_old)
     assert math.isnan(bank_value(world.ground_truth, users, emb[:0]))
+
+
+def test_world_card_command_prints_writes_and_refuses_semantic_with_hashing(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from actionbank_env.cli import main
+
+    out = tmp_path / "card.json"
+    argv = ["world-card", "--embedder", "hashing", "--ground-truth", "gmm", "--initial-actions", "10"]
+    assert main([*argv, "--n-users", "300", "--n-texts", "200", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    card = json.loads(out.read_text())
+    assert card["world"]["ground_truth"] == "gmm" and card["n_texts"] == 200 and card["bank_size"] == 10
+    assert {c["name"] for c in card["checks"]} >= {"base_ctr", "best_lift", "max_click_prob"}
+    assert "World card: gmm" in printed and "oracle from the pool" in printed
+    assert main(["world-card", "--embedder", "hashing", "--ground-truth", "semantic"]) == 2
+    assert "needs a semantic embedder" in capsys.readouterr().err
+
+
+def test_world_card_learnability_is_measured_on_request() -> None:
+    from actionbank_env.core.world import World, WorldConfig
+
+    world = World.build(
+        WorldConfig(embedder="hashing", initial_actions=10, n_reference_texts=256, n_reference_users=1024)
+    )
+    assert world.card(n_users=300, n_texts=200).learnability is None  # cheap by default
+    card = world.card(n_users=600, n_texts=300, learnability=True, learnability_users=(3000,))
+    learn = card.learnability
+    assert learn is not None and learn["available"] and len(learn["rows"]) == 1
+    row = learn["rows"][0]
+    assert row["logged_users"] == 3000 and row["clicks"] > 0
+    assert row["oracle_delta_value"] > 0 and math.isfinite(row["improvement_captured"])
+    # dV and the ratio agree: the ratio is dV over the oracle's dV.
+    assert row["improvement_captured"] == pytest.approx(row["delta_value"] / row["oracle_delta_value"])
+    # The well-specified model knows the functional form: it beats random picks from the same pool.
+    assert row["delta_value"] > learn["random_delta_value"]
+    assert "learnability" in card.format()

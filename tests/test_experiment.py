@@ -97,8 +97,12 @@ def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.Ca
         "summary.json",
         "complete_simulation_results.json",
         "initialization/action_bank.json",
+        "initialization/world_card.json",
     ):
         assert (run / name).is_file(), name
+    card = json.loads((run / "initialization" / "world_card.json").read_text())
+    assert card["world"]["embedder"].startswith("hashing") and card["n_texts"] > 0
+    assert {"base_ctr", "best_lift", "max_click_prob"} <= {c["name"] for c in card["checks"]}
     for t in (1, 2):
         for name in ITERATION_FILES:
             assert (run / f"iteration_{t}" / name).is_file(), (t, name)

@@ -92,6 +92,10 @@ def test_generative_run_report(gen_report: Path) -> None:
     assert final["n_actions"] > 5  # the generative designer added actions
     assert all(a["id"] in html for a in final["actions"])
     assert "No reward-model calibration plot" not in html
+    # the world card the run measured at start, with its checks
+    card = json.loads((run / "initialization" / "world_card.json").read_text())
+    assert "<h2>World card</h2>" in html
+    assert all(f"<td>{c['name']}</td>" in html for c in card["checks"])
     assert not list((run / "plots").glob(".*.tmp"))  # atomic writes leave no temp files
 
 

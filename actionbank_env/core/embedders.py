@@ -75,7 +75,8 @@ class HashingEmbedder:
     """Feature hashing of word uni/bigrams and character 3-5-grams into ``dim`` signed buckets.
 
     Texts that share words land close together; the mapping is fixed (BLAKE2b, not Python's salted
-    ``hash``), so it is identical across processes.
+    ``hash``), so it is identical across processes. Lexical, not semantic (``semantic = False``): two
+    paraphrases with no word in common are unrelated, so the ``semantic`` ground truth refuses it.
 
     Args:
         dim: Output dimension.
@@ -86,6 +87,9 @@ class HashingEmbedder:
         >>> bool(emb[0] @ emb[1] > emb[0] @ emb[2])
         True
     """
+
+    #: Its vectors encode words, not meaning.
+    semantic = False
 
     def __init__(self, dim: int = 256, *, char_weight: float = 0.5) -> None:
         self.dim = check_int("HashingEmbedder.dim", dim, low=2)

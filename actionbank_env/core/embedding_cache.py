@@ -207,6 +207,7 @@ class CachedEmbedder:
     Attributes:
         name: The wrapped embedder's name (the cache key's model part).
         dim: The wrapped embedder's dimension.
+        semantic: Whether the wrapped embedder encodes meaning (``False`` only when it says so).
         hits: Texts (positions) served from the cache so far.
         misses: Texts (positions) that were not in the cache so far.
     """
@@ -218,6 +219,7 @@ class CachedEmbedder:
         self.cache = cache
         self.name: str = str(embedder.name)
         self.dim: int = int(embedder.dim)
+        self.semantic: bool = bool(getattr(embedder, "semantic", True))
         self.hits = 0
         self.misses = 0
 

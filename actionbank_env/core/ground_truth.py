@@ -1,15 +1,20 @@
 """Ground-truth click models P(click | user, action): pure, stationary, vectorised, fixed by the world seed.
 
 Three families share one recipe: a raw score over (user, action embedding) pairs, standardised with
-constants measured once on a reference sample at construction (never on the batch being scored), then a
-link to a probability calibrated so that a random bank under random targeting has the configured base
-CTR and the per-user best action of a random bank is ``best_lift`` times better.
+constants measured once on the ground truth's own reference sample at construction (never on the batch
+being scored), then a link to a probability calibrated so that a random bank under random targeting has the
+configured base CTR and the per-user best action of a random bank is ``best_lift`` times better.
+
+The reference sample of texts is split in two: one half fits what the family learns from texts (the
+principal components, the concept-similarity statistics), the other half sets the scales and calibrates the
+link. So the calibration is measured out of sample and holds for fresh texts, which is what the world card
+(:func:`actionbank_env.evaluation.world_card`) checks.
 
 - :class:`MixtureOfExperts`: softmax gate over user features, bilinear experts ``x W_k P e``.
 - :class:`GaussianMixture`: a Gaussian-mixture preference density over the joint (user, action) space,
   mapped to ``[min_utility, max_utility]``.
-- :class:`SemanticGroundTruth`: experts are concept directions in embedding space ("big discount",
-  "exclusive premium access", ...), gated by the user traits that respond to them.
+- :class:`SemanticGroundTruth`: experts are concepts in embedding space ("big discount", "exclusive premium
+  access", ..., each the centroid of a few exemplar phrases), gated by the user traits that respond to them.
 """
 
 from __future__ import annotations
@@ -58,38 +63,49 @@ class GroundTruthConfig:
     """Settings shared by the ground-truth families.
 
     Attributes:
-        base_ctr: Mean click probability of a random bank under random targeting (email click rates are
-            a few percent).
+        base_ctr: Mean click probability of a random bank under random targeting. Marketing email click
+            rates (clicks per delivered email) are a few percent: 2-5 % across industries in the Mailchimp
+            and Campaign Monitor benchmarks.
         best_lift: Ratio of the per-user best action's probability in a random bank of ``bank_size``
             actions to ``base_ctr``; must be > 1.
         bank_size: Bank size the lift is calibrated for (the world's ``initial_actions``).
         personalization: Share in [0, 1] of the logit variance that is user x action interaction rather
-            than a plain action effect (0: one action is best for everyone; 1: pure targeting).
+            than a plain action effect (0: one action is best for everyone; 1: pure targeting). Mixture of
+            experts and semantic.
+        spectrum_power: Mixture of experts: how the preferences load on the principal components of the
+            texts' embeddings. 0 whitens them (a weak direction of text variation moves clicks as much as
+            the main one); 1 makes each direction's share of the preference variance proportional to the
+            texts' own variance along it (a random linear reader of the embedding); in between, the
+            variance shares go as ``variance ** spectrum_power``.
         n_experts: Experts of the mixture of experts.
         projection_dim: Principal components of the embedding space the experts see.
         gmm_components: Components of the Gaussian mixture.
         density_scale_factor: GMM: density that maps to the middle of the utility range, relative to
             the calibrated scale (> 1 lowers probabilities, < 1 raises them).
         min_utility: GMM: lowest click probability.
-        max_utility: GMM: highest click probability.
+        max_utility: Highest click probability of any (user, text) pair, every family: the ceiling of the
+            logistic link (mixture of experts, semantic) and the top of the GMM's utility range. Even the
+            best-targeted marketing email is clicked by a minority of its recipients.
     """
 
     base_ctr: float = 0.05
-    best_lift: float = 3.0
+    best_lift: float = 2.0
     bank_size: int = 30
     personalization: float = 0.85
+    spectrum_power: float = 1.0
     n_experts: int = 4
     projection_dim: int = 16
     gmm_components: int = 8
     density_scale_factor: float = 1.0
     min_utility: float = 0.005
-    max_utility: float = 0.5
+    max_utility: float = 0.35
 
     def __post_init__(self) -> None:
         check_prob("GroundTruthConfig.base_ctr", self.base_ctr, open_low=True, open_high=True)
         check_real("GroundTruthConfig.best_lift", self.best_lift, low=1.0, low_open=True)
         check_int("GroundTruthConfig.bank_size", self.bank_size, low=2)
         check_prob("GroundTruthConfig.personalization", self.personalization)
+        check_real("GroundTruthConfig.spectrum_power", self.spectrum_power, low=0.0, high=1.0)
         check_int("GroundTruthConfig.n_experts", self.n_experts, low=1, high=64)
         check_int("GroundTruthConfig.projection_dim", self.projection_dim, low=1, high=512)
         check_int("GroundTruthConfig.gmm_components", self.gmm_components, low=1, high=256)
@@ -101,14 +117,17 @@ class GroundTruthConfig:
                 f"GroundTruthConfig.min_utility={self.min_utility} < base_ctr={self.base_ctr} < "
                 f"max_utility={self.max_utility} must hold."
             )
-        if self.base_ctr * self.best_lift >= 1.0:
+        if self.base_ctr * self.best_lift >= self.max_utility:
             raise ConfigError(
-                f"GroundTruthConfig.base_ctr * best_lift must be < 1, got {self.base_ctr} * {self.best_lift}."
+                f"GroundTruthConfig.base_ctr * best_lift must be < max_utility={self.max_utility} (no user's best "
+                f"action can beat the ceiling), got {self.base_ctr} * {self.best_lift}."
             )
 
 
 #: Reference users used to calibrate the link (the rest of the reference sample only sets constants).
-_N_CALIBRATION_USERS = 512
+_N_CALIBRATION_USERS = 1024
+#: Random banks averaged by the lift calibration.
+_N_CALIBRATION_BANKS = 48
 
 
 def _check_inputs(users: Any, embeddings: Any, d_user: int, d_embed: int) -> tuple[Array, Array]:
@@ -121,6 +140,13 @@ def _check_inputs(users: Any, embeddings: Any, d_user: int, d_embed: int) -> tup
             f"embeddings must have {d_embed} columns (the world's embedder), got shape {embeddings.shape}."
         )
     return users, embeddings
+
+
+def _split_reference(embeddings: Array) -> tuple[Array, Array]:
+    """(fit half, calibration half) of a reference sample: even rows fit, odd rows calibrate."""
+    if embeddings.shape[0] < 4:
+        raise ConfigError(f"reference_embeddings must have at least 4 rows, got {embeddings.shape[0]}.")
+    return embeddings[0::2], embeddings[1::2]
 
 
 def _random_bank_columns(
@@ -152,7 +178,7 @@ def _solve_offset(scores: Array, scale: float, target: float) -> float:
 
 def _best_of_bank(probs: Array, banks: NDArray[np.int64]) -> float:
     """Mean over users and banks of the per-user best probability within each bank."""
-    return float(np.mean([probs[:, cols].max(axis=1).mean() for cols in banks]))
+    return float(np.mean(probs[:, banks].max(axis=2)))
 
 
 def calibrate_logistic_link(
@@ -163,8 +189,9 @@ def calibrate_logistic_link(
     bank_size: int,
     rng: np.random.Generator,
     n_banks: int = 16,
+    ceiling: float = 1.0,
 ) -> tuple[float, float]:
-    """Find (offset, scale) so that p = sigmoid(offset + scale * score) has the target CTR and lift.
+    """Find (offset, scale) so that p = ceiling * sigmoid(offset + scale * score) has the target CTR and lift.
 
     Args:
         scores: Standardised raw scores of reference users x reference actions, shape (n_ref, m_ref).
@@ -173,6 +200,8 @@ def calibrate_logistic_link(
         bank_size: Size of the random banks used for the lift.
         rng: Draws the random banks.
         n_banks: How many random banks average the lift.
+        ceiling: Largest probability the link can give (``max_utility``); ``base_ctr * best_lift`` must be
+            below it.
 
     Returns:
         ``(offset, scale)``.
@@ -189,11 +218,17 @@ def calibrate_logistic_link(
     """
     if bank_size > scores.shape[1]:
         raise ConfigError(f"bank_size={bank_size} must be <= the number of reference actions={scores.shape[1]}.")
+    if not 0.0 < base_ctr * best_lift < ceiling <= 1.0:
+        raise ConfigError(
+            f"calibrate_logistic_link needs 0 < base_ctr * best_lift < ceiling <= 1, got {base_ctr} * {best_lift} "
+            f"and ceiling={ceiling}."
+        )
     banks = _random_bank_columns(scores.shape[1], bank_size, n_banks, rng)
+    target = base_ctr / ceiling  # the ceiling scales the mean and the best alike, so the lift is unchanged
 
     def lift(scale: float) -> float:
-        offset = _solve_offset(scores, scale, base_ctr)
-        return _best_of_bank(logistic_inplace(offset + scale * scores), banks) / base_ctr
+        offset = _solve_offset(scores, scale, target)
+        return _best_of_bank(logistic_inplace(offset + scale * scores), banks) / target
 
     lo, hi = 1e-3, 1.0
     while lift(hi) < best_lift:
@@ -210,7 +245,7 @@ def calibrate_logistic_link(
         else:
             hi = mid
     scale = 0.5 * (lo + hi)
-    return _solve_offset(scores, scale, base_ctr), scale
+    return _solve_offset(scores, scale, target), scale
 
 
 def interaction_share(logits: Array) -> float:
@@ -229,17 +264,24 @@ def interaction_share(logits: Array) -> float:
 
 
 class _EmbeddingProjection:
-    """Centred, whitened top principal components of a reference set of embeddings."""
+    """Centred top principal components of a reference set of embeddings, weighted by ``spectrum_power``.
 
-    def __init__(self, reference_embeddings: Array, n_components: int) -> None:
+    Coordinate l is ``(e - mean) · v_l * (σ_l / σ_1) ** power / σ_l``: its variance over the reference texts
+    is ``(σ_l / σ_1) ** (2 power)``, so power 0 whitens and power 1 keeps the texts' own spectrum (scaled so
+    the top component has unit variance).
+    """
+
+    def __init__(self, reference_embeddings: Array, n_components: int, power: float = 0.0) -> None:
         ref = np.asarray(reference_embeddings, dtype=np.float64)
         self.mean = ref.mean(axis=0)
         _, s, vt = np.linalg.svd(ref - self.mean, full_matrices=False)
         rank = int(np.sum(s > s[0] * 1e-8)) if s.size else 0
         k = max(1, min(n_components, rank))
         std = s[:k] / np.sqrt(max(ref.shape[0] - 1, 1))
-        self.components = (vt[:k].T / std).astype(np.float64)  # (d_embed, k): whitening projection
-        for arr in (self.mean, self.components):
+        weight = (std / std[0]) ** power / std
+        self.components = (vt[:k].T * weight).astype(np.float64)  # (d_embed, k)
+        self.variance_share = (std**2 / float(np.sum(s**2) / max(ref.shape[0] - 1, 1))).astype(np.float64)
+        for arr in (self.mean, self.components, self.variance_share):
             arr.setflags(write=False)
 
     @property
@@ -252,12 +294,14 @@ class _EmbeddingProjection:
 
 
 class _CalibratedLogistic:
-    """Shared tail: a bilinear score with an action effect -> calibrated logistic probability.
+    """Shared tail: a bilinear score with an action effect -> calibrated, capped logistic probability.
 
-    Subclasses give three parts: the action effect a (m,), user vectors U (n, r) and action vectors V (m, r).
-    The standardised score is sqrt(1-ρ) a/σ_a + sqrt(ρ) UVᵀ/σ_i; with the link's offset b and scale s folded
-    in, the logits are one matrix product plus a row of biases, b + s·sqrt(1-ρ)/σ_a · a + U (c V)ᵀ with
-    c = s·sqrt(ρ)/σ_i, so (n, m) arrays are touched only by the product, the bias and the sigmoid.
+    Subclasses give three parts: the action effect a (m,), user vectors U (n, r) and action vectors V (m, r),
+    built so that U has mean zero over the population and V mean zero over texts (the interaction term then
+    carries no action or user main effect). The standardised score is sqrt(1-ρ) a/σ_a + sqrt(ρ) UVᵀ/σ_i;
+    with the link's offset b and scale s folded in, the logits are one matrix product plus a row of biases,
+    b + s·sqrt(1-ρ)/σ_a · a + U (c V)ᵀ with c = s·sqrt(ρ)/σ_i, so (n, m) arrays are touched only by the
+    product, the bias and the sigmoid. p = max_utility · sigmoid(logit).
     """
 
     name = "base"
@@ -288,44 +332,58 @@ class _CalibratedLogistic:
         return self._affine(users, embeddings, 0.0, 1.0)
 
     def _fit_scales_and_link(
-        self, config: GroundTruthConfig, ref_users: Array, ref_embeddings: Array, rng: np.random.Generator
+        self, config: GroundTruthConfig, ref_users: Array, calibration_embeddings: Array, rng: np.random.Generator
     ) -> None:
-        """Fix the two parts' scales on the reference sample, then calibrate the link (construction only)."""
-        action, user_vectors, action_vectors = self._parts(ref_users, ref_embeddings)
+        """Fix the two parts' scales on held-out reference texts, then calibrate the link (construction only)."""
+        action, user_vectors, action_vectors = self._parts(ref_users, calibration_embeddings)
         self._sd_action = float(action.std()) or 1.0  # the std of the (n, m) broadcast equals the row's
         self._sd_inter = float((user_vectors @ action_vectors.T).std()) or 1.0
-        self._calibrate(config, ref_users, ref_embeddings, rng)
+        scores = self._score(ref_users[:_N_CALIBRATION_USERS], calibration_embeddings)
+        self._offset, self._scale = calibrate_logistic_link(
+            scores,
+            base_ctr=config.base_ctr,
+            best_lift=config.best_lift,
+            bank_size=config.bank_size,
+            rng=rng,
+            n_banks=_N_CALIBRATION_BANKS,
+            ceiling=config.max_utility,
+        )
 
     def logits(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
-        """Logits of the click probabilities, shape (n, m)."""
+        """Logits of the link, shape (n, m): ``click_prob = max_utility * sigmoid(logits)``."""
         users_, emb_ = _check_inputs(users, embeddings, self.d_user, self.d_embed)
         return self._affine(users_, emb_, self._offset, self._scale)
 
-    def click_prob(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
-        """Click probabilities, users (n, d_user) x embeddings (m, d_embed) -> (n, m) in [0, 1]."""
-        return logistic_inplace(self.logits(users, embeddings))
+    def link(self, logits: Array) -> Array:
+        """``max_utility * sigmoid(logits)``, computed in place (the argument is overwritten)."""
+        out = logistic_inplace(logits)
+        out *= self.config.max_utility
+        return out
 
-    def _calibrate(
-        self, config: GroundTruthConfig, ref_users: Array, ref_embeddings: Array, rng: np.random.Generator
-    ) -> None:
-        scores = self._score(ref_users[:_N_CALIBRATION_USERS], ref_embeddings)
-        self._offset, self._scale = calibrate_logistic_link(
-            scores, base_ctr=config.base_ctr, best_lift=config.best_lift, bank_size=config.bank_size, rng=rng
-        )
+    def click_prob(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
+        """Click probabilities, users (n, d_user) x embeddings (m, d_embed) -> (n, m) in [0, max_utility]."""
+        return self.link(self.logits(users, embeddings))
 
 
 class MixtureOfExperts(_CalibratedLogistic):
     """Softmax-gated bilinear experts over user features and projected action embeddings.
 
-    logit(x, e) = b + s * [sqrt(1-ρ) w·Pe / σ_a + sqrt(ρ) (Σ_k g_k(x) x̃ᵀ W_k) Pe / σ_i], with
-    x̃ = x - mean(x_ref), P the whitened principal components of the reference embeddings, g a softmax
-    gate over x̃, ρ = ``personalization``, and σ_a, σ_i, b, s constants fixed at construction.
+    logit(x, e) = b + s * [sqrt(1-ρ) w·Pe / σ_a + sqrt(ρ) (φ(x) - φ̄) W Pe / σ_i], with x̃ = x - mean(x_ref),
+    φ(x) = g(x) ⊗ x̃ the gate-weighted user features (g a softmax gate over x̃), φ̄ their population mean,
+    P the top principal components of the reference embeddings weighted by ``spectrum_power``,
+    ρ = ``personalization``, and σ_a, σ_i, b, s constants fixed at construction; p = max_utility ·
+    sigmoid(logit).
+
+    Centring φ matters: the gate correlates with the features, so E[g_k(x) x̃] ≠ 0, and without the
+    centring the "interaction" term would carry an action main effect φ̄ W Pe, lowering the measured
+    interaction share below ``personalization``.
 
     Args:
-        config: Shared settings (base CTR, lift, personalization, experts, projection).
+        config: Shared settings (base CTR, lift, personalization, spectrum, experts, projection).
         rng: Draws the weights and the calibration banks.
         reference_users: A sample of the population, shape (n_ref, d_user).
-        reference_embeddings: Embeddings of a reference sample of texts, shape (m_ref, d_embed).
+        reference_embeddings: Embeddings of the ground truth's own reference sample of texts, shape
+            (m_ref, d_embed): even rows fit the projection, odd rows calibrate.
     """
 
     name = "mixture_of_experts"
@@ -340,9 +398,10 @@ class MixtureOfExperts(_CalibratedLogistic):
     ) -> None:
         ref_users = check_array("reference_users", reference_users, ndim=2)
         ref_emb = check_array("reference_embeddings", reference_embeddings, ndim=2)
+        fit_emb, calibration_emb = _split_reference(ref_emb)
         self.config = config
         self.d_user, self.d_embed = ref_users.shape[1], ref_emb.shape[1]
-        self._projection = _EmbeddingProjection(ref_emb, config.projection_dim)
+        self._projection = _EmbeddingProjection(fit_emb, config.projection_dim, config.spectrum_power)
         r, d, k = self._projection.dim, self.d_user, config.n_experts
         self._user_mean = ref_users.mean(axis=0)
         self._gate = rng.standard_normal((d, k)) * 4.0
@@ -350,6 +409,8 @@ class MixtureOfExperts(_CalibratedLogistic):
         self._experts = rng.standard_normal((k, d, r)) / np.sqrt(r)
         self._action_weights = rng.standard_normal(r) / np.sqrt(r)
         self._experts_stacked = self._experts.reshape(k * d, r)  # row k*d + j: expert k, feature j
+        self._gated_mean = np.zeros(k * d)
+        self._gated_mean = self._gated(ref_users).mean(axis=0)
         for arr in (
             self._user_mean,
             self._gate,
@@ -357,9 +418,10 @@ class MixtureOfExperts(_CalibratedLogistic):
             self._experts,
             self._experts_stacked,
             self._action_weights,
+            self._gated_mean,
         ):
             arr.setflags(write=False)
-        self._fit_scales_and_link(config, ref_users, ref_emb, rng)
+        self._fit_scales_and_link(config, ref_users, calibration_emb, rng)
 
     def gate(self, users: NDArray[np.float64]) -> Array:
         """Expert weights of each user, shape (n, n_experts), rows summing to one."""
@@ -372,34 +434,58 @@ class MixtureOfExperts(_CalibratedLogistic):
         out: Array = logits.T
         return out
 
+    def _gated(self, users: Array) -> Array:
+        """Centred gate-weighted features φ(x) - φ̄, shape (n, k·d) (column k·d + j: expert k, feature j)."""
+        k, d, _ = self._experts.shape
+        gated = np.empty((users.shape[0], k, d))  # C order, so the reshape below is a view (gate() is transposed)
+        np.multiply(self.gate(users)[:, :, None], (users - self._user_mean)[:, None, :], out=gated)
+        out: Array = gated.reshape(-1, k * d)
+        out -= self._gated_mean
+        return out
+
     def _parts(self, users: Array, embeddings: Array) -> tuple[Array, Array, Array]:
         projected = self._projection(embeddings)  # (m, r)
-        centred = users - self._user_mean  # (n, d)
-        k, d, r = self._experts.shape
         # Σ_k g_k x̃ᵀ W_k Pe = (g ⊗ x̃) · (W_stack Pe): user vectors of k·d gate-weighted features, and one
         # (n, k·d) @ (k·d, m) product gives every pair (no (n, k, r) intermediate).
-        gated = np.empty((users.shape[0], k, d))  # C order, so the reshape below is a view (gate() is transposed)
-        np.multiply(self.gate(users)[:, :, None], centred[:, None, :], out=gated)
-        gated = gated.reshape(-1, k * d)
-        return projected @ self._action_weights, gated, projected @ self._experts_stacked.T
+        return projected @ self._action_weights, self._gated(users), projected @ self._experts_stacked.T
+
+    def design(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> tuple[Array, Array]:
+        """The family's functional form without its weights: (user basis φ(x) - φ̄ (n, k·d), action basis Pe (m, r)).
+
+        logit = b + α·Pe + (φ(x) - φ̄)ᵀ B Pe for some α (r,) and B (k·d, r): a model that fits α and B on
+        logged clicks is well specified (the evaluator's learnability check uses it).
+        """
+        users_, emb_ = _check_inputs(users, embeddings, self.d_user, self.d_embed)
+        return self._gated(users_), self._projection(emb_)
 
     def __repr__(self) -> str:
         c = self.config
-        return f"MixtureOfExperts(n_experts={c.n_experts}, personalization={c.personalization}, base_ctr={c.base_ctr})"
+        return (
+            f"MixtureOfExperts(n_experts={c.n_experts}, personalization={c.personalization}, "
+            f"spectrum_power={c.spectrum_power}, base_ctr={c.base_ctr})"
+        )
 
 
 class GaussianMixture:
-    """Preference as a Gaussian-mixture density over the joint (user, projected action) space.
+    """Preference as a Gaussian mixture over the joint (user, projected action) space, conditioned on the user.
 
-    density(x, e) = Σ_c π_c N(x; μ_c^u, Σ_c^u) N(Pe; μ_c^a, Σ_c^a) (diagonal covariances, so it factorises
-    into one (n, C) @ (C, m) product), and p = min_u + (max_u - min_u) * (1 - exp(-density / (f * D))),
-    where f = ``density_scale_factor`` and D is calibrated so that f = 1 gives the configured base CTR.
+    The joint density Σ_c π_c N(x; μ_c^u, Σ_c^u) N(Pe; μ_c^a, Σ_c^a) (diagonal covariances) conditioned on
+    the user gives the preference density(x, e) = Σ_c r_c(x) N(Pe; μ_c^a, Σ_c^a), with r_c(x) the posterior
+    responsibility of component c for user x: one (n, C) @ (C, m) product. Then p = min_u + (max_u - min_u)
+    * (1 - exp(-(density / (f D)) ** γ)), where f = ``density_scale_factor``, and D and the contrast γ are
+    calibrated so that f = 1 gives the configured base CTR and per-user best lift (as the logistic families
+    are).
+
+    Conditioning matters: the joint density also rises with how typical the user is, which made users near a
+    heavy component click several times more on everything (CTR per archetype from 0.03 to 0.10), piled
+    probabilities up at ``max_utility``, and left a per-user best lift out of reach for small banks.
 
     Args:
-        config: Shared settings (gmm_components, density_scale_factor, min/max utility, base_ctr).
-        rng: Draws the components.
+        config: Shared settings (gmm_components, density_scale_factor, min/max utility, base_ctr, best_lift).
+        rng: Draws the components and the calibration banks.
         reference_users: A sample of the population, shape (n_ref, d_user).
-        reference_embeddings: Embeddings of a reference sample of texts, shape (m_ref, d_embed).
+        reference_embeddings: Embeddings of the ground truth's own reference sample of texts, shape
+            (m_ref, d_embed): even rows fit the projection, odd rows calibrate.
     """
 
     name = "gmm"
@@ -414,21 +500,22 @@ class GaussianMixture:
     ) -> None:
         ref_users = check_array("reference_users", reference_users, ndim=2)
         ref_emb = check_array("reference_embeddings", reference_embeddings, ndim=2)
+        fit_emb, calibration_emb = _split_reference(ref_emb)
         self.config = config
         self.d_user, self.d_embed = ref_users.shape[1], ref_emb.shape[1]
-        self._projection = _EmbeddingProjection(ref_emb, min(config.projection_dim, 4))
-        projected = self._projection(ref_emb)
+        self._projection = _EmbeddingProjection(fit_emb, min(config.projection_dim, 4))
+        projected = self._projection(fit_emb)
         c = config.gmm_components
         self._log_weights = np.log(rng.dirichlet(np.full(c, 2.0)))
         self._user_means = ref_users[rng.integers(0, ref_users.shape[0], c)]
         self._user_sd = np.full((c, self.d_user), 0.2) * rng.uniform(0.8, 1.5, (c, 1))
         self._action_means = projected[rng.integers(0, projected.shape[0], c)]
         self._action_sd = np.full((c, self._projection.dim), 0.8) * rng.uniform(0.8, 1.5, (c, 1))
-        self._scale = 1.0
-        density = self.density(ref_users[:_N_CALIBRATION_USERS], ref_emb)
-        self._scale = self._calibrate_scale(density, config)
         for arr in (self._log_weights, self._user_means, self._user_sd, self._action_means, self._action_sd):
             arr.setflags(write=False)
+        self._log_scale, self._contrast = 0.0, 1.0
+        log_density = self.log_density(ref_users[:_N_CALIBRATION_USERS], calibration_emb)
+        self._log_scale, self._contrast = self._calibrate(log_density, config, rng)
 
     @staticmethod
     def _log_normal(z: Array, means: Array, sds: Array) -> Array:
@@ -441,91 +528,269 @@ class GaussianMixture:
         )
         return out
 
-    def density(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
-        """Mixture density of each (user, action) pair, shape (n, m)."""
+    def log_density(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
+        """Log of the preference density of each (user, action) pair (conditioned on the user), shape (n, m)."""
         users_, emb_ = _check_inputs(users, embeddings, self.d_user, self.d_embed)
         a = self._log_normal(users_, self._user_means, self._user_sd) + self._log_weights  # (n, C)
+        a -= np.logaddexp.reduce(a, axis=1, keepdims=True)  # responsibilities: condition on the user
         b = self._log_normal(self._projection(emb_), self._action_means, self._action_sd)  # (m, C)
         a_max = a.max(axis=1, keepdims=True) if a.size else np.zeros((a.shape[0], 1))
         b_max = b.max(axis=1, keepdims=True) if b.size else np.zeros((b.shape[0], 1))
-        out: Array = np.exp(a_max + b_max.T) * (np.exp(a - a_max) @ np.exp(b - b_max).T)
+        with np.errstate(divide="ignore"):
+            out: Array = np.log(np.exp(a - a_max) @ np.exp(b - b_max).T)
+        out += a_max
+        out += b_max.T
         return out
 
-    def _to_prob(self, density: Array, scale: float) -> Array:
-        c = self.config
-        return c.min_utility + (c.max_utility - c.min_utility) * (-np.expm1(-density / scale))
+    def density(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
+        """Preference density of each (user, action) pair (conditioned on the user), shape (n, m)."""
+        return np.exp(self.log_density(users, embeddings))
 
-    def _calibrate_scale(self, density: Array, config: GroundTruthConfig) -> float:
-        lo, hi = np.log(density.max() + 1e-300) - 60.0, np.log(density.max() + 1e-300) + 60.0
-        for _ in range(100):  # mean prob decreases with the scale: bisect on its log
+    def _to_prob(self, log_density: Array, log_scale: float, contrast: float) -> Array:
+        c = self.config
+        u = np.exp(np.minimum(contrast * (log_density - log_scale), 700.0))
+        return c.min_utility + (c.max_utility - c.min_utility) * (-np.expm1(-u))
+
+    def _solve_scale(self, log_density: Array, contrast: float, target: float) -> float:
+        """log D with mean p == target for this contrast (safeguarded Newton on log D; the mean falls as D grows)."""
+        c = self.config
+        span = c.max_utility - c.min_utility
+        finite = log_density[np.isfinite(log_density)]
+        lo, hi = float(finite.min()) - 60.0 / contrast, float(finite.max()) + 60.0 / contrast
+        log_scale = float(np.quantile(finite, 1.0 - (target - c.min_utility) / span))
+        for _ in range(100):
+            u = np.exp(np.minimum(contrast * (log_density - log_scale), 700.0))
+            decay = np.exp(-u)
+            gap = c.min_utility + span * float(np.mean(1.0 - decay)) - target
+            if abs(gap) < 1e-7 * target or hi - lo < 1e-10:
+                break
+            if gap > 0:
+                lo = log_scale
+            else:
+                hi = log_scale
+            slope = -span * contrast * float(np.mean(u * decay))  # d mean / d log D
+            step = log_scale - gap / slope if slope < 0 else 0.5 * (lo + hi)
+            log_scale = step if lo < step < hi else 0.5 * (lo + hi)
+        return log_scale
+
+    def _calibrate(
+        self, log_density: Array, config: GroundTruthConfig, rng: np.random.Generator
+    ) -> tuple[float, float]:
+        """(log D, γ): base CTR for every γ, then the γ that gives ``best_lift`` (the lift grows with γ)."""
+        banks = _random_bank_columns(log_density.shape[1], config.bank_size, _N_CALIBRATION_BANKS, rng)
+
+        def lift(contrast: float) -> float:
+            log_scale = self._solve_scale(log_density, contrast, config.base_ctr)
+            return _best_of_bank(self._to_prob(log_density, log_scale, contrast), banks) / config.base_ctr
+
+        lo, hi = 1e-3, 1.0
+        while lift(hi) < config.best_lift:
+            hi *= 2.0
+            if hi > 64.0:
+                raise ConfigError(
+                    f"best_lift={config.best_lift} cannot be reached by the gmm ground truth with "
+                    f"base_ctr={config.base_ctr} and max_utility={config.max_utility}; the largest lift is about "
+                    f"{lift(hi):.2f}."
+                )
+        while hi - lo > 1e-4 * hi:
             mid = 0.5 * (lo + hi)
-            if self._to_prob(density, np.exp(mid)).mean() > config.base_ctr:
+            if lift(mid) < config.best_lift:
                 lo = mid
             else:
                 hi = mid
-        return float(np.exp(0.5 * (lo + hi)))
+        contrast = 0.5 * (lo + hi)
+        return self._solve_scale(log_density, contrast, config.base_ctr), contrast
 
     def click_prob(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
         """Click probabilities in [min_utility, max_utility], shape (n, m)."""
-        return self._to_prob(self.density(users, embeddings), self._scale * self.config.density_scale_factor)
+        log_scale = self._log_scale + float(np.log(self.config.density_scale_factor))
+        return self._to_prob(self.log_density(users, embeddings), log_scale, self._contrast)
 
     def __repr__(self) -> str:
         c = self.config
         return f"GaussianMixture(components={c.gmm_components}, utility=[{c.min_utility}, {c.max_utility}])"
 
 
-#: Concept phrases of the semantic ground truth and the user traits that respond to each.
+#: Concepts of the semantic ground truth: exemplar phrases (a concept is their centroid, so it is matched by
+#: meaning, not by copying one phrase) and the user traits that respond to it.
 SEMANTIC_CONCEPTS: tuple[tuple[tuple[str, ...], Mapping[str, float]], ...] = (
     (
-        ("big discount", "huge sale, save 50% today", "cheap deals and bargains"),
+        (
+            "big discount",
+            "huge sale, save 50% today",
+            "cheap deals and bargains",
+            "prices slashed",
+            "save money with this coupon code",
+            "clearance sale, everything must go",
+            "half price on everything",
+            "lowest prices of the year",
+            "extra 30% off sale items",
+            "budget-friendly deals",
+        ),
         {"price_sensitivity": 1.0, "income_level": -0.5},
     ),
     (
-        ("exclusive premium access", "luxury collection for VIP members", "elegant premium quality"),
+        (
+            "exclusive premium access",
+            "luxury collection for VIP members",
+            "elegant premium quality",
+            "an invitation to our private members-only event",
+            "the finest designer pieces",
+            "indulge in pure luxury",
+            "limited-edition luxury for discerning customers",
+            "a refined, sophisticated collection",
+            "prestige and exclusivity",
+            "haute couture for the few",
+        ),
         {"income_level": 0.8, "quality_focus": 0.6, "price_sensitivity": -0.6},
     ),
     (
-        ("new technology launch", "the latest smart gadget is here", "innovative tech release"),
+        (
+            "new technology launch",
+            "the latest smart gadget is here",
+            "innovative tech release",
+            "our most advanced device yet",
+            "cutting-edge features and upgraded specs",
+            "pre-order the next generation",
+            "powered by artificial intelligence",
+            "a faster processor and better battery life",
+            "the future of tech is here",
+            "the newest wireless gadget",
+        ),
         {"tech_savviness": 1.0, "age_norm": -0.4},
     ),
-    (("last chance", "hurry, offer ends tonight", "limited time only"), {"urgency_response": 1.0}),
     (
-        ("loyalty reward for our members", "thank you for being a loyal customer", "earn bonus points"),
+        (
+            "last chance",
+            "hurry, offer ends tonight",
+            "limited time only",
+            "final hours to buy",
+            "don't miss out, almost gone",
+            "only a few left in stock",
+            "ends at midnight",
+            "act now before it's too late",
+            "today only",
+            "the countdown is on",
+        ),
+        {"urgency_response": 1.0},
+    ),
+    (
+        (
+            "loyalty reward for our members",
+            "thank you for being a loyal customer",
+            "earn bonus points",
+            "your rewards points are waiting",
+            "a special thank-you gift for our regulars",
+            "members get double points",
+            "as a valued customer, enjoy this perk",
+            "celebrating your anniversary with us",
+            "redeem your points",
+            "exclusive perks for returning customers",
+        ),
         {"brand_loyalty": 1.0},
     ),
     (
-        ("trending now", "bestsellers everyone is talking about", "join thousands of happy customers"),
+        (
+            "trending now",
+            "bestsellers everyone is talking about",
+            "join thousands of happy customers",
+            "the most popular picks this week",
+            "top-rated by our community",
+            "going viral on social media",
+            "customer favorites with five-star reviews",
+            "what everyone is buying right now",
+            "as seen on TikTok and Instagram",
+            "the hottest item of the season",
+        ),
         {"social_influence": 1.0, "age_norm": -0.3},
     ),
     (
-        ("handcrafted quality built to last", "timeless craftsmanship", "durable materials"),
+        (
+            "handcrafted quality built to last",
+            "timeless craftsmanship",
+            "durable materials",
+            "made by skilled artisans",
+            "built to last a lifetime",
+            "heritage quality you can trust",
+            "carefully made with premium materials",
+            "tested for durability",
+            "classic design that never goes out of style",
+            "solid construction and attention to detail",
+        ),
         {"quality_focus": 1.0, "age_norm": 0.3},
     ),
     (
-        ("free shipping on every order", "a free gift with your purchase"),
+        (
+            "free shipping on every order",
+            "a free gift with your purchase",
+            "free delivery, no minimum",
+            "free returns and exchanges",
+            "we cover the shipping",
+            "get it delivered free to your door",
+            "complimentary gift wrapping and a free sample",
+            "free express shipping this week",
+            "no delivery fees",
+            "free shipping on all orders",
+        ),
         {"price_sensitivity": 0.6, "brand_loyalty": 0.2},
     ),
 )
 
 
-class SemanticGroundTruth(_CalibratedLogistic):
-    """Experts are concept directions in embedding space, gated by the user traits that respond to them.
+def _softplus(z: Array) -> Array:
+    out: Array = np.logaddexp(0.0, z)
+    return out
 
-    For concept k with unit direction c_k (the mean embedding of its phrases) the action's match is the
-    standardised cosine s_k(e); the user's affinity is a_k(x) = x̃ · w_k from the concept's trait weights
-    (plus a little world-specific noise). logit = b + s [sqrt(1-ρ) g·s(e)/σ_a + sqrt(ρ) a(x)·s(e)/σ_i], so a
-    better-written text really is better for the right users. Most meaningful with a semantic embedder.
+
+class SemanticGroundTruth(_CalibratedLogistic):
+    """Experts are concepts in embedding space, gated by the user traits that respond to them.
+
+    Concept k has a unit direction c_k, the centroid of its exemplar phrases' embeddings. A text matches
+    it by meaning: with z_k(e) the cosine to c_k standardised over reference texts, the match is one-sided
+    and saturating, m_k = M tanh(τ softplus((z_k - θ) / τ) / M) (θ = :attr:`MATCH_THRESHOLD` standard
+    deviations above the typical text, softness τ = :attr:`MATCH_SOFTNESS`, ceiling M =
+    :attr:`MATCH_CEILING`), and a text's matches together are scaled down to sum to at most M: a subject
+    line carries one message's worth, so a text that is a discount, a luxury piece and a launch at once says
+    each of them less strongly (without this, texts stacking concepts that answer to correlated traits, such
+    as luxury and craftsmanship, were the most extreme in the world). A text about nothing in particular (an
+    order confirmation, a policy update) matches no concept and is targeted at no one; a near-copy of an
+    exemplar matches no more than a well-written text on the concept.
+
+    Users respond one-sidedly too: with r_k(x) = x̃ · w_k standardised over the population (w_k the
+    concept's trait weights plus a little world-specific noise), the affinity is
+    a_k = τ_u softplus((r_k - θ_u) / τ_u) (θ_u = :attr:`AFFINITY_THRESHOLD`, τ_u = :attr:`AFFINITY_SOFTNESS`):
+    price-sensitive users answer a discount, the others are indifferent to it rather than repelled. Then
+
+        logit = b + s [sqrt(1-ρ) appeal·m(e)/σ_a + sqrt(ρ) (a(x) - ā)·(m(e) - m̄)/σ_i],
+
+    with ā, m̄ the population and reference-text means (so the interaction carries no main effect), and
+    p = max_utility · sigmoid(logit). These shapes keep the effect sizes of email: with the default
+    calibration a concept text is clicked a few times (not tens of times) more often by the top fifth of
+    users on its trait than by the bottom fifth (the world card measures it). Needs a semantic embedder
+    (MiniLM, OpenAI): with a lexical one the "concepts" are bags of words.
 
     Args:
         config: Shared settings.
         rng: Draws the world-specific perturbations and the calibration banks.
         reference_users: A sample of the population, shape (n_ref, d_user).
-        reference_embeddings: Embeddings of a reference sample of texts, shape (m_ref, d_embed).
+        reference_embeddings: Embeddings of the ground truth's own reference sample of texts, shape
+            (m_ref, d_embed): even rows set the match statistics, odd rows calibrate.
         embed: Embeds the concept phrases with the world's embedder: list of texts -> (n, d_embed).
         feature_names: Column names of the user features.
+        concepts: (exemplar phrases, {trait: weight}) per concept.
     """
 
     name = "semantic"
+    #: Standard deviations of concept similarity above the mean reference text where a match begins.
+    MATCH_THRESHOLD = 1.0
+    #: Width (in standard deviations) of the soft start of a match.
+    MATCH_SOFTNESS = 0.3
+    #: Largest match a text can reach (in the same units), so no phrase is a magic word.
+    MATCH_CEILING = 1.0
+    #: Standard deviations of a user's trait score above the population mean where the response begins.
+    AFFINITY_THRESHOLD = 1.0
+    #: Width (in standard deviations) of the soft start of a user's response.
+    AFFINITY_SOFTNESS = 0.5
 
     def __init__(
         self,
@@ -540,12 +805,14 @@ class SemanticGroundTruth(_CalibratedLogistic):
     ) -> None:
         ref_users = check_array("reference_users", reference_users, ndim=2)
         ref_emb = check_array("reference_embeddings", reference_embeddings, ndim=2)
+        fit_emb, calibration_emb = _split_reference(ref_emb)
         self.config = config
         self.d_user, self.d_embed = ref_users.shape[1], ref_emb.shape[1]
         names = list(feature_names)
         directions, traits = [], []
         for phrases, weights in concepts:
             vecs = np.asarray(embed(list(phrases)), dtype=np.float64)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True) + 1e-12
             mean = vecs.mean(axis=0)
             directions.append(mean / (np.linalg.norm(mean) or 1.0))
             row = np.zeros(len(names))
@@ -558,23 +825,69 @@ class SemanticGroundTruth(_CalibratedLogistic):
         k = len(directions)
         self._trait_weights = np.array(traits).T + 0.15 * rng.standard_normal((len(names), k))  # (d_user, k)
         self._user_mean = ref_users.mean(axis=0)
-        sims = ref_emb @ self._directions.T
+        self._trait_sd = np.ones(k)
+        self._affinity_mean = np.zeros(k)
+        self._trait_sd = ((ref_users - self._user_mean) @ self._trait_weights).std(axis=0) + 1e-12
+        self._affinity_mean = self._affinity(ref_users).mean(axis=0)
+        sims = fit_emb @ self._directions.T
         self._sim_mean, self._sim_sd = sims.mean(axis=0), sims.std(axis=0) + 1e-9
+        self._match_mean = np.zeros(k)
+        self._match_mean = self.concept_match(fit_emb).mean(axis=0)
         self._appeal = rng.standard_normal(k)
-        for arr in (self._directions, self._trait_weights, self._user_mean, self._sim_mean, self._sim_sd, self._appeal):
+        for arr in (
+            self._directions,
+            self._trait_weights,
+            self._user_mean,
+            self._trait_sd,
+            self._affinity_mean,
+            self._sim_mean,
+            self._sim_sd,
+            self._match_mean,
+            self._appeal,
+        ):
             arr.setflags(write=False)
-        self._fit_scales_and_link(config, ref_users, ref_emb, rng)
+        self._fit_scales_and_link(config, ref_users, calibration_emb, rng)
+
+    @property
+    def trait_weights(self) -> Array:
+        """Trait weights of each concept (with this world's noise), shape (d_user, n_concepts), read-only."""
+        return self._trait_weights
 
     def concept_match(self, embeddings: NDArray[np.floating[Any]]) -> Array:
-        """Standardised similarity of each action to each concept, shape (m, n_concepts)."""
+        """How strongly each action expresses each concept, shape (m, n_concepts); each row sums to <= MATCH_CEILING."""
         emb = np.asarray(embeddings, dtype=np.float64)
-        out: Array = (emb @ self._directions.T - self._sim_mean) / self._sim_sd
+        z = (emb @ self._directions.T - self._sim_mean) / self._sim_sd
+        soft, ceiling = self.MATCH_SOFTNESS, self.MATCH_CEILING
+        out: Array = ceiling * np.tanh(soft * _softplus((z - self.MATCH_THRESHOLD) / soft) / ceiling)
+        total = out.sum(axis=1, keepdims=True)
+        out *= ceiling / np.maximum(total, ceiling)  # one message's worth: a text's matches sum to <= the ceiling
+        return out
+
+    def affinity(self, users: NDArray[np.float64]) -> Array:
+        """How strongly each user responds to each concept, centred over the population, shape (n, n_concepts)."""
+        out = self._affinity(np.asarray(users, dtype=np.float64))
+        out -= self._affinity_mean
+        return out
+
+    def _affinity(self, users: Array) -> Array:
+        r = (users - self._user_mean) @ self._trait_weights
+        r /= self._trait_sd
+        soft = self.AFFINITY_SOFTNESS
+        out: Array = soft * _softplus((r - self.AFFINITY_THRESHOLD) / soft)
         return out
 
     def _parts(self, users: Array, embeddings: Array) -> tuple[Array, Array, Array]:
         match = self.concept_match(embeddings)  # (m, k)
-        affinity = (users - self._user_mean) @ self._trait_weights  # (n, k)
-        return match @ self._appeal, affinity, match
+        return match @ self._appeal, self.affinity(users), match - self._match_mean
+
+    def design(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> tuple[Array, Array]:
+        """The functional form without its weights: (user basis a(x) - ā (n, k), action basis m(e) - m̄ (m, k)).
+
+        logit = b + α·m(e) + (a(x) - ā)ᵀ B (m(e) - m̄) for some α (k,) and B (k, k) (the learnability check
+        fits them; the truth has B diagonal).
+        """
+        users_, emb_ = _check_inputs(users, embeddings, self.d_user, self.d_embed)
+        return self.affinity(users_), self.concept_match(emb_) - self._match_mean
 
     def __repr__(self) -> str:
         return f"SemanticGroundTruth(concepts={self._directions.shape[0]}, base_ctr={self.config.base_ctr})"
@@ -589,7 +902,7 @@ def monotone_scores(
 ) -> tuple[Array, Callable[[Array], Array]]:
     """Scores in the order of the click probabilities, and the link that turns scores into probabilities.
 
-    For the logistic ground truths the scores are the logits and the link is the sigmoid, so a caller that
+    For the logistic ground truths the scores are the logits and the link is the capped sigmoid, so a caller that
     needs only the served probabilities and each user's best one applies the link to those (``link`` of a
     row maximum is the maximum probability, the link being increasing) and skips the (n, m) sigmoid. Any
     other ground truth gives ``click_prob`` and the identity. ``link`` may overwrite its argument;
@@ -605,15 +918,15 @@ def monotone_scores(
         True
     """
     if isinstance(ground_truth, _CalibratedLogistic):
-        return ground_truth.logits(users, embeddings), logistic_inplace
+        return ground_truth.logits(users, embeddings), ground_truth.link
     return np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64), _identity
 
 
 #: Registry names of the ground-truth families.
 GROUND_TRUTHS: dict[str, str] = {
     "mixture_of_experts": "softmax-gated bilinear experts over user features and embeddings (default)",
-    "gmm": "Gaussian-mixture preference density over the joint (user, action) space",
-    "semantic": "concept directions in embedding space gated by matching user traits",
+    "gmm": "Gaussian mixture over the joint (user, action) space, conditioned on the user",
+    "semantic": "concepts in embedding space gated by matching user traits (needs a semantic embedder)",
 }
 
 

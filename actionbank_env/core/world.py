@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,6 +16,9 @@ from actionbank_env.core.ground_truth import GROUND_TRUTHS, GroundTruth, GroundT
 from actionbank_env.core.users import UserBatch, UserPopulation
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext
+
+if TYPE_CHECKING:
+    from actionbank_env.evaluation import WorldCard
 
 __all__ = ["WorldConfig", "World", "spawn_generators"]
 
@@ -44,16 +47,25 @@ class WorldConfig:
         embedding_dim: Dimension of the hashing embedder (ignored by the others).
         cache_embeddings: Keep embeddings in the persistent SQLite cache (MiniLM, OpenAI).
         ground_truth: ``"mixture_of_experts"``, ``"gmm"`` or ``"semantic"``.
-        base_ctr: Mean click probability of a random bank under random targeting.
+            ``semantic`` needs a semantic embedder (not ``hashing``).
+        base_ctr: Mean click probability of a random bank under random targeting (marketing email: a few
+            percent of delivered emails are clicked; see the README's "World card" section).
         best_lift: How many times better the per-user best action of a random initial bank is.
-        personalization: Share of the logit variance that is user x action interaction.
+        personalization: Share of the logit variance that is user x action interaction (mixture of experts,
+            semantic).
+        spectrum_power: Mixture of experts: how preferences load on the principal components of the text
+            embeddings, from 0 (whitened: every direction of text variation matters as much as the main ones)
+            to 1 (each direction in proportion to the texts' own variance along it). See
+            :class:`~actionbank_env.core.ground_truth.GroundTruthConfig`.
         n_experts: Experts of the mixture of experts.
         projection_dim: Principal components of the embedding space the ground truth sees.
         gmm_components: Components of the GMM ground truth.
         density_scale_factor: GMM density scale (relative to the calibrated one).
         min_utility: GMM lowest click probability.
-        max_utility: GMM highest click probability.
-        n_reference_texts: Offline texts embedded at construction to fit projections and calibrate.
+        max_utility: Highest click probability of any user and text, every family (the ceiling of the link).
+        n_reference_texts: Texts in each of the two reference samples drawn at construction: the ground
+            truth's own (fits its projection and calibrates it; never shown to agents) and the company's
+            (``reference_texts``: what agents and designers may fit their projections on).
         n_reference_users: Users drawn at construction to calibrate the ground truth.
     """
 
@@ -64,14 +76,15 @@ class WorldConfig:
     cache_embeddings: bool = True
     ground_truth: str = "mixture_of_experts"
     base_ctr: float = 0.05
-    best_lift: float = 3.0
+    best_lift: float = 2.0
     personalization: float = 0.85
+    spectrum_power: float = 1.0
     n_experts: int = 4
     projection_dim: int = 16
     gmm_components: int = 8
     density_scale_factor: float = 1.0
     min_utility: float = 0.005
-    max_utility: float = 0.5
+    max_utility: float = 0.35
     n_reference_texts: int = 512
     n_reference_users: int = 4096
 
@@ -89,6 +102,11 @@ class WorldConfig:
                 f"WorldConfig.n_reference_texts={self.n_reference_texts} must be >= "
                 f"initial_actions={self.initial_actions}."
             )
+        if self.ground_truth == "semantic" and self.embedder == "hashing":
+            raise ConfigError(
+                "WorldConfig.ground_truth='semantic' needs a semantic embedder ('minilm' or 'openai'), got "
+                "embedder='hashing': its concepts are matched by meaning, which feature hashing does not encode."
+            )
         self.ground_truth_config()  # validates the ground-truth fields with their own messages
 
     def ground_truth_config(self) -> GroundTruthConfig:
@@ -98,6 +116,7 @@ class WorldConfig:
             best_lift=self.best_lift,
             bank_size=min(self.initial_actions, self.n_reference_texts),
             personalization=self.personalization,
+            spectrum_power=self.spectrum_power,
             n_experts=self.n_experts,
             projection_dim=self.projection_dim,
             gmm_components=self.gmm_components,
@@ -119,8 +138,11 @@ class World:
         population: Where users come from.
         embedder: Embeds texts (the world's; every bank and candidate goes through it).
         ground_truth: P(click | user, action). Only envs and the evaluator may read it.
-        reference_texts: Texts embedded at construction (for projections and calibration).
+        reference_texts: The company's reference sample of texts (an independent draw from the copywriter,
+            disjoint from the ground truth's): what agents and designers may fit projections on.
         reference_embeddings: Their embeddings, shape (n_reference_texts, d_embed).
+        ground_truth_reference_texts: The ground truth's own reference sample (it fitted its projection and
+            was calibrated on these). Evaluation only: never handed to agents or designers.
         initial_bank: The bank deployed at iteration 0.
 
     Example:
@@ -141,6 +163,7 @@ class World:
         reference_embeddings: NDArray[np.float32],
         initial_bank: ActionBank,
         catalog: ActionCatalog,
+        ground_truth_reference_texts: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.population = population
@@ -149,6 +172,7 @@ class World:
         self.reference_texts = reference_texts
         reference_embeddings.setflags(write=False)
         self.reference_embeddings = reference_embeddings
+        self.ground_truth_reference_texts = ground_truth_reference_texts
         self.initial_bank = initial_bank
         self._catalog = catalog
 
@@ -173,20 +197,30 @@ class World:
         if embedder is None:
             kwargs: dict[str, Any] = {"dim": config.embedding_dim} if config.embedder == "hashing" else {}
             embedder = make_embedder(config.embedder, cache=config.cache_embeddings, **kwargs)
+        elif config.ground_truth == "semantic" and not getattr(embedder, "semantic", True):
+            raise ConfigError(
+                f"WorldConfig.ground_truth='semantic' needs a semantic embedder, got {embedder.name!r} "
+                "(its concepts are matched by meaning, which this embedder does not encode)."
+            )
         copywriter = copywriter or OfflineCopywriter()
         population = population or UserPopulation()
-        text_rng, user_rng, truth_rng, bank_rng = spawn_generators(config.world_seed, 4)
-        reference_texts = tuple(copywriter.write(config.n_reference_texts, rng=text_rng))
+        text_rng, user_rng, truth_rng, bank_rng, company_text_rng = spawn_generators(config.world_seed, 5)
+        truth_texts = tuple(copywriter.write(config.n_reference_texts, rng=text_rng))
+        # The company's sample: an independent draw that shares no text with the ground truth's.
+        reference_texts = tuple(copywriter.write(config.n_reference_texts, rng=company_text_rng, exclude=truth_texts))
         initial_texts = copywriter.write(config.initial_actions, rng=bank_rng, brief=CopyBrief(mode="explore"))
-        all_embeddings = np.asarray(embedder.embed(list(reference_texts) + list(initial_texts)), dtype=np.float32)
-        reference_embeddings = all_embeddings[: len(reference_texts)].copy()
+        all_embeddings = np.asarray(
+            embedder.embed(list(truth_texts) + list(reference_texts) + list(initial_texts)), dtype=np.float32
+        )
+        truth_embeddings = all_embeddings[: len(truth_texts)]
+        reference_embeddings = all_embeddings[len(truth_texts) : len(truth_texts) + len(reference_texts)].copy()
         reference_users = population.sample(config.n_reference_users, rng=user_rng).features
         ground_truth = build_ground_truth(
             config.ground_truth,
             config.ground_truth_config(),
             rng=truth_rng,
             reference_users=reference_users,
-            reference_embeddings=reference_embeddings,
+            reference_embeddings=truth_embeddings,
             embed=embedder.embed,
             feature_names=population.feature_names,
         )
@@ -201,6 +235,7 @@ class World:
             reference_embeddings=reference_embeddings,
             initial_bank=initial_bank,
             catalog=catalog,
+            ground_truth_reference_texts=truth_texts,
         )
 
     @property
@@ -227,7 +262,11 @@ class World:
         return self.population.sample(n_users, rng=rng, first_id=first_id)
 
     def agent_context(self, *, evaluation_only: bool = False) -> AgentContext:
-        """What a targeting agent is told at construction (ground truth only for evaluation-only agents)."""
+        """What a targeting agent is told at construction (ground truth only for evaluation-only agents).
+
+        Its reference embeddings are the company's own sample (:attr:`reference_embeddings`), never the
+        texts the ground truth was fitted on.
+        """
         return AgentContext(
             d_user=self.d_user,
             d_embed=self.d_embed,
@@ -235,6 +274,19 @@ class World:
             reference_embeddings=self.reference_embeddings,
             ground_truth=self.ground_truth if evaluation_only else None,
         )
+
+    def card(self, **kwargs: Any) -> WorldCard:
+        """The world's datasheet, measured on fresh users and fresh texts (in no reference sample).
+
+        Base CTR, per-user best lift and interaction share against their configured values, click-probability
+        percentiles, CTR per archetype, the best pool text of a few users, the oracle bank from a 2,000-text
+        pool and the realism checks; ``learnability=True`` adds the improvement a well-specified model captures
+        from 1,000 and 5,000 logged users. See :func:`actionbank_env.evaluation.world_card` for the arguments
+        (the evaluator computes it: only it and the envs read the ground truth).
+        """
+        from actionbank_env.evaluation import world_card
+
+        return world_card(self, **kwargs)
 
     def __repr__(self) -> str:
         c = self.config

@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actionbank_env.core.ground_truth import GroundTruthConfig, interaction_share
+from actionbank_env.core.embedders import HashingEmbedder
+from actionbank_env.core.ground_truth import GroundTruthConfig, MixtureOfExperts, interaction_share
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.errors import ConfigError
-from tests.worlds import hashing_world
+from actionbank_env.evaluation import CARD_TOLERANCES, REALISM_BOUNDS, _quintile_ratios, world_card
+from tests.worlds import hashing_world, minilm_world, world_for
 
 FAMILIES = ["mixture_of_experts", "gmm", "semantic"]
 
@@ -19,52 +21,134 @@ FAMILIES = ["mixture_of_experts", "gmm", "semantic"]
 @settings(max_examples=15, deadline=None)
 @given(n_users=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
 def test_click_prob_is_pure_and_row_independent(family: str, n_users: int, seed: int) -> None:
-    world = hashing_world(ground_truth=family)
+    world = world_for(family)
     rng = np.random.default_rng(seed)
     users = world.sample_users(n_users, rng=rng).features
     emb = world.reference_embeddings[rng.integers(0, len(world.reference_embeddings), 7)]
     probs = world.ground_truth.click_prob(users, emb)
     assert probs.shape == (n_users, 7)
-    assert np.all((probs >= 0) & (probs <= 1))
+    assert np.all((probs >= 0) & (probs <= world.config.max_utility))
     # A user's probabilities do not depend on who else is in the batch, nor on the other actions.
     np.testing.assert_allclose(probs[:1], world.ground_truth.click_prob(users[:1], emb), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(probs[:, 2:3], world.ground_truth.click_prob(users, emb[2:3]), rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(probs, world.ground_truth.click_prob(users, emb))  # stationary
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_calibration_base_ctr_and_lift(family: str) -> None:
-    world = hashing_world(ground_truth=family)
-    rng = np.random.default_rng(123)
-    users = world.sample_users(3000, rng=rng).features
-    # Random banks of texts the world's copywriter writes, random targeting -> base CTR.
-    probs = world.ground_truth.click_prob(users, world.reference_embeddings)
-    base = world.config.base_ctr
-    assert abs(probs.mean() - base) < 0.15 * base
-    banks = [rng.choice(probs.shape[1], world.config.initial_actions, replace=False) for _ in range(20)]
-    lift = np.mean([probs[:, b].max(axis=1).mean() for b in banks]) / probs.mean()
-    assert lift > 2.0  # the per-user best action is several times better
+#: Card checks every test world must pass: the issue's calibration tolerances and its hard realism bounds. The
+#: card's stricter semantic probes (neutral texts <= 1.5x, >= 90 % of paraphrases targeted) are reported by
+#: the card and benchmarks/world_cards.py; here they get the looser bounds below (a test world is small).
+_REQUIRED = {"base_ctr", "best_lift", "interaction_share", "max_click_prob", "concept_quintile_ratio"}
+
+
+def _assert_card_within_tolerance(world: World, **card_kwargs: int) -> None:
+    card = world_card(world, **card_kwargs)
+    failed = [c for c in card.checks if not c["ok"] and c["name"] in _REQUIRED]
+    assert not failed, card.format()
+    checks = {c["name"]: c["measured"] for c in card.checks}
+    if "neutral_quintile_ratio" in checks:
+        assert checks["neutral_quintile_ratio"] < 2.0, card.format()  # no strong targeting of neutral texts
+        assert checks["paraphrases_targeted"] >= 0.8, card.format()  # concepts matched by meaning
+    cfg = world.config
+    assert abs(card.base_ctr / cfg.base_ctr - 1) <= CARD_TOLERANCES["base_ctr"]
+    assert abs(card.best_lift / cfg.best_lift - 1) <= CARD_TOLERANCES["best_lift"]
+    if cfg.ground_truth != "gmm":
+        assert abs(card.interaction_share - cfg.personalization) <= CARD_TOLERANCES["interaction_share"]
+    assert card.click_prob["max"] <= REALISM_BOUNDS["max_click_prob"]
+
+
+@pytest.mark.parametrize("family", ["mixture_of_experts", "gmm"])
+@settings(max_examples=3, deadline=None)
+@given(world_seed=st.integers(0, 2**31 - 1))
+def test_world_card_matches_the_parameters_on_fresh_texts_hashing(family: str, world_seed: int) -> None:
+    # The default reference sample sizes: the calibration holds out of sample, on texts in no reference sample.
+    world = World.build(WorldConfig(world_seed=world_seed, embedder="hashing", ground_truth=family))
+    _assert_card_within_tolerance(world, n_users=1500, n_texts=1000)
+
+
+@pytest.mark.parametrize(
+    ("family", "world_seed"),
+    [("semantic", 0)]  # the family that needs MiniLM; the rest are slow (a MiniLM world takes ~40 s to embed here)
+    + [pytest.param(f, s, marks=pytest.mark.slow) for f in FAMILIES for s in (11, 12)],
+)
+def test_world_card_matches_the_parameters_on_fresh_texts_minilm(family: str, world_seed: int) -> None:
+    world = minilm_world(world_seed, initial_actions=30, ground_truth=family, n_reference_texts=512)
+    _assert_card_within_tolerance(world, n_users=1500, n_texts=800)
+
+
+def test_world_card_is_reproducible_and_excludes_every_reference_text() -> None:
+    world = hashing_world(ground_truth="gmm")
+    a, b = world_card(world, n_users=200, n_texts=100), world.card(n_users=200, n_texts=100)
+    assert a.to_dict() | {"seconds": 0} == b.to_dict() | {"seconds": 0}
+    best = {x["text"] for x in a.examples}
+    assert not best & set(world.reference_texts) and not best & set(world.ground_truth_reference_texts)
+    assert set(a.ctr_by_archetype) <= set(world.population.archetype_names)
+    assert a.random_bank_value < a.oracle_bank_value
+    assert "base_ctr" in a.format() and "oracle" in a.format()
 
 
 @pytest.mark.parametrize("family", ["mixture_of_experts", "semantic"])
-def test_personalisation_share_of_variance(family: str) -> None:
-    world = hashing_world(ground_truth=family)
+def test_personalization_sets_the_interaction_share(family: str) -> None:
+    world = world_for(family)
     users = world.sample_users(2000, rng=np.random.default_rng(0)).features
     logits = world.ground_truth.logits(users, world.reference_embeddings)  # type: ignore[attr-defined]
-    assert interaction_share(logits) > 0.4
-    low = World.build(
-        WorldConfig(
-            embedder="hashing",
-            embedding_dim=128,
-            ground_truth=family,
-            personalization=0.1,
-            initial_actions=10,
-            n_reference_texts=256,
-            n_reference_users=1024,
-        )
+    assert abs(interaction_share(logits) - 0.85) < 0.05
+    low = (
+        minilm_world(0, initial_actions=30, n_reference_texts=512, personalization=0.3)
+        if family == "semantic"
+        else None
     )
+    if low is None:
+        low = World.build(
+            WorldConfig(
+                embedder="hashing",
+                embedding_dim=128,
+                ground_truth=family,
+                personalization=0.3,
+                initial_actions=10,
+                n_reference_texts=256,
+                n_reference_users=1024,
+            )
+        )
     low_logits = low.ground_truth.logits(users, low.reference_embeddings)  # type: ignore[attr-defined]
-    assert interaction_share(low_logits) < interaction_share(logits) - 0.2
+    assert abs(interaction_share(low_logits) - 0.3) < 0.07
+
+
+def test_mixture_of_experts_interaction_carries_no_action_main_effect() -> None:
+    # The cause of the old shortfall: E[g(x) ⊗ x̃] != 0 gave the bilinear term an action main effect.
+    truth = hashing_world().ground_truth
+    assert isinstance(truth, MixtureOfExperts)
+    users = hashing_world().sample_users(20_000, rng=np.random.default_rng(2)).features
+    user_basis, action_basis = truth.design(users, hashing_world().reference_embeddings)
+    inter = user_basis @ truth._experts_stacked @ action_basis.T  # (n, m) interaction before scaling
+    uncentred = (user_basis + truth._gated_mean) @ truth._experts_stacked @ action_basis.T
+    # Without the centring each action's mean interaction is a main effect of up to ~1.5 sd (0.43 measured);
+    # with it, what is left is the sampling error of the mean φ̄ over the world's 1,024 reference users.
+    assert np.abs(uncentred.mean(axis=0)).max() > 0.5 * inter.std()
+    n_ref = hashing_world().config.n_reference_users
+    assert np.abs(inter.mean(axis=0)).max() < 4.0 * inter.std() / np.sqrt(n_ref)
+
+
+def test_spectrum_power_weights_the_principal_components() -> None:
+    shares = {}
+    for power in (0.0, 1.0):
+        world = World.build(
+            WorldConfig(
+                embedder="hashing",
+                embedding_dim=128,
+                spectrum_power=power,
+                n_reference_texts=256,
+                n_reference_users=512,
+                initial_actions=10,
+            )
+        )
+        truth = world.ground_truth
+        assert isinstance(truth, MixtureOfExperts)
+        fit = np.asarray(world.ground_truth_reference_texts[0::2])
+        coords = truth._projection(np.asarray(world.embedder.embed(list(fit)), dtype=np.float64))
+        shares[power] = coords.var(axis=0, ddof=1)
+    np.testing.assert_allclose(shares[0.0], 1.0, rtol=1e-6)  # whitened: every direction weighs the same
+    assert shares[1.0][0] == pytest.approx(1.0) and np.all(np.diff(shares[1.0]) <= 1e-12)  # the texts' own spectrum
+    assert shares[1.0][-1] < 0.5
 
 
 def test_targeting_matters_on_the_default_family() -> None:
@@ -99,21 +183,40 @@ def test_world_seed_decides_the_ground_truth() -> None:
     assert not np.allclose(a.ground_truth.click_prob(users, emb), other.ground_truth.click_prob(users, emb))
 
 
-def test_semantic_truth_rewards_the_right_message() -> None:
-    world = hashing_world(ground_truth="semantic")
+def test_semantic_truth_targets_by_meaning_not_by_wording() -> None:
+    world = world_for("semantic")
     embed = world.embedder.embed
-    pop_users = world.sample_users(4000, rng=np.random.default_rng(3))
+    x = world.sample_users(4000, rng=np.random.default_rng(3)).features
     col = {n: i for i, n in enumerate(world.feature_names)}
-    x = pop_users.features
     bargain = x[:, col["price_sensitivity"]] > np.quantile(x[:, col["price_sensitivity"]], 0.8)
     rich = x[:, col["income_level"]] > np.quantile(x[:, col["income_level"]], 0.8)
     texts = [
-        "Huge sale: save 50% on cheap deals and bargains today",
-        "Exclusive premium access to our luxury VIP collection",
+        "Grab a bargain: everything under $10",  # no concept phrase in it
+        "Our most exquisite pieces, reserved for a select few",
+        "An update to our privacy policy",  # about nothing a concept responds to
     ]
     probs = world.ground_truth.click_prob(x, embed(texts))
-    assert probs[bargain, 0].mean() > probs[bargain, 1].mean()
-    assert probs[rich, 1].mean() > probs[rich, 0].mean()
+    assert probs[bargain, 0].mean() > 1.3 * probs[~bargain, 0].mean()
+    assert probs[rich, 1].mean() > 1.3 * probs[~rich, 1].mean()
+    assert probs[rich, 1].mean() > probs[rich, 0].mean() and probs[bargain, 0].mean() > probs[bargain, 1].mean()
+    # No strong targeting of a text about nothing: top vs bottom fifth of every trait within the card's bound.
+    neutral_ratio = _quintile_ratios(probs[:, 2:3], x)
+    assert np.all(np.maximum(neutral_ratio, 1 / neutral_ratio) <= REALISM_BOUNDS["neutral_ratio"])
+    # A near-copy of an exemplar phrase is no magic word: at most the concept's ceiling, below 0.35.
+    copy = world.ground_truth.click_prob(x, embed(["huge sale, save 50% today"]))[:, 0]
+    assert copy.max() <= world.config.max_utility
+    price = x[:, col["price_sensitivity"]]
+    assert copy[bargain].mean() / copy[price < np.quantile(price, 0.2)].mean() < REALISM_BOUNDS["quintile_ratio"]
+
+
+def test_semantic_truth_refuses_a_lexical_embedder() -> None:
+    message = (
+        "WorldConfig.ground_truth='semantic' needs a semantic embedder ('minilm' or 'openai'), got embedder='hashing'"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        WorldConfig(embedder="hashing", ground_truth="semantic")
+    with pytest.raises(ConfigError, match="needs a semantic embedder, got 'hashing-v1-d64-c0.5'"):
+        World.build(WorldConfig(embedder="minilm", ground_truth="semantic"), embedder=HashingEmbedder(64))
 
 
 @pytest.mark.parametrize(
@@ -122,8 +225,13 @@ def test_semantic_truth_rewards_the_right_message() -> None:
         ({"base_ctr": 0.0}, "GroundTruthConfig.base_ctr must be a float > 0.0 and < 1.0, got 0.0."),
         ({"best_lift": 1.0}, "GroundTruthConfig.best_lift must be a float > 1.0, got 1.0."),
         ({"personalization": 1.5}, "GroundTruthConfig.personalization must be a float >= 0.0 and <= 1.0, got 1.5."),
-        ({"base_ctr": 0.4, "best_lift": 3.0}, "GroundTruthConfig.base_ctr * best_lift must be < 1, got 0.4 * 3.0."),
-        ({"min_utility": 0.1}, "GroundTruthConfig.min_utility=0.1 < base_ctr=0.05 < max_utility=0.5 must hold."),
+        ({"spectrum_power": -0.1}, "GroundTruthConfig.spectrum_power must be a float >= 0.0 and <= 1.0, got -0.1."),
+        (
+            {"base_ctr": 0.1, "best_lift": 4.0},
+            "GroundTruthConfig.base_ctr * best_lift must be < max_utility=0.35 (no user's best action can beat the "
+            "ceiling), got 0.1 * 4.0.",
+        ),
+        ({"min_utility": 0.1}, "GroundTruthConfig.min_utility=0.1 < base_ctr=0.05 < max_utility=0.35 must hold."),
         ({"n_experts": 0}, "GroundTruthConfig.n_experts must be an int >= 1 and <= 64, got 0."),
     ],
 )

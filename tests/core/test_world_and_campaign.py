@@ -95,7 +95,8 @@ def test_learning_agents_beat_random_and_oracle_has_no_regret() -> None:
     world = hashing_world()
     oracle, rand, linucb = (_campaign(world, n, 7, n_users=6000) for n in ("oracle", "random", "linucb"))
     assert oracle.regret == pytest.approx(0.0, abs=1e-12)
-    assert linucb.deployed_value > rand.deployed_value * 1.3
+    # LinUCB captures a real share of the per-user targeting gain (0.31 measured with best_lift 2).
+    assert linucb.deployed_value - rand.deployed_value > 0.2 * (oracle.deployed_value - rand.deployed_value)
     assert oracle.bank_value == pytest.approx(rand.bank_value)  # same users, same bank
 
 
@@ -143,3 +144,28 @@ def test_log_is_append_only_and_validated() -> None:
         ObservationLog({**first.columns, "propensity": np.zeros(10)})
     with pytest.raises(ConfigError, match="missing \\['click'\\]"):
         ObservationLog({k: v for k, v in first.columns.items() if k != "click"})
+
+
+class _SpyAgent:
+    """Records the context the registry hands a real (not evaluation-only) agent."""
+
+    seen: list[object] = []
+
+    def __init__(self, context: object, *, rng: np.random.Generator) -> None:
+        _SpyAgent.seen.append(context)
+
+
+def test_agents_never_see_the_ground_truths_reference_texts() -> None:
+    world = hashing_world()
+    truth_texts = set(world.ground_truth_reference_texts)
+    assert len(truth_texts) == world.config.n_reference_texts
+    assert not truth_texts & set(world.reference_texts)  # an independent draw, no text in common
+    company_emb = np.asarray(world.embedder.embed(list(world.reference_texts)), dtype=np.float32)
+    _SpyAgent.seen.clear()
+    make_agent(_SpyAgent, world, rng=np.random.default_rng(0))
+    for context in (_SpyAgent.seen[0], world.agent_context()):
+        ref = np.asarray(context.reference_embeddings)  # type: ignore[attr-defined]
+        assert context.ground_truth is None  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(ref, world.reference_embeddings)  # the company's own sample
+        # What the agent is shown are the embeddings of the company's texts, none of which is a truth text.
+        np.testing.assert_allclose(ref, company_emb, rtol=1e-5, atol=1e-6)

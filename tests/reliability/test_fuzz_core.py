@@ -22,6 +22,7 @@ from actionbank_env.core.embedders import HashingEmbedder
 from actionbank_env.core.users import FEATURE_NAMES, UserPopulation
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.errors import ConfigError
+from tests.worlds import minilm_world
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -31,6 +32,8 @@ _POPULATION = UserPopulation()
 
 @pytest.fixture(scope="module", params=["mixture_of_experts", "gmm", "semantic"])
 def world(request: pytest.FixtureRequest) -> World:
+    if request.param == "semantic":  # needs a semantic embedder
+        return minilm_world(initial_actions=4, n_reference_texts=64)
     return World.build(
         WorldConfig(
             embedder="hashing",
