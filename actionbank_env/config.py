@@ -101,7 +101,7 @@ class SimulationConfig:
     use_pca: bool = True
     pca_components: int = 16
     n_heads: int = 10
-    campaign_batch_size: int = 64
+    campaign_batch_size: int = 32
     optimizer: str = "generative"
     reward_model_type: str = "lightgbm"
     lgb_n_estimators: int = 200

@@ -76,7 +76,7 @@ def run_campaign(
     users: UserBatch,
     *,
     rng: np.random.Generator,
-    batch_size: int = 64,
+    batch_size: int = 32,
     iteration: int = 0,
     learn: bool = True,
 ) -> CampaignResult:

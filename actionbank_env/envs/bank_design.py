@@ -80,7 +80,7 @@ class BankDesignConfig:
     bank_obs_dim: int = 16
     company_strategy: Any = "linucb"
     company_params: Mapping[str, Any] = field(default_factory=dict)
-    campaign_batch_size: int = 64
+    campaign_batch_size: int = 32
     data_dir: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
