@@ -20,6 +20,7 @@ PPO_WORLD = {
     "n_reference_texts": 64,
     "n_reference_users": 512,
     "base_ctr": 0.2,
+    "max_utility": 0.6,  # a strong-signal world: base_ctr * best_lift must stay below the ceiling
 }
 
 
