@@ -45,11 +45,10 @@ from typing import Any
 from actionbank_env._validation import check_choice, check_int
 from actionbank_env.config import SimulationConfig
 from actionbank_env.core.io import atomic_write_json, atomic_write_text, read_json
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, MissingExtraError
 
 __all__ = [
     "BACKENDS",
-    "RAY_EXTRA_MESSAGE",
     "SWEEP_METRICS",
     "SweepResult",
     "Trial",
@@ -71,8 +70,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("local", "ray")
 #: Final-iteration numbers of ``summary.json`` aggregated over seeds.
 SWEEP_METRICS = ("deployed_value", "bank_value", "new_bank_value", "improvement_captured", "company_reward")
-#: The error raised when the Ray backend is asked for without Ray installed.
-RAY_EXTRA_MESSAGE = "--backend ray needs the 'ray' extra: pip install 'actionbank-env[ray]'"
 #: Settings a sweep fixes for its trials unless ``--set`` says otherwise.
 TRIAL_DEFAULTS: dict[str, Any] = {"report": False, "tensorboard": False, "threads": 1}
 
@@ -368,7 +365,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ImportError(RAY_EXTRA_MESSAGE) from None
+        raise MissingExtraError("ray", "--backend ray") from None
     return ray
 
 
@@ -544,7 +541,7 @@ def run_sweep(
 
     Raises:
         ConfigError: For a bad backend, workers, grid point or a finished trial with other settings.
-        ImportError: ``backend="ray"`` without Ray installed (naming the ``ray`` extra).
+        MissingExtraError: ``backend="ray"`` without Ray installed (an ImportError naming the ``ray`` extra).
     """
     check_choice("--backend", backend, BACKENDS)
     check_int("--workers", workers, low=1, high=1024)

@@ -1,9 +1,8 @@
-"""Helpers shared by the targeting agents: config plumbing, input checks, PCA of embeddings, fast Decisions."""
+"""Helpers shared by the targeting agents: input checks, PCA of embeddings, fast Decisions."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,41 +11,7 @@ from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import Decision
 
-__all__ = ["resolve_config", "EmbeddingPCA", "make_decision", "check_users", "check_feedback", "require_bank"]
-
-C = TypeVar("C")
-
-
-def resolve_config(cls: type[C], config: C | None, hyperparameters: dict[str, Any], agent: str) -> C:
-    """Build ``cls`` from ``config`` or from keyword hyperparameters (not both).
-
-    Raises:
-        TypeError: On unknown hyperparameter names (all of them are named) or a config of the wrong type.
-
-    Example:
-        >>> from dataclasses import dataclass
-        >>> @dataclass(frozen=True)
-        ... class FooConfig:
-        ...     alpha: float = 1.0
-        >>> resolve_config(FooConfig, None, {"alpha": 2.0}, "FooAgent")
-        FooConfig(alpha=2.0)
-        >>> resolve_config(FooConfig, None, {"alpah": 2.0, "beta": 1}, "FooAgent")
-        Traceback (most recent call last):
-        ...
-        TypeError: FooAgent got unknown hyperparameters ['alpah', 'beta']; valid names are ['alpha'].
-    """
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(hyperparameters) - set(names))
-    if unknown:
-        raise TypeError(f"{agent} got unknown hyperparameters {unknown}; valid names are {names}.")
-    if config is None:
-        return cls(**hyperparameters)
-    if not isinstance(config, cls):
-        raise TypeError(f"{agent} config must be a {cls.__name__}, got {type(config).__name__}.")
-    if hyperparameters:
-        return dataclasses.replace(config, **hyperparameters)  # type: ignore[type-var]
-    return config
-
+__all__ = ["EmbeddingPCA", "make_decision", "check_users", "check_feedback", "require_bank"]
 
 def make_decision(actions: NDArray[np.int64], propensities: NDArray[np.float64]) -> Decision:
     """A :class:`Decision` built without re-validating arrays the agent produced itself.

@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_int, check_prob, check_real
+from actionbank_env._validation import check_int, check_prob, check_real, resolve_config
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
 
-from ._common import check_bank, check_feedback, check_users, make_decision, require_bank, resolve_config
+from ._common import check_bank, check_feedback, check_users, make_decision, require_bank
 
 __all__ = [
     "RandomConfig",

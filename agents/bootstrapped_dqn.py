@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real, check_str
+from actionbank_env._validation import resolve_config, check_bool, check_choice, check_int, check_prob, check_real, check_str
 from actionbank_env.core.actions import ActionBank
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.protocols import AgentContext, Decision
 
 from ._common import (
@@ -33,7 +33,6 @@ from ._common import (
     make_decision,
     make_projection,
     require_bank,
-    resolve_config,
 )
 
 __all__ = ["BootstrappedDQNConfig", "BootstrappedDQNAgent", "ReplayBuffer"]
@@ -90,7 +89,7 @@ class BootstrappedDQNConfig:
     def __post_init__(self) -> None:
         check_int("BootstrappedDQNConfig.n_heads", self.n_heads, low=1)
         if not isinstance(self.hidden_sizes, tuple):
-            raise TypeError(
+            raise ConfigTypeError(
                 f"BootstrappedDQNConfig.hidden_sizes must be a tuple of ints, got {type(self.hidden_sizes).__name__}."
             )
         for i, width in enumerate(self.hidden_sizes):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real
+from actionbank_env._validation import resolve_config, check_bool, check_choice, check_int, check_prob, check_real
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
@@ -38,7 +38,6 @@ from ._common import (
     make_decision,
     make_projection,
     require_bank,
-    resolve_config,
 )
 
 __all__ = ["LinUCBConfig", "LinUCBAgent"]

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_bool, check_choice, check_prob, check_str
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.projection import BankProjection, padded_bank
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.protocols import AgentContext, Decision
 
 from ._common import check_bank, check_feedback, check_users, make_decision, require_bank
@@ -68,7 +68,7 @@ class SB3PolicyConfig:
     def __post_init__(self) -> None:
         if self.model_path is not None:
             if not isinstance(self.model_path, str | os.PathLike):
-                raise TypeError(
+                raise ConfigTypeError(
                     f"SB3PolicyConfig.model_path must be a str or path, got {self.model_path!r} "
                     f"of type {type(self.model_path).__name__}."
                 )

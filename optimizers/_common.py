@@ -7,7 +7,6 @@ compose these functions.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real, check_str
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -29,7 +28,6 @@ __all__ = [
     "TrainingRows",
     "training_rows",
     "representative_users",
-    "resolve_config",
     "REPRESENTATIVE_METHODS",
 ]
 
@@ -119,14 +117,10 @@ class GenerativeConfig:
             pass  # a user's own class
         elif check_str(f"{name}.reward_model", self.reward_model) and ":" in self.reward_model:
             pass  # "module:Class", resolved when the model is built
-        elif self.reward_model not in REWARD_MODELS:
-            close = difflib.get_close_matches(self.reward_model, sorted(REWARD_MODELS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{name}.reward_model must be one of {sorted(REWARD_MODELS)}, got {self.reward_model!r}.{hint}"
-            )
+        else:
+            check_choice(f"{name}.reward_model", self.reward_model, REWARD_MODELS)
         if not isinstance(self.reward_model_params, Mapping):
-            raise TypeError(
+            raise ConfigTypeError(
                 f"{name}.reward_model_params must be a dict, got {self.reward_model_params!r} "
                 f"of type {type(self.reward_model_params).__name__}."
             )
@@ -176,21 +170,6 @@ class GenerativeConfig:
 
 #: Generation modes, in pool order.
 MODE_NAMES: tuple[str, ...] = ("exploit", "explore", "targeted")
-
-
-def resolve_config(config: GenerativeConfig | None, params: Mapping[str, Any], owner: str) -> GenerativeConfig:
-    """A :class:`GenerativeConfig` from ``config`` and/or keyword ``params``; unknown names raise ``TypeError``."""
-    valid = [f.name for f in dataclasses.fields(GenerativeConfig)]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        hints = [f"{u!r} -> {c[0]!r}" for u in unknown if (c := difflib.get_close_matches(u, valid, n=1))]
-        hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-        raise TypeError(f"{owner} got unknown parameters {unknown}; valid names are {valid}.{hint}")
-    if config is None:
-        return GenerativeConfig(**params)
-    if not isinstance(config, GenerativeConfig):
-        raise TypeError(f"{owner} config must be a GenerativeConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, **params) if params else config
 
 
 class ActionMemory:

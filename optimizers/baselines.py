@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actionbank_env._validation import resolve_config
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import DesignerContext, Proposal
-from optimizers._common import ActionMemory, GenerativeConfig, resolve_config
+from optimizers._common import ActionMemory, GenerativeConfig
 from optimizers.generative import draw_pool, finish_bank
 from optimizers.selection import GreedySelector
 
@@ -39,7 +40,7 @@ class _PoolDesigner:
     ) -> None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"{self._name} rng must be a numpy.random.Generator, got {type(rng).__name__}.")
-        self.config = resolve_config(config, params, self._name)
+        self.config = resolve_config(GenerativeConfig, config, params, self._name)
         self.context = context
         self._rng = rng
         self.memory = ActionMemory()

@@ -25,13 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env.core.observations import ObservationLog
+from actionbank_env._validation import resolve_config
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import DesignerContext, Proposal
 from optimizers._common import (
     ActionMemory,
     GenerativeConfig,
     representative_users,
-    resolve_config,
     training_rows,
     window,
 )
@@ -159,7 +159,7 @@ class GenerativeDesigner:
     ) -> None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"GenerativeDesigner rng must be a numpy.random.Generator, got {type(rng).__name__}.")
-        self.config = resolve_config(config, params, "GenerativeDesigner")
+        self.config = resolve_config(GenerativeConfig, config, params, "GenerativeDesigner")
         self.context = context
         self._rng = rng
         self.memory = ActionMemory()

@@ -39,7 +39,7 @@ from actionbank_env.core.embedders import (
     _Secret,
 )
 from actionbank_env.core.users import FEATURE_NAMES
-from actionbank_env.errors import ServiceError
+from actionbank_env.errors import ConfigTypeError, ServiceError
 
 __all__ = [
     "Copywriter",
@@ -454,7 +454,7 @@ _TRAIT_CATEGORIES: dict[str, tuple[str, ...]] = {
 
 def _check_names(name: str, value: Any, choices: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a tuple of str, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a tuple of str, got {value!r} of type {type(value).__name__}.")
     items = tuple(value)
     for i, item in enumerate(items):
         check_choice(f"{name}[{i}]", item, choices)

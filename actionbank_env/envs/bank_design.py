@@ -50,7 +50,7 @@ from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.users import UserBatch
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import bank_projection, get_world, split_world_kwargs
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.registry import make_agent
 
 __all__ = ["BankDesignConfig", "BankDesignEnv", "TEXT_CHARSET", "load_replay_data"]
@@ -90,11 +90,11 @@ class BankDesignConfig:
         check_int("BankDesignConfig.bank_obs_dim", self.bank_obs_dim, low=1, high=1024)
         check_int("BankDesignConfig.campaign_batch_size", self.campaign_batch_size, low=1)
         if not isinstance(self.company_params, Mapping):
-            raise TypeError(
+            raise ConfigTypeError(
                 f"BankDesignConfig.company_params must be a mapping, got {type(self.company_params).__name__}."
             )
         if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
-            raise TypeError(f"BankDesignConfig.data_dir must be a path or None, got {type(self.data_dir).__name__}.")
+            raise ConfigTypeError(f"BankDesignConfig.data_dir must be a path or None, got {type(self.data_dir).__name__}.")
 
 
 _DESIGN_FIELDS = tuple(BankDesignConfig.__dataclass_fields__)

@@ -12,7 +12,6 @@ persistence. Saved models are folders, never pickles:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_array, check_int
-from actionbank_env.errors import ActionBankError, ConfigError
+from actionbank_env._validation import check_array, check_int, resolve_config
+from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from optimizers.reward_models._features import FeatureMap, distinct_rows
 
 __all__ = ["NotFittedError", "RewardModelBase", "check_common_config", "FORMAT_VERSION"]
@@ -45,7 +44,7 @@ def _as_tuple_of_ints(config: Any, field: str, *, low: int) -> None:
     name = f"{type(config).__name__}.{field}"
     value = getattr(config, field)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a tuple of ints, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a tuple of ints, got {value!r} of type {type(value).__name__}.")
     items = tuple(value)
     if not items:
         raise ConfigError(f"{name} must contain at least one int, got {value!r}.")
@@ -82,19 +81,7 @@ class RewardModelBase:
         cls_name = type(self).__name__
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"{cls_name} rng must be a numpy.random.Generator, got {type(rng).__name__}.")
-        valid = [f.name for f in dataclasses.fields(self.config_class)]
-        unknown = sorted(set(params) - set(valid))
-        if unknown:
-            hints = [f"{u!r} -> {close[0]!r}" for u in unknown if (close := difflib.get_close_matches(u, valid, n=1))]
-            hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-            raise TypeError(f"{cls_name} got unknown parameters {unknown}; valid names are {valid}.{hint}")
-        if config is None:
-            config = self.config_class(**params)
-        elif not isinstance(config, self.config_class):
-            raise TypeError(f"{cls_name} config must be a {self.config_class.__name__}, got {type(config).__name__}.")
-        elif params:
-            config = dataclasses.replace(config, **params)
-        self.config = config
+        self.config = resolve_config(self.config_class, config, params, cls_name)
         self._rng = rng
         self.reference_embeddings = (
             None

@@ -255,7 +255,7 @@ def test_unknown_parameter_is_named() -> None:
     message = "LightGBMRewardModel got unknown parameters ['n_estimator']"
     with pytest.raises(TypeError, match=re.escape(message)) as info:
         make_reward_model("lightgbm", rng=np.random.default_rng(0), n_estimator=10)
-    assert "'n_estimator' -> 'n_estimators'" in str(info.value)
+    assert "Did you mean 'n_estimators'?" in str(info.value)
 
 
 def test_rng_must_be_a_generator() -> None:

@@ -304,7 +304,7 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         "make.typo",
         _make("ActionBank/Targeting-v0", embeder="x"),
         TypeError,
-        ("unexpected keyword argument 'embeder'", "valid keywords", "Did you mean 'embedder'"),
+        ("unknown keyword arguments ['embeder']", "valid names", "Did you mean 'embedder'"),
     ),
     (
         "make.max_bank_size=0",
