@@ -34,6 +34,7 @@ __all__ = [
     "BankDesigner",
     "DesignerContext",
     "Proposal",
+    "Candidates",
 ]
 
 
@@ -146,16 +147,38 @@ class Selector(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Candidates:
+    """The candidate pool a designer chose from, for the evaluator (the oracle bank over the same pool).
+
+    Attributes:
+        texts: The candidate texts, length n.
+        embeddings: Their embeddings by the world's embedder, float32, shape (n, d_embed).
+        budget: How many of them the designer could add to the bank (its ``action_bank_size``).
+    """
+
+    texts: tuple[str, ...]
+    embeddings: NDArray[np.float32] = field(repr=False)
+    budget: int
+
+
+@dataclass(frozen=True, slots=True)
 class Proposal:
     """A bank designer's answer: the next bank's texts and what it found out on the way.
+
+    The runner takes everything it needs from a designer from here (never from the designer's attributes).
 
     Attributes:
         texts: The next bank, in order (retained texts keep their ids when deployed).
         diagnostics: JSON-ready numbers and notes (expected value, fit time, ...).
+        candidates: The pool it chose from (``None`` when it drew none): the evaluator's oracle picks from it.
+        reward_model: The reward model it fitted (``None`` when it fitted none): the evaluator measures its
+            fidelity against the ground truth.
     """
 
     texts: tuple[str, ...]
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    candidates: Candidates | None = field(default=None, repr=False)
+    reward_model: RewardModel | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +202,16 @@ class DesignerContext:
 
 @runtime_checkable
 class BankDesigner(Protocol):
-    """An outer-loop agent: reads the observation history and proposes the next bank."""
+    """An outer-loop agent: reads the observation history and proposes the next bank.
+
+    Designers are built as ``DesignerClass(context, rng=rng, **params)`` by the registry (a class with
+    ``evaluation_only = True`` is given the ground truth in its context).
+    """
 
     def propose(self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator) -> Proposal:
         """Return the next bank's texts (the current bank's texts it keeps come first)."""
+        ...
+
+    def remember(self, bank: ActionBank) -> None:
+        """Record a deployed bank without proposing (a resumed run replays the iterations it completed before)."""
         ...

@@ -13,6 +13,7 @@ from actionbank_env.protocols import Decision
 
 __all__ = ["EmbeddingPCA", "make_decision", "check_users", "check_feedback", "require_bank"]
 
+
 def make_decision(actions: NDArray[np.int64], propensities: NDArray[np.float64]) -> Decision:
     """A :class:`Decision` built without re-validating arrays the agent produced itself.
 

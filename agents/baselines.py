@@ -95,6 +95,7 @@ class RandomAgent(_CountingAgent):
     """
 
     _name = "RandomAgent"
+    config_class: ClassVar[type[RandomConfig]] = RandomConfig
 
     def __init__(
         self,
@@ -155,6 +156,7 @@ class EpsilonGreedyAgent(_CountingAgent):
     """
 
     _name = "EpsilonGreedyAgent"
+    config_class: ClassVar[type[EpsilonGreedyConfig]] = EpsilonGreedyConfig
 
     def __init__(
         self,
@@ -216,6 +218,7 @@ class LegacyAgent(_CountingAgent):
     """
 
     _name = "LegacyAgent"
+    config_class: ClassVar[type[LegacyConfig]] = LegacyConfig
 
     def __init__(
         self,
@@ -262,6 +265,7 @@ class OracleAgent:
     """
 
     evaluation_only: ClassVar[bool] = True
+    config_class: ClassVar[type[OracleConfig]] = OracleConfig
 
     def __init__(
         self,

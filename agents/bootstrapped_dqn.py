@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import resolve_config, check_bool, check_choice, check_int, check_prob, check_real, check_str
+from actionbank_env._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_prob,
+    check_real,
+    check_str,
+    resolve_config,
+)
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.protocols import AgentContext, Decision
@@ -230,6 +238,9 @@ class BootstrappedDQNAgent:
         rng: The agent's only source of randomness.
         config: A :class:`BootstrappedDQNConfig`; or pass its fields as keyword arguments.
     """
+
+    #: The config whose fields are this agent's keyword parameters.
+    config_class: ClassVar[type[BootstrappedDQNConfig]] = BootstrappedDQNConfig
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -109,6 +109,10 @@ class GenerativeConfig:
     propensity_clip: float = 0.05
     fit_on_pool_pca: bool = True
 
+    #: Fields that name a component (``reward_model``, a reward-model registry name) and the field holding its
+    #: parameters: the configuration tree gives them their own ``--designer.reward-model.*`` settings.
+    COMPONENTS: ClassVar[dict[str, tuple[str, str]]] = {"reward_model": ("reward_model", "reward_model_params")}
+
     def __post_init__(self) -> None:
         from optimizers.reward_models import REWARD_MODELS
 
@@ -127,6 +131,10 @@ class GenerativeConfig:
         object.__setattr__(self, "reward_model_params", dict(self.reward_model_params))
         check_int(f"{name}.action_pool_size", self.action_pool_size, low=0)
         check_int(f"{name}.action_bank_size", self.action_bank_size, low=0)
+        if self.action_bank_size > self.action_pool_size:
+            raise ConfigError(
+                f"{name}.action_bank_size={self.action_bank_size} must be <= action_pool_size={self.action_pool_size}."
+            )
         if self.max_bank_size is not None:
             check_int(f"{name}.max_bank_size", self.max_bank_size, low=1)
             if self.max_bank_size < self.action_bank_size:

@@ -19,15 +19,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env.core.observations import ObservationLog
 from actionbank_env._validation import resolve_config
+from actionbank_env.core.coverage import GreedySelector, retire_least_valuable
+from actionbank_env.core.observations import ObservationLog
 from actionbank_env.errors import ConfigError
-from actionbank_env.protocols import DesignerContext, Proposal
+from actionbank_env.protocols import Candidates, DesignerContext, Proposal
 from optimizers._common import (
     ActionMemory,
     GenerativeConfig,
@@ -36,7 +37,6 @@ from optimizers._common import (
     window,
 )
 from optimizers.generators import CandidatePool, CopywriterCandidateGenerator
-from optimizers.selection import GreedySelector, retire_least_valuable
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -74,6 +74,10 @@ class PoolDraw:
         self.user_weights = user_weights
         self.log = log
         self.seconds = seconds
+
+    def candidates(self, budget: int) -> Candidates:
+        """The pool as the evaluator sees it, with the designer's ``budget`` of new actions."""
+        return Candidates(texts=self.pool.texts, embeddings=self.embeddings, budget=budget)
 
 
 def draw_pool(
@@ -137,10 +141,6 @@ class GenerativeDesigner:
         config: A :class:`GenerativeConfig`; keyword ``params`` are applied on top of it.
         **params: Fields of :class:`GenerativeConfig`.
 
-    Attributes:
-        reward_model_: The model fitted by the last ``propose`` (``None`` before, or when it could not fit).
-        last_pool_: The :class:`PoolDraw` of the last ``propose``.
-
     Example:
         >>> from actionbank_env.core.copywriting import OfflineCopywriter
         >>> from actionbank_env.core.embedders import HashingEmbedder
@@ -148,6 +148,9 @@ class GenerativeDesigner:
         >>> GenerativeDesigner(ctx, rng=np.random.default_rng(0), reward_model="linear", action_bank_size=3)
         GenerativeDesigner(reward_model='linear', action_pool_size=2000, action_bank_size=3, max_bank_size=None)
     """
+
+    #: The config whose fields are this designer's keyword parameters.
+    config_class: ClassVar[type[GenerativeConfig]] = GenerativeConfig
 
     def __init__(
         self,
@@ -163,8 +166,6 @@ class GenerativeDesigner:
         self.context = context
         self._rng = rng
         self.memory = ActionMemory()
-        self.reward_model_: Any = None
-        self.last_pool_: PoolDraw | None = None
         if self.config.use_uncertainty:
             from optimizers.reward_models import reward_model_class
 
@@ -180,6 +181,10 @@ class GenerativeDesigner:
             f"GenerativeDesigner(reward_model={c.reward_model!r}, action_pool_size={c.action_pool_size}, "
             f"action_bank_size={c.action_bank_size}, max_bank_size={c.max_bank_size})"
         )
+
+    def remember(self, bank: ActionBank) -> None:
+        """Record a deployed bank (its texts and embeddings) without proposing."""
+        self.memory.remember(bank)
 
     def _fit(
         self, logs: Sequence[ObservationLog], pool_embeddings: NDArray[np.float32], rng: np.random.Generator
@@ -250,7 +255,7 @@ class GenerativeDesigner:
             return Proposal(texts=bank.texts, diagnostics=diag)
 
         draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
-        self.last_pool_ = draw
+        pool_view = draw.candidates(cfg.action_bank_size)
         diag.update(draw.pool.summary())
         diag["generate_seconds"] = draw.seconds
 
@@ -258,11 +263,10 @@ class GenerativeDesigner:
         model, fit_info = self._fit(window(history, cfg.history_window), draw.embeddings, fit_rng)
         diag["fit_seconds"] = time.perf_counter() - start
         diag.update(fit_info)
-        self.reward_model_ = model
         if model is None or draw.users.shape[0] == 0:
             logger.warning("GenerativeDesigner keeps the bank: %s.", fit_info.get("skipped", "no logged users"))
             diag.update(n_new=0, new_texts=[], retired_texts=[], select_seconds=0.0)
-            return Proposal(texts=bank.texts, diagnostics=diag)
+            return Proposal(texts=bank.texts, diagnostics=diag, candidates=pool_view, reward_model=model)
 
         start = time.perf_counter()
         users, weights = draw.users, draw.user_weights
@@ -327,4 +331,4 @@ class GenerativeDesigner:
             selection_evaluations=result.n_evaluations,
             pool_expected_value_max=float(weights @ pool_mean.max(axis=1)) if pool_mean.size else None,
         )
-        return Proposal(texts=texts, diagnostics=diag)
+        return Proposal(texts=texts, diagnostics=diag, candidates=pool_view, reward_model=model)

@@ -31,13 +31,7 @@ import numpy as np
 
 from actionbank_env._validation import check_choice, check_int, check_real, check_str
 from actionbank_env.core.actions import MAX_TEXT_LENGTH, clean_text, normalize_text
-from actionbank_env.core.embedders import (
-    _BadResponse,
-    _call_with_retries,
-    _make_openai_client,
-    _resolve_api_key,
-    _Secret,
-)
+from actionbank_env.core.openai_api import BadResponse, Secret, call_with_retries, make_client, resolve_api_key
 from actionbank_env.core.users import FEATURE_NAMES
 from actionbank_env.errors import ConfigTypeError, ServiceError
 
@@ -1053,7 +1047,7 @@ class OpenAICopywriter:
         max_backoff: float = 30.0,
     ) -> None:
         self.model = check_str("OpenAICopywriter.model", model)
-        self._api_key: _Secret = _resolve_api_key("OpenAICopywriter", api_key)
+        self._api_key: Secret = resolve_api_key("OpenAICopywriter", api_key)
         self.base_url = None if base_url is None else check_str("OpenAICopywriter.base_url", base_url)
         self.timeout = check_real("OpenAICopywriter.timeout", timeout, low=0.0, low_open=True)
         self.max_retries = check_int("OpenAICopywriter.max_retries", max_retries, low=0)
@@ -1163,7 +1157,7 @@ class OpenAICopywriter:
             return cached
         with self._lock:
             if self._client is None:
-                self._client = _make_openai_client(self._api_key, self.base_url, self.timeout)
+                self._client = make_client(self._api_key, self.base_url, self.timeout)
             client = self._client
 
         def call() -> list[str]:
@@ -1177,7 +1171,7 @@ class OpenAICopywriter:
             )
             return _parse_subject_lines(response)
 
-        lines = _call_with_retries(
+        lines = call_with_retries(
             call,
             what=f"OpenAI chat completion (model {self.model!r})",
             max_retries=self.max_retries,
@@ -1225,19 +1219,19 @@ def _parse_subject_lines(response: Any) -> list[str]:
     try:
         content = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError, KeyError):
-        raise _BadResponse("the response has no choices[0].message.content") from None
+        raise BadResponse("the response has no choices[0].message.content") from None
     if not isinstance(content, str):
-        raise _BadResponse("choices[0].message.content is not a string")
+        raise BadResponse("choices[0].message.content is not a string")
     try:
         data = json.loads(content)
     except json.JSONDecodeError as exc:
-        raise _BadResponse(f"the message content is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        raise BadResponse(f"the message content is not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(data, dict) or not isinstance(data.get("subject_lines"), list):
         keys = sorted(data)[:5] if isinstance(data, dict) else type(data).__name__
-        raise _BadResponse(f'the JSON is not an object with a "subject_lines" list (got {keys})')
+        raise BadResponse(f'the JSON is not an object with a "subject_lines" list (got {keys})')
     lines = [x for x in data["subject_lines"] if isinstance(x, str)]
     if data["subject_lines"] and not lines:
-        raise _BadResponse('"subject_lines" holds no strings')
+        raise BadResponse('"subject_lines" holds no strings')
     return lines
 
 

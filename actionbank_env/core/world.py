@@ -53,7 +53,8 @@ class WorldConfig:
         density_scale_factor: GMM density scale (relative to the calibrated one).
         min_utility: GMM lowest click probability.
         max_utility: GMM highest click probability.
-        n_reference_texts: Offline texts embedded at construction to fit projections and calibrate.
+        n_reference_texts: Offline texts embedded at construction to fit projections and calibrate; none:
+            max(512, initial_actions).
         n_reference_users: Users drawn at construction to calibrate the ground truth.
     """
 
@@ -72,10 +73,14 @@ class WorldConfig:
     density_scale_factor: float = 1.0
     min_utility: float = 0.005
     max_utility: float = 0.5
-    n_reference_texts: int = 512
+    n_reference_texts: int | None = None
     n_reference_users: int = 4096
 
     def __post_init__(self) -> None:
+        if self.n_reference_texts is None:  # resolved here, so every copy and record holds the number
+            object.__setattr__(
+                self, "n_reference_texts", max(512, check_int("WorldConfig.initial_actions", self.initial_actions))
+            )
         check_int("WorldConfig.world_seed", self.world_seed, low=0)
         check_int("WorldConfig.initial_actions", self.initial_actions, low=2, high=10_000)
         check_component("WorldConfig.embedder", self.embedder, EMBEDDERS)
@@ -160,6 +165,7 @@ class World:
         embedder: Embedder | None = None,
         copywriter: Copywriter | None = None,
         population: UserPopulation | None = None,
+        api_key: str | None = None,
     ) -> World:
         """Draw a world from ``config.world_seed``.
 
@@ -168,10 +174,13 @@ class World:
             embedder: Use this embedder instead of ``config.embedder`` (e.g. your own model).
             copywriter: Source of the reference texts and the initial bank (offline by default).
             population: Use this population instead of the default archetypes.
+            api_key: The OpenAI key of ``embedder="openai"`` (default: the ``OPENAI_API_KEY`` environment variable).
         """
         config = config or WorldConfig()
         if embedder is None:
             kwargs: dict[str, Any] = {"dim": config.embedding_dim} if config.embedder == "hashing" else {}
+            if config.embedder == "openai" and api_key is not None:
+                kwargs["api_key"] = api_key
             embedder = make_embedder(config.embedder, cache=config.cache_embeddings, **kwargs)
         copywriter = copywriter or OfflineCopywriter()
         population = population or UserPopulation()

@@ -1,4 +1,7 @@
-"""Bank selection: lazy greedy maximisation of the bank's value over a representative user sample.
+"""The bank's coverage objective and its lazy greedy maximisation over a representative user sample.
+
+Shared by the bank designers (selection under the reward model) and the evaluator (the oracle bank under the ground
+truth), so both maximise the same function.
 
 The objective of adding a set S of candidates to a bank B is
 
