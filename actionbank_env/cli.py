@@ -313,7 +313,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             config, out=args.out, overwrite=args.overwrite, progress=not args.quiet, api_key=api_key
         )
     print(result.summary_table())
-    print(f"results: {result.path}")
+    print()
+    print(result.headline())
     return 0
 
 

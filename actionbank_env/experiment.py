@@ -38,6 +38,8 @@ import numpy as np
 
 from actionbank_env.config import SimulationConfig
 from actionbank_env.core.copywriting import Copywriter
+from actionbank_env.core.progress import bar as progress_bar
+from actionbank_env.core.progress import progress_bars
 from actionbank_env.core.world import World
 from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.metrics import MetricLogger
@@ -53,7 +55,7 @@ from actionbank_env.results import (
     RunFolder,
     summarize_rows,
 )
-from actionbank_env.runtime import progress_bar, thread_limits
+from actionbank_env.runtime import thread_limits
 
 __all__ = ["run_simulation", "RunResult", "make_copywriter", "load_config"]
 
@@ -73,6 +75,17 @@ METRIC_KEYS = {
 }
 
 
+HEADLINE_MEANINGS = {
+    "company_reward": "click rate the company's agent earned on this campaign (observed)",
+    "deployed_value": "true click probability of what the agent served, on fresh users",
+    "bank_value": "true value of the deployed bank under perfect targeting",
+    "new_bank_value": "same for the bank the optimizer proposes next",
+    "oracle_bank_value": "same for the ground-truth greedy bank from the same candidate pool",
+    "improvement_captured": "(new - old) / (oracle - old): share of the pool's headroom the optimizer took",
+    "regret": "best-in-bank minus served true click probability, per user",
+}
+
+
 @dataclass
 class RunResult:
     """What ``run_simulation`` produced.
@@ -88,6 +101,21 @@ class RunResult:
     config: SimulationConfig
     iterations: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def headline(self) -> str:
+        """The final iteration's numbers from ``summary.json``, each with a few words on what it means."""
+        lines = [
+            f"summary.json, iteration {self.summary.get('iterations')} (ground truth, {self.config.run.evaluation_users} fresh users):"
+        ]
+        for key, meaning in HEADLINE_MEANINGS.items():
+            value = self.summary.get(key)
+            shown = "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.4f}"
+            lines.append(f"  {key:<22} {shown:>8}  {meaning}")
+        report = self.path / "report.html"
+        lines.append(f"results: {self.path.resolve()}")
+        if report.is_file():
+            lines.append(f"report:  {report.resolve()}")
+        return "\n".join(lines)
 
     def summary_table(self) -> str:
         """A plain-text table of the per-iteration numbers."""
@@ -144,7 +172,7 @@ def load_config(run: RunFolder) -> SimulationConfig:
 class _Simulation:
     """The state of one run (kept in one place so resume and a fresh run share every line)."""
 
-    def __init__(self, config: SimulationConfig, run: RunFolder, *, progress: bool, api_key: str | None) -> None:
+    def __init__(self, config: SimulationConfig, run: RunFolder, *, api_key: str | None) -> None:
         from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
         from actionbank_env.registry import make_designer
 
@@ -181,7 +209,7 @@ class _Simulation:
             **config.designer.kwargs(),
         )
         self.logger = MetricLogger(run.path, tensorboard=config.run.tensorboard)
-        self.bar = progress_bar(n * 3, progress, "simulate")
+        self.bar = progress_bar(n * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
         """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
@@ -364,8 +392,8 @@ def run_simulation(
             resumed_from_iteration=done if resume is not None else None,
         ),
     )
-    with thread_limits(config.run.threads):
-        sim = _Simulation(config, run, progress=progress, api_key=api_key)
+    with thread_limits(config.run.threads), progress_bars(progress):
+        sim = _Simulation(config, run, api_key=api_key)
         try:
             return sim.loop(done)
         finally:

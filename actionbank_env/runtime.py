@@ -1,13 +1,12 @@
-"""How a run uses the machine: thread pools and the progress bar."""
+"""How a run uses the machine: thread pools (progress bars: :mod:`actionbank_env.core.progress`)."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any
 
-__all__ = ["thread_limits", "progress_bar"]
+__all__ = ["thread_limits"]
 
 
 @contextlib.contextmanager
@@ -26,9 +25,3 @@ def thread_limits(n_threads: int) -> Iterator[None]:
         if torch is not None and old is not None:
             torch.set_num_threads(old)
 
-
-def progress_bar(total: int, enabled: bool, desc: str) -> Any:
-    """A tqdm bar, quiet unless ``enabled`` and stderr is a terminal."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not (enabled and sys.stderr.isatty()), leave=False)
