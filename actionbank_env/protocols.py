@@ -6,7 +6,7 @@ module without pulling in gymnasium.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.copywriting import Copywriter
+    from actionbank_env.core.coverage import SelectionResult
     from actionbank_env.core.embedders import Embedder
     from actionbank_env.core.ground_truth import GroundTruth
     from actionbank_env.core.observations import ObservationLog
@@ -30,6 +31,7 @@ __all__ = [
     "AgentContext",
     "RewardModel",
     "CandidateGenerator",
+    "GeneratedPool",
     "Selector",
     "BankDesigner",
     "DesignerContext",
@@ -128,21 +130,51 @@ class RewardModel(Protocol):
         ...
 
 
+class GeneratedPool(Protocol):
+    """What a :class:`CandidateGenerator` returns: distinct candidate texts with the mode that wrote each."""
+
+    texts: tuple[str, ...]
+    modes: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (without the texts)."""
+        ...
+
+
 @runtime_checkable
 class CandidateGenerator(Protocol):
-    """Proposes candidate texts for the next bank."""
+    """Writes the candidate pool of the generative designer (injected as ``GenerativeDesigner(generator=...)``)."""
 
-    def propose(self, bank: ActionBank, log: ObservationLog, n: int, *, rng: np.random.Generator) -> list[str]:
-        """Return up to ``n`` new candidate texts, distinct and not already in ``bank``."""
+    def generate(
+        self,
+        bank: ActionBank | None,
+        log: ObservationLog,
+        n: int,
+        *,
+        rng: np.random.Generator,
+        texts_by_id: Mapping[str, str] | None = None,
+    ) -> GeneratedPool:
+        """Up to ``n`` distinct candidate texts, none in ``bank``."""
         ...
 
 
 @runtime_checkable
 class Selector(Protocol):
-    """Chooses which candidates join the bank from their scores."""
+    """Chooses which candidates join the bank (injected as ``GenerativeDesigner(selector=...)``)."""
 
-    def select(self, scores: NDArray[np.float64], k: int, **kwargs: Any) -> NDArray[np.int64]:
-        """Indices of the chosen candidates, in the order chosen."""
+    def run(
+        self,
+        scores: NDArray[np.float64],
+        k: int,
+        *,
+        base: NDArray[np.float64] | None = None,
+        user_weights: NDArray[np.float64] | None = None,
+        embeddings: NDArray[np.floating[Any]] | None = None,
+        bank_embeddings: NDArray[np.floating[Any]] | None = None,
+    ) -> SelectionResult:
+        """Up to ``k`` candidates (columns of ``scores``) with their gains, in the order chosen."""
         ...
 
 

@@ -28,7 +28,7 @@ from actionbank_env._validation import resolve_config
 from actionbank_env.core.coverage import GreedySelector, retire_least_valuable
 from actionbank_env.core.observations import ObservationLog
 from actionbank_env.errors import ConfigError
-from actionbank_env.protocols import Candidates, DesignerContext, Proposal
+from actionbank_env.protocols import CandidateGenerator, Candidates, DesignerContext, Proposal, Selector
 from optimizers._common import (
     ActionMemory,
     GenerativeConfig,
@@ -89,16 +89,19 @@ def draw_pool(
     *,
     pool_rng: np.random.Generator,
     user_rng: np.random.Generator,
+    generator: CandidateGenerator | None = None,
 ) -> PoolDraw:
     """Write and embed the pool and sample the representative users (shared by every designer).
 
     Designers given generators in the same state draw the same pool and users, so a comparison of designers
-    at one seed compares their choices, not their luck.
+    at one seed compares their choices, not their luck. ``generator`` writes the pool (default: a
+    :class:`~optimizers.generators.CopywriterCandidateGenerator` over the context's copywriter).
     """
     start = time.perf_counter()
     logs = window(history, config.history_window)
     log = ObservationLog.concat(logs)
-    generator = CopywriterCandidateGenerator(context.copywriter, config, feature_names=context.feature_names)
+    if generator is None:
+        generator = CopywriterCandidateGenerator(context.copywriter, config, feature_names=context.feature_names)
     texts_by_id = {i: t for i in np.unique(log.action_ids.astype(str)) if (t := memory.text_of(str(i))) is not None}
     pool = generator.generate(bank, log, config.action_pool_size, rng=pool_rng, texts_by_id=texts_by_id)
     if len(pool):
@@ -139,6 +142,11 @@ class GenerativeDesigner:
         context: The world's embedder, copywriter and feature names.
         rng: Fallback generator for :meth:`propose` calls made without one.
         config: A :class:`GenerativeConfig`; keyword ``params`` are applied on top of it.
+        generator: Writes the candidate pool (a :class:`~actionbank_env.protocols.CandidateGenerator`; default: a
+            :class:`~optimizers.generators.CopywriterCandidateGenerator` over ``context.copywriter`` and ``config``).
+        selector: Chooses the new actions from the r̂ scores (a :class:`~actionbank_env.protocols.Selector`;
+            default: :class:`~actionbank_env.core.coverage.GreedySelector` with ``config.diversity_weight``, which
+            an injected selector replaces).
         **params: Fields of :class:`GenerativeConfig`.
 
     Example:
@@ -158,11 +166,26 @@ class GenerativeDesigner:
         *,
         rng: np.random.Generator,
         config: GenerativeConfig | None = None,
+        generator: CandidateGenerator | None = None,
+        selector: Selector | None = None,
         **params: Any,
     ) -> None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"GenerativeDesigner rng must be a numpy.random.Generator, got {type(rng).__name__}.")
         self.config = resolve_config(GenerativeConfig, config, params, "GenerativeDesigner")
+        if generator is not None and not isinstance(generator, CandidateGenerator):
+            raise TypeError(
+                f"GenerativeDesigner generator must implement CandidateGenerator (a generate method), "
+                f"got {type(generator).__name__}."
+            )
+        if selector is not None and not isinstance(selector, Selector):
+            raise TypeError(
+                f"GenerativeDesigner selector must implement Selector (a run method), got {type(selector).__name__}."
+            )
+        self.generator = generator
+        self.selector = (
+            selector if selector is not None else GreedySelector(diversity_weight=self.config.diversity_weight)
+        )
         self.context = context
         self._rng = rng
         self.memory = ActionMemory()
@@ -254,7 +277,16 @@ class GenerativeDesigner:
             diag.update(n_new=0, new_texts=[], retired_texts=[], note="action_bank_size=0 keeps the bank")
             return Proposal(texts=bank.texts, diagnostics=diag)
 
-        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
+        draw = draw_pool(
+            self.context,
+            cfg,
+            self.memory,
+            history,
+            bank,
+            pool_rng=pool_rng,
+            user_rng=user_rng,
+            generator=self.generator,
+        )
         pool_view = draw.candidates(cfg.action_bank_size)
         diag.update(draw.pool.summary())
         diag["generate_seconds"] = draw.seconds
@@ -301,8 +333,7 @@ class GenerativeDesigner:
                 "mean_std_pool": float(std_u[:, n_bank:].mean()) if shortlist.size else None,
                 "max_std_pool": float(std_u[:, n_bank:].max()) if shortlist.size else None,
             }
-        selector = GreedySelector(diversity_weight=cfg.diversity_weight)
-        result = selector.run(
+        result = self.selector.run(
             select_scores,
             cfg.action_bank_size,
             base=base,

@@ -130,6 +130,49 @@ def test_generative_proposal_contract() -> None:
     assert again.texts == proposal.texts
 
 
+def test_generator_and_selector_are_injected() -> None:
+    """GenerativeDesigner writes with the generator and chooses with the selector it is given (the protocols)."""
+    from actionbank_env.core.coverage import GreedySelector, SelectionResult
+    from actionbank_env.protocols import CandidateGenerator, Selector
+    from optimizers.generators import CopywriterCandidateGenerator
+
+    world = hashing_world()
+    bank, log = _logged(0)
+    config = GenerativeConfig(action_pool_size=150, action_bank_size=4, **FAST_MODEL)
+
+    class Recording:
+        def __init__(self) -> None:
+            self.inner = CopywriterCandidateGenerator(OfflineCopywriter(), config, feature_names=world.feature_names)
+            self.calls = 0
+
+        def generate(self, *args: object, **kwargs: object) -> object:
+            self.calls += 1
+            return self.inner.generate(*args, **kwargs)  # type: ignore[arg-type]
+
+    class LowestScore:
+        """Picks the k candidates r̂ likes least: the opposite of the default greedy coverage."""
+
+        def run(self, scores: np.ndarray, k: int, **kwargs: object) -> SelectionResult:
+            order = np.argsort(scores.mean(axis=0), kind="stable")[:k].astype(np.int64)
+            zeros = np.zeros(order.size)
+            return SelectionResult(order, zeros, zeros, 0.0, 0.0, int(scores.shape[1]))
+
+    generator, selector = Recording(), LowestScore()
+    assert isinstance(generator, CandidateGenerator) and isinstance(selector, Selector)
+    default = GenerativeDesigner(_context(world), rng=np.random.default_rng(0), config=config)
+    assert isinstance(default.selector, GreedySelector) and default.selector.diversity_weight == config.diversity_weight
+    injected = GenerativeDesigner(
+        _context(world), rng=np.random.default_rng(0), config=config, generator=generator, selector=selector
+    )
+    chosen = injected.propose([log], bank, rng=np.random.default_rng(1))
+    greedy = default.propose([log], bank, rng=np.random.default_rng(1))
+    assert generator.calls == 1
+    assert chosen.diagnostics["pool_size"] == greedy.diagnostics["pool_size"] == 150  # the same pool ...
+    assert chosen.diagnostics["expected_value_new"] < greedy.diagnostics["expected_value_new"]  # ... other choices
+    with pytest.raises(TypeError, match="GenerativeDesigner selector must implement Selector"):
+        GenerativeDesigner(_context(world), rng=np.random.default_rng(0), config=config, selector=object())
+
+
 def test_max_bank_size_retires_and_none_never_drops() -> None:
     world = hashing_world()
     bank, log = _logged(0)
