@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from actionbank_env.protocols import Candidates, Proposal
 
 __all__ = [
+    "true_click_probs",
     "bank_value",
     "improvement_captured",
     "compare_banks",
@@ -56,6 +57,17 @@ def _embeddings_of(bank: ActionBank | NDArray[np.floating[Any]]) -> NDArray[np.f
     if hasattr(bank, "embeddings"):
         return np.asarray(bank.embeddings, dtype=np.float64)
     return check_array("bank embeddings", bank, ndim=2)
+
+
+def true_click_probs(
+    ground_truth: GroundTruth, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]
+) -> NDArray[np.float64]:
+    """True click probabilities, users (n, d_user) x action embeddings (m, d_embed) -> (n, m), float64.
+
+    The ground truth is read through this module only (outside the world and the envs), so what a run knows of
+    the truth is what it evaluates.
+    """
+    return np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64)
 
 
 def bank_value(

@@ -50,6 +50,7 @@ from actionbank_env.results import (
     FROM_DATA_FILE,
     INITIAL_BANK_FILE,
     META_FILE,
+    REPORT_FILE,
     SUMMARY_FILE,
     WORLD_FILE,
     RunFolder,
@@ -111,7 +112,7 @@ class RunResult:
             value = self.summary.get(key)
             shown = "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.4f}"
             lines.append(f"  {key:<22} {shown:>8}  {meaning}")
-        report = self.path / "report.html"
+        report = self.path / REPORT_FILE
         lines.append(f"results: {self.path.resolve()}")
         if report.is_file():
             lines.append(f"report:  {report.resolve()}")

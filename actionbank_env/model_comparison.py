@@ -100,7 +100,7 @@ def compare_models(
         seed: Decides the synthetic log, the held-out users, the new candidates and the models' seeds.
     """
     from actionbank_env._validation import check_component
-    from actionbank_env.evaluation import fidelity_from_predictions
+    from actionbank_env.evaluation import fidelity_from_predictions, true_click_probs
     from actionbank_env.registry import make_reward_model
 
     for name in models:
@@ -118,8 +118,8 @@ def compare_models(
     new_texts = OfflineCopywriter().write(n_new_candidates, rng=text_rng, exclude=world.reference_texts)
     new = np.asarray(world.embedder.embed(new_texts), dtype=np.float32)
     held_out = world.sample_users(evaluation_users, rng=eval_rng).features
-    truth_seen = world.ground_truth.click_prob(held_out, seen)
-    truth_new = world.ground_truth.click_prob(held_out, new)
+    truth_seen = true_click_probs(world.ground_truth, held_out, seen)
+    truth_new = true_click_probs(world.ground_truth, held_out, new)
     scores = []
     for name, rng in zip(models, model_rng.spawn(len(models)), strict=True):
         model = make_reward_model(name, rng=rng)
