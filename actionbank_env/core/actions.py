@@ -30,20 +30,6 @@ MAX_TEXT_LENGTH = 200
 _WHITESPACE = re.compile(r"\s+")
 
 
-def normalize_text(text: str) -> str:
-    """Canonical form used to decide whether two texts are the same action.
-
-    NFKC-normalises, drops control characters, collapses white space and case-folds.
-
-    Example:
-        >>> normalize_text("  Last  CHANCE:\\t20% off ")
-        'last chance: 20% off'
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
-    return _WHITESPACE.sub(" ", text).strip().casefold()
-
-
 def clean_text(text: str) -> str:
     """Display form of a text: NFKC, control characters removed, white space collapsed (case kept).
 
@@ -54,6 +40,16 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def normalize_text(text: str) -> str:
+    """Canonical form used to decide whether two texts are the same action: :func:`clean_text`, case-folded.
+
+    Example:
+        >>> normalize_text("  Last  CHANCE:\\t20% off ")
+        'last chance: 20% off'
+    """
+    return clean_text(text).casefold()
 
 
 def _same_action(a: Action, b: Action) -> bool:
