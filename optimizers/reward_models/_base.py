@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_array, check_int, resolve_config
+from actionbank_env._validation import check_array, check_int, check_real, resolve_config
 from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from optimizers.reward_models._features import FeatureMap, distinct_rows
 
@@ -37,6 +37,23 @@ def check_common_config(config: Any) -> None:
     """Validate the fields every reward-model config has (``embedding_components``)."""
     name = type(config).__name__
     check_int(f"{name}.embedding_components", config.embedding_components, low=1)
+
+
+def check_training_fields(config: Any) -> None:
+    """Validate the torch training fields (learning rate, weight decay, batch size, epochs, patience, validation
+    share, scoring chunk) that the neural, Bayesian neural and FT-Transformer configs share, then the common ones.
+
+    The fields stay declared in each config because their defaults differ by model (e.g. 40 vs 50 epochs).
+    """
+    name = type(config).__name__
+    check_real(f"{name}.learning_rate", config.learning_rate, low=0.0, low_open=True)
+    check_real(f"{name}.weight_decay", config.weight_decay, low=0.0)
+    check_int(f"{name}.batch_size", config.batch_size, low=1)
+    check_int(f"{name}.max_epochs", config.max_epochs, low=1)
+    check_int(f"{name}.patience", config.patience, low=1)
+    check_real(f"{name}.validation_fraction", config.validation_fraction, low=0.0, high=0.5, high_open=True)
+    check_int(f"{name}.max_pairs_per_chunk", config.max_pairs_per_chunk, low=1)
+    check_common_config(config)
 
 
 def _as_tuple_of_ints(config: Any, field: str, *, low: int) -> None:
