@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env.core.actions import ActionBank
+from actionbank_env.core.pca import principal_axes
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import Decision
 
@@ -92,12 +93,11 @@ class EmbeddingPCA:
                 f"AgentContext.reference_embeddings must have at least 2 rows to fit the PCA behind {name}, "
                 f"got shape {reference.shape}."
             )
-        self.mean: NDArray[np.float64] = reference.mean(axis=0)
-        centred = reference - self.mean
-        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-        supported = int(np.sum(singular > 1e-10 * max(float(singular[0]), 1e-300))) if singular.size else 0
-        self.n_components = max(1, min(n_components, supported))
-        self.components: NDArray[np.float64] = vt[: self.n_components]
+        pca = principal_axes(reference)
+        self.mean: NDArray[np.float64] = pca.mean
+        centred = pca.centred
+        self.n_components = max(1, min(n_components, pca.rank(1e-10, atol=1e-310)))
+        self.components: NDArray[np.float64] = pca.axes[: self.n_components]
         projected = centred @ self.components.T
         scale = float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
         self.scale = scale if scale > 0 else 1.0
