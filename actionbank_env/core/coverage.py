@@ -79,7 +79,8 @@ def cosine_similarity(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]
     b = np.asarray(b, dtype=np.float64)
     a_n = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b_n = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a_n @ b_n.T
+    similarity: NDArray[np.float64] = a_n @ b_n.T
+    return similarity
 
 
 @dataclass(frozen=True, slots=True)

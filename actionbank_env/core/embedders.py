@@ -153,12 +153,12 @@ def _quiet_transformers() -> Iterator[None]:
         return
     was_on = hf_logging.is_progress_bar_enabled()
     if not progress.enabled():
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
         if was_on:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class SentenceTransformerEmbedder:

@@ -76,6 +76,11 @@ class WorldConfig:
     n_reference_texts: int | None = None
     n_reference_users: int = 4096
 
+    @property
+    def reference_text_count(self) -> int:
+        """``n_reference_texts`` as resolved by the constructor (never ``None`` after it)."""
+        return check_int("WorldConfig.n_reference_texts", self.n_reference_texts, low=16)
+
     def __post_init__(self) -> None:
         if self.n_reference_texts is None:  # resolved here, so every copy and record holds the number
             object.__setattr__(
@@ -87,9 +92,9 @@ class WorldConfig:
         check_int("WorldConfig.embedding_dim", self.embedding_dim, low=8, high=8192)
         check_bool("WorldConfig.cache_embeddings", self.cache_embeddings)
         check_choice("WorldConfig.ground_truth", self.ground_truth, GROUND_TRUTHS)
-        check_int("WorldConfig.n_reference_texts", self.n_reference_texts, low=16, high=100_000)
+        n_reference_texts = check_int("WorldConfig.n_reference_texts", self.n_reference_texts, low=16, high=100_000)
         check_int("WorldConfig.n_reference_users", self.n_reference_users, low=64, high=10_000_000)
-        if self.n_reference_texts < self.initial_actions:
+        if n_reference_texts < self.initial_actions:
             raise ConfigError(
                 f"WorldConfig.n_reference_texts={self.n_reference_texts} must be >= "
                 f"initial_actions={self.initial_actions}."
@@ -101,7 +106,7 @@ class WorldConfig:
         return GroundTruthConfig(
             base_ctr=self.base_ctr,
             best_lift=self.best_lift,
-            bank_size=min(self.initial_actions, self.n_reference_texts),
+            bank_size=min(self.initial_actions, self.reference_text_count),
             personalization=self.personalization,
             n_experts=self.n_experts,
             projection_dim=self.projection_dim,
@@ -185,7 +190,7 @@ class World:
         copywriter = copywriter or OfflineCopywriter()
         population = population or UserPopulation()
         text_rng, user_rng, truth_rng, bank_rng = spawn_generators(config.world_seed, 4)
-        reference_texts = tuple(copywriter.write(config.n_reference_texts, rng=text_rng))
+        reference_texts = tuple(copywriter.write(config.reference_text_count, rng=text_rng))
         initial_texts = copywriter.write(config.initial_actions, rng=bank_rng, brief=CopyBrief(mode="explore"))
         all_embeddings = np.asarray(embedder.embed(list(reference_texts) + list(initial_texts)), dtype=np.float32)
         reference_embeddings = all_embeddings[: len(reference_texts)].copy()
