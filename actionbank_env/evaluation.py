@@ -9,6 +9,10 @@
 - :func:`uncertainty_calibration`: whether a model's predictive std tracks its actual error.
 - :func:`policy_value`: the true value of a (stochastic) targeting policy on given users, the truth that
   every off-policy estimate (:mod:`actionbank_env.ope`) is shown beside.
+- :func:`oracle_bank`: the greedy bank on the ground truth over a designer's candidate pool (V_oracle), with the
+  coverage objective the designers maximise (:mod:`actionbank_env.core.coverage`).
+- :func:`evaluate_iteration`: all of the above for one iteration of ``actionbank simulate``
+  (``ground_truth_evaluation.json``).
 
 Users are an evaluation sample given by the caller (fresh users from the population, not the logged ones).
 Every function is vectorised over users x actions and returns a frozen dataclass with ``to_dict()``.
@@ -27,10 +31,14 @@ from actionbank_env._validation import check_array, check_int, check_real
 from actionbank_env.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.ground_truth import GroundTruth
+    from actionbank_env.protocols import Candidates, Proposal
 
 __all__ = [
+    "true_click_probs",
     "bank_value",
     "improvement_captured",
     "compare_banks",
@@ -42,6 +50,10 @@ __all__ = [
     "expected_calibration_error",
     "policy_value",
     "expected_rewards",
+    "oracle_bank",
+    "bank_evolution",
+    "evaluate_iteration",
+    "IterationEvaluation",
 ]
 
 
@@ -49,6 +61,17 @@ def _embeddings_of(bank: ActionBank | NDArray[np.floating[Any]]) -> NDArray[np.f
     if hasattr(bank, "embeddings"):
         return np.asarray(bank.embeddings, dtype=np.float64)
     return check_array("bank embeddings", bank, ndim=2)
+
+
+def true_click_probs(
+    ground_truth: GroundTruth, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]
+) -> NDArray[np.float64]:
+    """True click probabilities, users (n, d_user) x action embeddings (m, d_embed) -> (n, m), float64.
+
+    The ground truth is read through this module only (outside the world and the envs), so what a run knows of
+    the truth is what it evaluates.
+    """
+    return np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64)
 
 
 def bank_value(
@@ -983,3 +1006,115 @@ def _learnability(
         "random_delta_value": v_random - v_old,
         "rows": rows,
     }
+
+
+def oracle_bank(
+    ground_truth: GroundTruth, users: NDArray[np.float64], bank: ActionBank, candidates: Candidates
+) -> tuple[float, list[str]]:
+    """V_oracle: the bank plus ``candidates.budget`` candidates chosen greedily on the true click probabilities.
+
+    The same coverage objective the designers maximise under their reward models (no diversity penalty, no
+    uncertainty bonus), over the same pool, on the evaluation ``users``.
+
+    Returns:
+        ``(value, texts)``: the oracle bank's value under perfect targeting and the texts it added (in the order
+        chosen); ``(nan, [])`` when the pool is empty or the budget is 0.
+    """
+    from actionbank_env.core.coverage import GreedySelector
+
+    if not len(candidates.texts) or candidates.budget <= 0:
+        return float("nan"), []
+    pool_true = ground_truth.click_prob(users, candidates.embeddings)
+    bank_true = ground_truth.click_prob(users, bank.embeddings)
+    picks = GreedySelector().run(pool_true, candidates.budget, base=bank_true.max(axis=1))
+    value = float(np.maximum(bank_true.max(axis=1), pool_true[:, picks.indices].max(axis=1, initial=0.0)).mean())
+    return value, [candidates.texts[i] for i in picks.indices]
+
+
+def bank_evolution(old: ActionBank, new: ActionBank) -> dict[str, list[str]]:
+    """Ids of ``new`` that were in ``old`` (kept), that were not (added), and ids of ``old`` not in ``new`` (retired)."""
+    return {
+        "kept_ids": [a for a in new.ids if a in old],
+        "added_ids": [a for a in new.ids if a not in old],
+        "retired_ids": [a for a in old.ids if a not in new],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class IterationEvaluation:
+    """The ground-truth evaluation of one iteration.
+
+    Attributes:
+        record: The content of ``ground_truth_evaluation.json`` (JSON-ready; NaN where undefined).
+        residuals: r̂ - truth on up to 200 held-out users x 200 candidates (``None`` without a reward model),
+            for a histogram.
+    """
+
+    record: dict[str, Any]
+    residuals: NDArray[np.float64] | None
+
+
+#: Held-out users and candidates on which a reward model's fidelity is measured each iteration.
+FIDELITY_USERS, FIDELITY_CANDIDATES, RESIDUAL_SAMPLE = 500, 500, 200
+
+
+def evaluate_iteration(
+    ground_truth: GroundTruth,
+    users: NDArray[np.float64],
+    bank: ActionBank,
+    new_bank: ActionBank,
+    campaign: Mapping[str, Any],
+    proposal: Proposal,
+    *,
+    rng: np.random.Generator,
+) -> IterationEvaluation:
+    """Score an iteration against the ground truth on fresh evaluation users.
+
+    Args:
+        ground_truth: The world's click model.
+        users: Fresh evaluation users (the same sample every iteration), shape (n, d_user).
+        bank: The bank deployed in this iteration.
+        new_bank: The bank the designer proposed for the next one.
+        campaign: The env's ``info`` of this iteration's campaign (``deployed_value``, ``bank_value``,
+            ``random_targeting_value``, ``regret``: on the campaign's own users).
+        proposal: The designer's proposal (its candidate pool for the oracle, its reward model for fidelity).
+        rng: Draws the clicks of the fidelity AUC.
+
+    Returns:
+        The record (bank values old / new / oracle, improvement captured, the campaign's numbers, and the reward
+        model's fidelity and uncertainty calibration when there is one) and the residuals.
+    """
+    users = check_array("evaluate_iteration users", users, ndim=2)
+    v_old = bank_value(ground_truth, users, bank)
+    v_new = bank_value(ground_truth, users, new_bank)
+    candidates = proposal.candidates
+    v_oracle, oracle_texts = (
+        (float("nan"), []) if candidates is None else oracle_bank(ground_truth, users, bank, candidates)
+    )
+    record: dict[str, Any] = {
+        "deployed_value": campaign["deployed_value"],
+        "bank_value_campaign_users": campaign["bank_value"],
+        "random_targeting_value": campaign["random_targeting_value"],
+        "regret": campaign["regret"],
+        "bank_value": v_old,
+        "new_bank_value": v_new,
+        "oracle_bank_value": v_oracle,
+        "oracle_new_texts": oracle_texts,
+        "delta_value": v_new - v_old,
+        "oracle_delta_value": v_oracle - v_old,
+        "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
+        "evaluation_users": int(users.shape[0]),
+    }
+    model = proposal.reward_model
+    residuals = None
+    if model is not None and candidates is not None and len(candidates.texts):
+        held_out = users[:FIDELITY_USERS]
+        pool = candidates.embeddings[:FIDELITY_CANDIDATES]
+        record["reward_model_fidelity"] = reward_model_fidelity(model, ground_truth, held_out, pool, rng=rng).to_dict()
+        sample_users, sample_pool = held_out[:RESIDUAL_SAMPLE], pool[:RESIDUAL_SAMPLE]
+        truth = ground_truth.click_prob(sample_users, sample_pool)
+        residuals = model.predict(sample_users, sample_pool) - truth
+        if hasattr(model, "predict_with_uncertainty"):  # optional part of the RewardModel protocol
+            mean, std = model.predict_with_uncertainty(sample_users, sample_pool)
+            record["uncertainty_calibration"] = uncertainty_calibration(mean, std, truth).to_dict()
+    return IterationEvaluation(record, residuals)

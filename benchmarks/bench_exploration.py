@@ -68,13 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         for setting in settings:
             agent = ProbabilityRecorder(
                 make_agent(
-                    "linucb", world, rng=np.random.default_rng([seed, 2]),
+                    "linucb",
+                    world,
+                    rng=np.random.default_rng([seed, 2]),
                     **{**SIMULATE_DEFAULTS.agent_params(), **SETTINGS[setting]},
                 )
             )
             agent.set_bank(world.initial_bank)
             result = run_campaign(
-                world.ground_truth, world.initial_bank, agent, users, rng=np.random.default_rng([seed, 3]),
+                world.ground_truth,
+                world.initial_bank,
+                agent,
+                users,
+                rng=np.random.default_rng([seed, 3]),
                 batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
             )
             props = result.log.propensities
@@ -84,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             min_any[setting].append(float(agent.logging_probs.min()))
         print(f"seed {seed}: " + "  ".join(f"{s} {values[s][-1]:.4f}" for s in settings), file=sys.stderr, flush=True)
     base = np.array(values["none"]) if "none" in values else None
-    print("| exploration | deployed value (mean) | paired diff to none, 95 % CI | ratio of means | share p=1 |"
-          " min propensity | min action prob |")
+    print(
+        "| exploration | deployed value (mean) | paired diff to none, 95 % CI | ratio of means | share p=1 |"
+        " min propensity | min action prob |"
+    )
     print("|---|---|---|---|---|---|---|")
     for setting in settings:
         v = np.array(values[setting])

@@ -61,7 +61,14 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_trial(
-    world: World, logger: str, seed: int, *, n_users: int, n_folds: int, designer_params: dict[str, Any], ope_config: OPEConfig,
+    world: World,
+    logger: str,
+    seed: int,
+    *,
+    n_users: int,
+    n_folds: int,
+    designer_params: dict[str, Any],
+    ope_config: OPEConfig,
     cluster_grid: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """One logged campaign, one proposal, every estimate and the truth."""
@@ -74,7 +81,11 @@ def run_trial(
     bank = world.initial_bank
     agent.set_bank(bank)
     result = run_campaign(
-        world.ground_truth, bank, agent, users, rng=np.random.default_rng(click_seq),
+        world.ground_truth,
+        bank,
+        agent,
+        users,
+        rng=np.random.default_rng(click_seq),
         batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
     )
     log = result.log
@@ -110,11 +121,18 @@ def run_trial(
     # The designer's own claim: its model (fitted on every row) on its own greedy policy, in-sample.
     insample, insample_q = greedy_policy(model, data.users, new_bank.embeddings, new_bank.ids)
     estimates: dict[str, Any] = {}
-    variants = {"balanced": data, "decision": data.without("mean_logging_probs"),
-                "logged": data.without("mean_logging_probs", "logging_probs")}
+    variants = {
+        "balanced": data,
+        "decision": data.without("mean_logging_probs"),
+        "logged": data.without("mean_logging_probs", "logging_probs"),
+    }
     for variant, variant_data in variants.items():
         for k, v in estimate_all(
-            variant_data, policy, q_hat_target=q_target, q_hat_logged=q_logged, config=ope_config,
+            variant_data,
+            policy,
+            q_hat_target=q_target,
+            q_hat_logged=q_logged,
+            config=ope_config,
             rng=np.random.default_rng(ope_seq),
         ).items():
             if variant == "logged":
@@ -139,8 +157,13 @@ def run_trial(
     }
     for n_clusters in cluster_grid:
         grid = estimate_all(
-            variants["logged"], policy, q_hat_target=q_target, q_hat_logged=q_logged, estimators=("mips", "snmips", "mdr"),
-            config=replace(ope_config, n_clusters=n_clusters), rng=np.random.default_rng(ope_seq),
+            variants["logged"],
+            policy,
+            q_hat_target=q_target,
+            q_hat_logged=q_logged,
+            estimators=("mips", "snmips", "mdr"),
+            config=replace(ope_config, n_clusters=n_clusters),
+            rng=np.random.default_rng(ope_seq),
         )
         for k, v in grid.items():
             row["estimates"][f"{k}_c{n_clusters}"] = v.to_dict()
@@ -157,13 +180,24 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
         world = World.build(WorldConfig(world_seed=seed, embedder=embedder))
         for logger in loggers:
             start = time.perf_counter()
-            r = run_trial(world, logger, seed, n_users=n_users, n_folds=n_folds, designer_params=designer_params,
-                          ope_config=ope_config, cluster_grid=grid)
+            r = run_trial(
+                world,
+                logger,
+                seed,
+                n_users=n_users,
+                n_folds=n_folds,
+                designer_params=designer_params,
+                ope_config=ope_config,
+                cluster_grid=grid,
+            )
             out.append(r)
             print(
                 f"seed {seed} {logger:>22}: truth {r['truth']:.4f}  "
-                + "  ".join(f"{k} {v['value'] - r['truth']:+.4f}" for k, v in r["estimates"].items()
-                            if "[" not in k and "_c" not in k)
+                + "  ".join(
+                    f"{k} {v['value'] - r['truth']:+.4f}"
+                    for k, v in r["estimates"].items()
+                    if "[" not in k and "_c" not in k
+                )
                 + f"  ({time.perf_counter() - start:.1f} s)",
                 file=sys.stderr,
                 flush=True,
@@ -253,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     ope_config = OPEConfig(n_clusters=args.n_clusters)
     grid = tuple(int(c) for c in args.cluster_grid.split(",") if c)
     designer_params = {**_designer_params(SIMULATE_DEFAULTS), "action_pool_size": args.pool}
-    jobs = [(seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
-            for seed in parse_seeds(args.seeds)]
+    jobs = [
+        (seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
+        for seed in parse_seeds(args.seeds)
+    ]
     rows: list[dict[str, Any]] = []
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from actionbank_env.core.pca import principal_axes
+
 __all__ = ["FeatureMap", "distinct_rows", "pair_features", "grid_features", "user_chunks", "sigmoid"]
 
 _ARRAY_KEYS = ("user_mean", "user_scale", "embed_mean", "components", "embed_scale")
@@ -136,9 +138,7 @@ class FeatureMap:
         if reference_embeddings is not None:
             rows = np.vstack([rows, np.asarray(reference_embeddings, dtype=np.float64)])
         distinct = np.unique(rows, axis=0)  # sorted, so the basis does not depend on row order
-        embed_mean = distinct.mean(axis=0)
-        centred = distinct - embed_mean
-        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        embed_mean, centred, singular, vt = principal_axes(distinct)
         tol = max(singular.max(initial=0.0) * max(centred.shape) * np.finfo(np.float64).eps, 1e-10)
         rank = int(np.sum(singular > tol))
         r = max(1, min(int(n_components), rank))

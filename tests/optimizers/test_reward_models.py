@@ -129,8 +129,10 @@ def test_fit_indexed_is_fit_on_the_expanded_rows(case: str, data: RewardData) ->
     indexed = make_reward_model(case, rng=np.random.default_rng(7), **params)
     indexed.fit_indexed(data.users[rows], table, table_index, data.clicks[rows])
     np.testing.assert_allclose(
-        indexed.predict(data.eval_users[:20], data.candidates), plain.predict(data.eval_users[:20], data.candidates),
-        rtol=0, atol=1e-12,
+        indexed.predict(data.eval_users[:20], data.candidates),
+        plain.predict(data.eval_users[:20], data.candidates),
+        rtol=0,
+        atol=1e-12,
     )
 
 
@@ -255,7 +257,7 @@ def test_unknown_parameter_is_named() -> None:
     message = "LightGBMRewardModel got unknown parameters ['n_estimator']"
     with pytest.raises(TypeError, match=re.escape(message)) as info:
         make_reward_model("lightgbm", rng=np.random.default_rng(0), n_estimator=10)
-    assert "'n_estimator' -> 'n_estimators'" in str(info.value)
+    assert "Did you mean 'n_estimators'?" in str(info.value)
 
 
 def test_rng_must_be_a_generator() -> None:
