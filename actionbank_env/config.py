@@ -26,7 +26,15 @@ from actionbank_env.errors import ConfigError
 
 __all__ = ["SimulationConfig", "REWARD_MODEL_NAMES", "OPTIMIZER_NAMES"]
 
-REWARD_MODEL_NAMES = ("linear", "neural", "bayesian_neural", "lightgbm", "gaussian_process", "ft_transformer")
+REWARD_MODEL_NAMES = (
+    "linear",
+    "neural",
+    "bayesian_neural",
+    "lightgbm",
+    "gaussian_process",
+    "ft_transformer",
+    "bayesian_bilinear",
+)
 OPTIMIZER_NAMES = ("generative", "keep", "random", "oracle")
 
 

@@ -25,9 +25,10 @@ FAST: dict[str, dict[str, Any]] = {
     "gaussian_process": {"n_user_features": 16, "n_action_features": 16},
     "ft_transformer": {"max_epochs": 4},
     "ft_transformer_attention": {"max_epochs": 4, "fusion_type": "attention"},
+    "bayesian_bilinear": {"spectrum_grid": (0.5,), "prior_sd_grid": (0.25, 1.0)},
 }
 CASES = list(FAST)
-UNCERTAIN = ["bayesian_neural", "gaussian_process"]
+UNCERTAIN = ["bayesian_neural", "gaussian_process", "bayesian_bilinear"]
 
 
 def _registry_name(case: str) -> str:
@@ -129,8 +130,10 @@ def test_fit_indexed_is_fit_on_the_expanded_rows(case: str, data: RewardData) ->
     indexed = make_reward_model(case, rng=np.random.default_rng(7), **params)
     indexed.fit_indexed(data.users[rows], table, table_index, data.clicks[rows])
     np.testing.assert_allclose(
-        indexed.predict(data.eval_users[:20], data.candidates), plain.predict(data.eval_users[:20], data.candidates),
-        rtol=0, atol=1e-12,
+        indexed.predict(data.eval_users[:20], data.candidates),
+        plain.predict(data.eval_users[:20], data.candidates),
+        rtol=0,
+        atol=1e-12,
     )
 
 
@@ -159,7 +162,7 @@ def test_uncertainty_grows_away_from_data(case: str, data: RewardData, fitted: d
     far_users = np.full((50, data.users.shape[1]), 3.0)  # features live in [0, 1]
     # The GP's probability std grows; the ReLU MC-dropout net saturates its probabilities far away, so it
     # is checked on the logit scale (see BayesianNeuralRewardModel.predict_with_uncertainty).
-    space = "probability" if case == "gaussian_process" else "logit"
+    space = "logit" if case == "bayesian_neural" else "probability"
     _, near = model.predict_with_uncertainty(data.eval_users, data.bank, space=space)
     _, std_far_actions = model.predict_with_uncertainty(data.eval_users, far_actions, space=space)
     _, std_far_users = model.predict_with_uncertainty(far_users, data.bank, space=space)
