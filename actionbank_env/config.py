@@ -112,9 +112,9 @@ class SimulationConfig:
     campaign_batch_size: int = 64
     optimizer: str = "generative"
     reward_model_type: str = "lightgbm"
-    lgb_n_estimators: int = 200
+    lgb_n_estimators: int = 300
     lgb_learning_rate: float = 0.05
-    lgb_num_leaves: int = 31
+    lgb_num_leaves: int = 7
     bnn_mc_samples: int = 30
     action_pool_size: int = 2000
     action_bank_size: int = 10
