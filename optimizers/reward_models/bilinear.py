@@ -80,7 +80,7 @@ class BayesianBilinearConfig:
     user_prior_sd: float = 1.0
     action_prior_sd: float = 0.5
     interaction_prior_sd: float = 0.5
-    prior_sd_grid: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0)
+    prior_sd_grid: tuple[float, ...] = (0.125, 0.5, 2.0)
     cv_folds: int = 5
     moderated: bool = True
     max_newton_iter: int = 50
