@@ -257,7 +257,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         config = _simulation_config(args)
         result = run_simulation(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(result.summary_table())
-    print(f"results: {result.path}")
+    print()
+    print(result.headline())
     return 0
 
 

@@ -39,6 +39,8 @@ from actionbank_env.core.campaign import CampaignResult
 from actionbank_env.core.copywriting import Copywriter, OfflineCopywriter
 from actionbank_env.core.io import atomic_write
 from actionbank_env.core.observations import ObservationLog
+from actionbank_env.core.progress import bar as progress_bar
+from actionbank_env.core.progress import progress_bars
 from actionbank_env.core.world import World
 from actionbank_env.errors import ConfigError
 from actionbank_env.logging import MetricLogger
@@ -96,6 +98,17 @@ SUMMARY_KEYS = (
 )
 
 
+HEADLINE_MEANINGS = {
+    "company_reward": "click rate the company's agent earned on this campaign (observed)",
+    "deployed_value": "true click probability of what the agent served, on fresh users",
+    "bank_value": "true value of the deployed bank under perfect targeting",
+    "new_bank_value": "same for the bank the optimizer proposes next",
+    "oracle_bank_value": "same for the ground-truth greedy bank from the same candidate pool",
+    "improvement_captured": "(new - old) / (oracle - old): share of the pool's headroom the optimizer took",
+    "regret": "best-in-bank minus served true click probability, per user",
+}
+
+
 @dataclass
 class RunResult:
     """What ``run_simulation`` produced.
@@ -111,6 +124,21 @@ class RunResult:
     config: SimulationConfig
     iterations: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def headline(self) -> str:
+        """The final iteration's numbers from ``summary.json``, each with a few words on what it means."""
+        lines = [
+            f"summary.json, iteration {self.summary.get('iterations')} (ground truth, {self.config.evaluation_users} fresh users):"
+        ]
+        for key, meaning in HEADLINE_MEANINGS.items():
+            value = self.summary.get(key)
+            shown = "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.4f}"
+            lines.append(f"  {key:<22} {shown:>8}  {meaning}")
+        report = self.path / "report.html"
+        lines.append(f"results: {self.path.resolve()}")
+        if report.is_file():
+            lines.append(f"report:  {report.resolve()}")
+        return "\n".join(lines)
 
     def summary_table(self) -> str:
         """A plain-text table of the per-iteration numbers."""
@@ -230,12 +258,6 @@ def _git_commit() -> str | None:
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def _progress(total: int, enabled: bool, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not (enabled and sys.stderr.isatty()), leave=False)
-
-
 def _designer_params(config: SimulationConfig) -> dict[str, Any]:
     params: dict[str, Any] = {
         "action_pool_size": config.action_pool_size,
@@ -301,7 +323,7 @@ class _Simulation:
             config.optimizer, context, rng=np.random.default_rng(designer_seq), **_designer_params(config)
         )
         self.logger = MetricLogger(run.path, tensorboard=config.tensorboard)
-        self.bar = _progress(config.iterations * 3, progress, "simulate")
+        self.bar = progress_bar(config.iterations * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
         """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
@@ -497,7 +519,7 @@ def run_simulation(
         "resumed_from_iteration": done if resume is not None else None,
     }
     run.write_json("meta.json", meta)
-    with thread_limits(config.threads):
+    with thread_limits(config.threads), progress_bars(progress):
         sim = _Simulation(config, run, progress=progress)
         try:
             return _loop(sim, done)

@@ -153,7 +153,7 @@ def test_run_full_simulation_simple_test_run(tmp_path: Path) -> None:
     argv = "--iterations 3 --users 100 --initial_actions 10".split()
     out = ok(run_example("run_full_simulation.py", *argv, *QUICK, "--iterations", "2", cwd=tmp_path))
     runs = list((tmp_path / "results").glob("simulation_*"))
-    assert len(runs) == 1 and f"results: {Path('results') / runs[0].name}" in out
+    assert len(runs) == 1 and f"results: {runs[0].resolve()}" in out
     summary = json.loads((runs[0] / "summary.json").read_text())
     assert summary["iterations"] == 2 and len(summary["per_iteration"]["bank_value"]) == 2
     config = json.loads((runs[0] / "simulation_config.json").read_text())
@@ -179,7 +179,7 @@ def test_generate_data_then_baseline_from_data(tmp_path: Path) -> None:
     ).split()
     out = ok(run_example("run_simulation_from_data.py", *baseline, *QUICK, "--results_dir", "res", cwd=tmp_path))
     run = next((tmp_path / "res").glob("simulation_from_data_*"))
-    assert f"results: {Path('res') / run.name}" in out
+    assert f"results: {run.resolve()}" in out
     assert json.loads((run / "run_from_data_config.json").read_text())["data_dir"] == str(data_dir.resolve())
     summary = json.loads((run / "summary.json").read_text())
     values = summary["per_iteration"]["bank_value"]

@@ -15,7 +15,7 @@ import pytest
 
 from actionbank_env.cli import main
 from actionbank_env.config import SimulationConfig
-from actionbank_env.experiment import run_simulation
+from actionbank_env.experiment import HEADLINE_MEANINGS, run_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = [
@@ -83,7 +83,13 @@ def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.Ca
     assert main(["simulate", *SMALL, "--out", str(tmp_path / "run"), "--quiet"]) == 0
     out = capsys.readouterr().out
     run = tmp_path / "run"
-    assert f"results: {run}" in out and "improvement_captured" in out
+    assert f"results: {run.resolve()}" in out and "improvement_captured" in out
+    # The headline: every summary number with its meaning, and where the report is.
+    summary = json.loads((run / "summary.json").read_text())
+    for key, meaning in HEADLINE_MEANINGS.items():
+        value = summary[key]
+        assert f"{key:<22} {'n/a' if value is None else f'{value:.4f}':>8}  {meaning}" in out
+    assert "report:" not in out  # --no-report: no report line pointing at nothing
     for name in (
         "simulation_config.json",
         "meta.json",
@@ -261,3 +267,19 @@ def test_compare_models_scores_against_the_ground_truth(capsys: pytest.CaptureFi
         assert 0.0 <= s.fidelity_new["ece"] <= 1.0 and s.fit_seconds > 0
     assert main(["compare-models", "--model_type", "lineer"]) == 2
     assert "Did you mean 'linear'?" in capsys.readouterr().err
+
+
+def test_headline_points_at_the_report_when_there_is_one(tmp_path: Path) -> None:
+    from actionbank_env.config import SimulationConfig
+    from actionbank_env.experiment import RunResult
+
+    summary = {key: 0.125 for key in HEADLINE_MEANINGS} | {"iterations": 3, "regret": None}
+    result = RunResult(path=tmp_path / "run", config=SimulationConfig(), summary=summary)
+    (tmp_path / "run").mkdir()
+    assert "report:" not in result.headline()
+    (tmp_path / "run" / "report.html").write_text("<html></html>")
+    text = result.headline()
+    assert f"report:  {(tmp_path / 'run' / 'report.html').resolve()}" in text
+    assert f"results: {(tmp_path / 'run').resolve()}" in text
+    assert "company_reward           0.1250" in text and "regret                      n/a" in text
+    assert "summary.json, iteration 3" in text

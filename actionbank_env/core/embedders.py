@@ -12,6 +12,7 @@ Every embedder returns L2-normalised float32 rows, shape (n_texts, dim).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -27,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_component, check_int, check_real, check_str
+from actionbank_env.core import progress
 from actionbank_env.errors import ConfigError, ServiceError
 
 if TYPE_CHECKING:
@@ -142,6 +144,24 @@ def _minilm_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' own "Loading weights" bar follows our progress setting instead of always drawing."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers always brings transformers
+        yield
+        return
+    was_on = hf_logging.is_progress_bar_enabled()
+    if not progress.enabled():
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model; all-MiniLM-L6-v2 (384-D) by default, loaded with no network.
 
@@ -195,7 +215,9 @@ class SentenceTransformerEmbedder:
                 os.environ["HF_HUB_OFFLINE"] = "1"
                 os.environ["TRANSFORMERS_OFFLINE"] = "1"
                 try:
-                    model = SentenceTransformer(source, device=self.device)
+                    with _quiet_transformers(), progress.bar(1, f"loading {self.model}", unit="model") as status:
+                        model = SentenceTransformer(source, device=self.device)
+                        status.update(1)
                 except OSError as exc:
                     raise ConfigError(
                         f"SentenceTransformerEmbedder could not load {self.model!r} offline from {source!r}: {exc}. "
@@ -222,7 +244,7 @@ class SentenceTransformerEmbedder:
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=False,
+            show_progress_bar=progress.enabled() and len(texts) > self.batch_size,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
