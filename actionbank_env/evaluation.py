@@ -474,12 +474,12 @@ def unseen_candidate_fidelity(
     from sklearn.metrics import roc_auc_score
 
     # One draw of clicks for the model, the ceiling and the action-blind baseline (all pairs: n x m is small).
-    draw_rng, fid_rng = rng.spawn(2)
-    clicks = draw_rng.random(truth.shape) < truth
+    # Sequential draws, not rng.spawn: spawning advances the SeedSequence a caller may rebuild generators from.
+    clicks = rng.random(truth.shape) < truth
     has_both = 0 < clicks.sum() < clicks.size
     user_mean = np.broadcast_to(truth.mean(axis=1, keepdims=True), truth.shape)
     user_only = float(roc_auc_score(clicks.ravel(), user_mean.ravel())) if has_both else float("nan")
-    fid = fidelity_from_predictions(predicted, truth, rng=fid_rng, n_bins=n_bins, max_pairs=None)
+    fid = fidelity_from_predictions(predicted, truth, rng=rng, n_bins=n_bins, max_pairs=None)
     if has_both:  # the model's AUC and its ceiling on the same draws as the baseline
         fid = FidelityReport(
             **{

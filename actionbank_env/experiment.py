@@ -332,9 +332,20 @@ class _Simulation:
 
     # ------------------------------------------------------------------ one iteration
 
-    def evaluate(self, t: int, bank: ActionBank, proposal_bank: ActionBank, result: CampaignResult) -> dict[str, Any]:
-        """Ground-truth numbers of iteration ``t`` (the only place the runner reads the ground truth)."""
-        from actionbank_env.evaluation import bank_value, improvement_captured
+    def evaluate(
+        self,
+        t: int,
+        bank: ActionBank,
+        proposal_bank: ActionBank,
+        result: CampaignResult,
+        diagnostics: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Ground-truth numbers of iteration ``t`` (the only place the runner reads the ground truth).
+
+        ``diagnostics`` are the proposal's: its predicted values of the old and new banks give the
+        optimizer's-curse ratio (predicted / realised gain).
+        """
+        from actionbank_env.evaluation import bank_value, gain_diagnostics, improvement_captured
 
         truth = self.world.ground_truth
         v_old = bank_value(truth, self.eval_users, bank)
@@ -364,6 +375,10 @@ class _Simulation:
             "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
             "evaluation_users": int(self.eval_users.shape[0]),
         }
+        if diagnostics is not None and "expected_value_new" in diagnostics:
+            evaluation["gain"] = gain_diagnostics(
+                diagnostics.get("expected_value_old"), diagnostics.get("expected_value_new"), v_old, v_new
+            ).to_dict()
         model = getattr(self.designer, "reward_model_", None)
         if model is not None and pool is not None and len(pool.pool):
             from actionbank_env.evaluation import reward_model_fidelity, uncertainty_calibration
@@ -372,6 +387,12 @@ class _Simulation:
             cand = pool.embeddings[: min(500, pool.embeddings.shape[0])]
             fid = reward_model_fidelity(model, truth, held_out, cand, rng=np.random.default_rng(self.fidelity_rng_seq))
             evaluation["reward_model_fidelity"] = fid.to_dict()
+            from actionbank_env.evaluation import unseen_candidate_fidelity
+
+            # The same model on never-served candidates, beside its ceiling and the action-blind baseline.
+            evaluation["unseen_candidate_fidelity"] = unseen_candidate_fidelity(
+                model, truth, held_out, cand, rng=np.random.default_rng(self.fidelity_rng_seq), served=bank.embeddings
+            ).to_dict()
             sample_users, sample_cands = held_out[:200], cand[:200]
             residual = model.predict(sample_users, sample_cands) - truth.click_prob(sample_users, sample_cands)
             self.logger.histogram("fidelity/r_hat_minus_truth", residual, t)
@@ -409,7 +430,7 @@ class _Simulation:
             self.env.resolve_bank(proposal.texts, origin=origin, iteration=t + 1) if proposal.texts else bank
         )
         self.phase(t, "evaluate")
-        evaluation = self.evaluate(t, bank, proposal_bank, result)
+        evaluation = self.evaluate(t, bank, proposal_bank, result, proposal.diagnostics)
         _write_csv(folder / "users.csv", pd.DataFrame(self.env.users_history[-1].to_columns()))
         run.write_json(f"iteration_{t}/action_bank.json", bank.to_dict())
         # The env counts its campaigns from 0; the results folders (and this column) count iterations from 1.
