@@ -58,6 +58,7 @@ REWARD_MODELS: dict[str, str] = {
     "lightgbm": "optimizers.reward_models.lightgbm:LightGBMRewardModel",
     "gaussian_process": "optimizers.reward_models.gaussian_process:GaussianProcessRewardModel",
     "ft_transformer": "optimizers.reward_models.ft_transformer:FTTransformerRewardModel",
+    "bayesian_bilinear": "optimizers.reward_models.bilinear:BayesianBilinearRewardModel",
 }
 
 _KINDS = {"agent": AGENTS, "designer": DESIGNERS, "reward_model": REWARD_MODELS}

@@ -56,7 +56,7 @@ class GenerativeConfig:
         diversity_weight: Penalty per unit of maximal cosine similarity of a candidate to the bank and to the
             actions already chosen.
         use_uncertainty: Select on an optimistic score r̂ + ``uncertainty_weight`` * std (needs a model with
-            ``predict_with_uncertainty``: ``bayesian_neural``, ``gaussian_process``).
+            ``predict_with_uncertainty``: ``bayesian_bilinear``, ``bayesian_neural``, ``gaussian_process``).
         uncertainty_weight: Weight of the predictive standard deviation.
         screen_users: Representative users (the heaviest prototypes) on which the whole pool is screened first.
         screen_shortlist: Candidates (best single-action gain on the screening users) that are scored on every

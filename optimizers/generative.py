@@ -195,7 +195,7 @@ class GenerativeDesigner:
             if not hasattr(reward_model_class(self.config.reward_model), "predict_with_uncertainty"):
                 raise ConfigError(
                     f"GenerativeConfig.use_uncertainty=True needs a reward model with predictive uncertainty "
-                    f"('bayesian_neural' or 'gaussian_process'), got reward_model={self.config.reward_model!r}."
+                    f"('bayesian_bilinear', 'bayesian_neural' or 'gaussian_process'), got reward_model={self.config.reward_model!r}."
                 )
 
     def __repr__(self) -> str:

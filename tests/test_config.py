@@ -67,8 +67,15 @@ def _from_argv(argv: list[str]) -> SimulationConfig:
 
 def test_a_version_1_file_reads_as_the_settings_it_ran_with() -> None:
     old = SimulationConfig.from_dict(V1_FILE, source="v1")
-    # The two values the file records that are not today's defaults; settings it leaves out keep today's.
-    recorded = {"embedder": "hashing", "seed": 3, "max_utility": 0.5, "campaign_batch_size": 64}
+    # The values the file records that are not today's defaults; settings it leaves out keep today's.
+    recorded = {
+        "embedder": "hashing",
+        "seed": 3,
+        "max_utility": 0.5,
+        "campaign_batch_size": 64,
+        "designer.reward_model.n_estimators": 200,
+        "designer.reward_model.num_leaves": 31,
+    }
     assert old == SimulationConfig.from_settings(recorded)
     assert old.run.seed == 3 and old.world.embedder == "hashing" and old.campaign.users_per_iteration == 1000
     assert old.agent.name == "linucb" and old.agent.kwargs()["alpha"] == 0.2

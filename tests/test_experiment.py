@@ -117,6 +117,11 @@ def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.Ca
     evaluation = json.loads((run / "iteration_1" / "ground_truth_evaluation.json").read_text())
     assert len(evaluation["bank_evolution"]["kept_ids"]) == 5
     assert len(evaluation["bank_evolution"]["added_ids"]) == 3
+    # Issue 16 diagnostics: the optimizer's curse and the fidelity on never-served candidates with its ceiling.
+    gain = evaluation["gain"]
+    assert gain["realised_gain"] == pytest.approx(evaluation["new_bank_value"] - evaluation["bank_value"])
+    unseen = evaluation["unseen_candidate_fidelity"]
+    assert 0.0 < unseen["n_candidates"] and {"auc_ceiling", "user_only_auc", "mean_ratio"} <= set(unseen)
     # TensorBoard: scalars read back with their values.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

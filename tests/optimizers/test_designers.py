@@ -263,6 +263,31 @@ def test_uncertainty_path_with_a_gaussian_process() -> None:
     assert proposal.diagnostics["n_representative_users"] <= 300
 
 
+def test_bilinear_model_in_the_designer_uses_the_pool_and_its_posterior() -> None:
+    world = hashing_world()
+    bank, log = _logged(1, n_users=1500)
+    designer = GenerativeDesigner(
+        _context(world),
+        rng=np.random.default_rng(0),
+        reward_model="bayesian_bilinear",
+        reward_model_params={"spectrum_grid": (0.5,), "prior_sd_grid": (0.25, 1.0), "cv_folds": 3},
+        use_uncertainty=True,
+        uncertainty_weight=1.0,
+        uncertainty_shortlist=40,
+        action_pool_size=120,
+        action_bank_size=4,
+        n_representative_users=300,
+    )
+    proposal = designer.propose([log], bank, rng=np.random.default_rng(0))
+    model = proposal.reward_model
+    # The embedding basis was fitted on the unlabelled pool too (fit_on_pool_pca), not only the served texts.
+    assert model.reference_embeddings is not None and model.reference_embeddings.shape[0] == 120
+    assert len(model.cv_scores_) == 4 and model.prior_sds_["action"] in (0.25, 1.0)
+    unc = proposal.diagnostics["uncertainty"]
+    assert unc["shortlist"] == 40 and unc["mean_std_pool"] > unc["mean_std_bank"] > 0.0  # unseen texts: less known
+    assert len(proposal.texts) == len(bank) + 4
+
+
 # ----------------------------------------------------------------------------------------- value order
 
 
