@@ -26,11 +26,11 @@ pytestmark = [
 
 TINY = {
     "embedder": "hashing",
-    "users": 150,
+    "users_per_iteration": 150,
     "iterations": 2,
     "initial_actions": 5,
-    "action_pool_size": 40,
-    "reward_model_type": "linear",
+    "designer.action_pool_size": 40,
+    "designer.reward_model": "linear",
     "evaluation_users": 200,
     "report": False,
     "tensorboard": False,
@@ -94,7 +94,7 @@ def test_ray_sweep_matches_the_local_backend(tmp_path: Path) -> None:
     import ray
 
     base = SimulationConfig.from_settings(TINY)
-    grid = {"optimizer": ("generative", "keep")}
+    grid = {"designer": ("generative", "keep")}
     local = run_sweep(base, grid=grid, seeds=(0, 1), out=tmp_path / "local", backend="local", workers=2)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
