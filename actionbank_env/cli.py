@@ -433,6 +433,22 @@ def _configure_train(parser: argparse.ArgumentParser, selection: Mapping[str, st
         "--algo-kwargs", "--algo_kwargs", dest="algo_kwargs", type=_json_object, default=None, metavar="JSON"
     )
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
+    parser.add_argument(
+        "--eval-freq",
+        "--eval_freq",
+        dest="eval_freq",
+        type=int,
+        default=None,
+        help="evaluate the deterministic policy every N env steps (default: ten times per run; 0: at the end)",
+    )
+    parser.add_argument(
+        "--n-eval-episodes",
+        "--n_eval_episodes",
+        dest="n_eval_episodes",
+        type=int,
+        default=5,
+        help="episodes per evaluation",
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -449,10 +465,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_envs=args.n_envs,
         tensorboard=args.tensorboard,
         algo_kwargs=args.algo_kwargs,
+        n_eval_episodes=args.n_eval_episodes,
+        eval_freq=args.eval_freq,
     )
     print(
         f"mean reward {result.mean_reward:.4f} (random {result.random_reward:.4f}, "
-        f"best single action {result.best_single_action_reward:.4f})"
+        f"best single action {result.best_single_action_reward:.4f}, oracle {result.oracle_reward:.4f})"
     )
     print(f"model: {result.model_path}")
     print(f"results: {result.path}")
