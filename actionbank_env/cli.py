@@ -16,11 +16,12 @@ A subcommand is one function and one entry in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -677,8 +678,31 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _cwd_on_sys_path() -> Iterator[None]:
+    """The current folder on ``sys.path`` (last, so it never shadows an installed package) while a command runs.
+
+    ``python -m actionbank_env`` has it; the ``actionbank`` console script does not, so ``--company-strategy
+    my_agent:MyAgent`` would fail from the agent's own folder.
+    """
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``actionbank`` command; returns the exit code."""
+    with _cwd_on_sys_path():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(argv)

@@ -175,11 +175,13 @@ def load_config(run: RunFolder) -> SimulationConfig:
 class _Simulation:
     """The state of one run (kept in one place so resume and a fresh run share every line)."""
 
-    def __init__(self, config: SimulationConfig, run: RunFolder, *, api_key: str | None) -> None:
+    def __init__(self, config: SimulationConfig, *, api_key: str | None) -> None:
+        """Build the world, the env, the designer and a probe of the agent: every setting is checked here, before
+        :meth:`attach` gives the run a folder (a run that fails validation leaves no folder or TensorBoard run)."""
         from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
         from actionbank_env.registry import make_designer
 
-        self.config, self.run = config, run
+        self.config = config
         n = config.run.iterations
         self.world = World.build(config.world, api_key=api_key)
         env_seq, designer_seq, eval_seq = np.random.SeedSequence(config.run.seed).spawn(3)
@@ -212,8 +214,13 @@ class _Simulation:
             rng=np.random.default_rng(designer_seq),
             **config.designer.kwargs(),
         )
-        self.logger = MetricLogger(run.path, tensorboard=config.run.tensorboard)
-        self.bar = progress_bar(n * 3, "simulate")
+        _check_agent(config, self.world, self.designer)
+
+    def attach(self, run: RunFolder) -> None:
+        """Give the run its folder: the metric logger (CSV, TensorBoard) and the progress bar start here."""
+        self.run = run
+        self.logger = MetricLogger(run.path, tensorboard=self.config.run.tensorboard)
+        self.bar = progress_bar(self.config.run.iterations * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
         """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
@@ -353,6 +360,32 @@ class _Simulation:
             lg.text("bank", "\n".join(f"    {a.id}: {a.text}" for a in bank), t)
 
 
+def _check_agent(config: SimulationConfig, world: World, designer: Any) -> None:
+    """Build the company's agent once (its parameters fail here, not at the first campaign) and check that a
+    fixed-size policy (an SB3 policy trained without ``observe_bank``) can serve every bank the designer makes.
+
+    Raises:
+        ConfigError: If the agent cannot serve the banks the designer will deploy.
+    """
+    from actionbank_env.registry import make_agent
+
+    agent = make_agent(config.agent.name, world, rng=np.random.default_rng(0), **config.agent.kwargs())
+    n_outputs = getattr(agent, "n_outputs", None)
+    if getattr(agent, "observe_bank", True) or n_outputs is None:
+        return
+    designer_config = getattr(designer, "config", None)
+    added = getattr(designer_config, "action_bank_size", 0) or 0
+    cap = getattr(designer_config, "max_bank_size", None)
+    if added > 0 and cap != n_outputs:
+        raise ConfigError(
+            f"agent {config.agent.name!r} has a fixed Discrete({n_outputs}) action space (trained without "
+            f"observe_bank), but designer {config.designer.name!r} changes the bank size (action_bank_size={added}, "
+            f"max_bank_size={cap}); set designer.max_bank_size={n_outputs} or train the policy with observe_bank=True."
+        )
+    if config.run.data_dir is None:
+        agent.set_bank(world.initial_bank)  # the initial bank must fit too
+
+
 def run_simulation(
     config: SimulationConfig | None = None,
     *,
@@ -385,11 +418,15 @@ def run_simulation(
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):
             raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, api_key=api_key)
     else:
         config = SimulationConfig() if config is None else config
         if not isinstance(config, SimulationConfig):
             raise ConfigTypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
         config = with_data(config)  # raises before any run folder is made
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, api_key=api_key)  # so does every component's validation
         run = RunFolder.create(config.run.results_dir, config.run.name, out=out, overwrite=overwrite)
         run.write_json(CONFIG_FILE, config.to_dict())
         if config.run.data_dir is not None:
@@ -407,7 +444,7 @@ def run_simulation(
         ),
     )
     with thread_limits(config.run.threads), progress_bars(progress):
-        sim = _Simulation(config, run, api_key=api_key)
+        sim.attach(run)
         try:
             return sim.loop(done)
         finally:
