@@ -47,6 +47,7 @@ from actionbank_env.provenance import run_meta
 from actionbank_env.results import (
     COMPLETE_FILE,
     CONFIG_FILE,
+    EVALUATION_FILE,
     FROM_DATA_FILE,
     INITIAL_BANK_FILE,
     META_FILE,
@@ -55,6 +56,7 @@ from actionbank_env.results import (
     WORLD_CARD_FILE,
     WORLD_FILE,
     RunFolder,
+    iteration_file,
     summarize_rows,
 )
 from actionbank_env.runtime import thread_limits
@@ -76,6 +78,29 @@ METRIC_KEYS = {
     "fidelity/spearman": "fidelity_spearman",
     "fidelity/auc": "fidelity_auc",
 }
+
+
+#: TensorBoard's "Custom Scalars" tab: the numbers read together, on one chart each.
+TENSORBOARD_LAYOUT: dict[str, dict[str, list[str]]] = {
+    "bank design": {
+        "value: deployed, bank, proposed, oracle": [
+            "env/deployed_value",
+            "optimizer/bank_value",
+            "optimizer/new_bank_value",
+            "optimizer/oracle_bank_value",
+        ],
+        "company reward vs deployed value": ["env/company_reward", "env/deployed_value"],
+    },
+    "reward model fidelity": {
+        "AUC vs its ceiling (0.5: chance)": ["fidelity/auc", "fidelity/auc_ceiling"],
+        "log loss vs its ceiling": ["fidelity/log_loss", "fidelity/log_loss_ceiling"],
+        "rank correlation": ["fidelity/spearman", "fidelity/pearson"],
+    },
+}
+
+
+#: Summary entries that describe the run rather than measure it (kept out of TensorBoard's hparams metrics).
+_NOT_METRICS = frozenset({"iterations", "n_iterations"})
 
 
 HEADLINE_MEANINGS = {
@@ -220,6 +245,7 @@ class _Simulation:
         """Give the run its folder: the metric logger (CSV, TensorBoard) and the progress bar start here."""
         self.run = run
         self.logger = MetricLogger(run.path, tensorboard=self.config.run.tensorboard)
+        self.logger.custom_scalars(TENSORBOARD_LAYOUT)
         self.bar = progress_bar(self.config.run.iterations * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
@@ -270,7 +296,11 @@ class _Simulation:
         rows = run.read_rows(n)
         summary = summarize_rows(rows)
         run.write_json(SUMMARY_FILE, summary)
-        final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+        final = {
+            f"final/{k}": v
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and v is not None and k not in _NOT_METRICS
+        }
         self.logger.hparams(settings, final)
         run.write_json(
             COMPLETE_FILE,
@@ -351,6 +381,9 @@ class _Simulation:
             value = row.get(column)
             if value is not None:
                 lg.record(key, float(value))
+        # Every number of the reward model's fidelity report (the AUC is read against its ceiling), not two of them.
+        fidelity = self.run.read_json(iteration_file(t, EVALUATION_FILE)).get("reward_model_fidelity") or {}
+        lg.record_many({k: v for k, v in fidelity.items() if v is not None}, prefix="fidelity/")
         lg.dump(t, tensorboard=fresh)
         if fresh:
             bank, cols = info["bank"], info["log"].columns
