@@ -240,6 +240,10 @@ class _Simulation:
             **config.designer.kwargs(),
         )
         _check_agent(config, self.world, self.designer)
+        if config.run.tracker == "mlflow":
+            from actionbank_env.integrations.mlflow import require_mlflow
+
+            require_mlflow()  # a missing extra fails now, not after the run
 
     def attach(self, run: RunFolder) -> None:
         """Give the run its folder: the metric logger (CSV, TensorBoard) and the progress bar start here."""
@@ -479,9 +483,20 @@ def run_simulation(
     with thread_limits(config.run.threads), progress_bars(progress):
         sim.attach(run)
         try:
-            return sim.loop(done)
+            result = sim.loop(done)
         finally:
             sim.close()
+    if config.run.tracker == "mlflow":
+        from actionbank_env.integrations.mlflow import default_tracking_uri, log_run_to_mlflow
+
+        log_run_to_mlflow(
+            result.path,
+            params=config.to_dict(),
+            rows=result.iterations,
+            summary=result.summary,
+            tracking_uri=config.run.tracking_uri or default_tracking_uri(config.run.results_dir),
+        )
+    return result
 
 
 def _markdown_table(values: dict[str, Any]) -> str:

@@ -375,3 +375,12 @@ def test_maskable_ppo(tmp_path: Path) -> None:
     pytest.importorskip("sb3_contrib")
     out = ok(run_example("maskable_ppo.py", "--timesteps", "256", cwd=tmp_path, timeout=300))
     assert "padded slots chosen 0," in out and "int8 mask in obs: int8" in out
+
+
+def test_mlflow_tracking(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    out = ok(run_example("mlflow_tracking.py", "--users", "200", "--results_dir", "r", cwd=tmp_path, timeout=300))
+    assert "mlflow run " in out and out.count("deployed_value: ") == 1
+    line = next(li for li in out.splitlines() if "deployed_value:" in li)
+    assert len(line.split(":")[1].split(",")) == 2  # one value per iteration
+    assert (tmp_path / "r" / "mlruns").is_dir()
