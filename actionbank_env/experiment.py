@@ -388,6 +388,8 @@ class _Simulation:
         # Every number of the reward model's fidelity report (the AUC is read against its ceiling), not two of them.
         fidelity = self.run.read_json(iteration_file(t, EVALUATION_FILE)).get("reward_model_fidelity") or {}
         lg.record_many({k: v for k, v in fidelity.items() if v is not None}, prefix="fidelity/")
+        if fresh:  # what the company's agent returned from update() ("train/td_loss", ...), averaged over the campaign
+            lg.record_many({k: v for k, v in info["summary"].items() if "/" in k})
         lg.dump(t, tensorboard=fresh)
         if fresh:
             bank, cols = info["bank"], info["log"].columns

@@ -43,3 +43,27 @@ def test_custom_scalars_layout_and_fidelity_scalars(tmp_path: Path) -> None:
     assert {"env/deployed_value", "optimizer/bank_value", "optimizer/oracle_bank_value"} <= set(value_chart)
     drawn = {tag for charts_ in TENSORBOARD_LAYOUT.values() for tags in charts_.values() for tag in tags}
     assert drawn <= scalars, drawn - scalars
+
+
+def test_agent_update_metrics_reach_the_metric_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "loss_agent.py").write_text(
+        "import numpy as np\n"
+        "from actionbank_env.protocols import Decision\n\n\n"
+        "class LossAgent:\n"
+        "    def __init__(self, context, *, rng):\n"
+        "        self.rng = rng\n\n"
+        "    def set_bank(self, bank):\n"
+        "        self.n = len(bank)\n\n"
+        "    def act(self, users):\n"
+        "        return Decision(self.rng.integers(self.n, size=len(users)), np.full(len(users), 1.0 / self.n))\n\n"
+        "    def update(self, users, actions, rewards):\n"
+        "        return {'train/my_loss': float(rewards.mean())}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["simulate", *SMALL, "--company-strategy", "loss_agent:LossAgent", "--no-tensorboard"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    header, *rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    column = header.split(",").index("train/my_loss")
+    values = [float(row.split(",")[column]) for row in rows]
+    assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
