@@ -204,7 +204,7 @@ class _Simulation:
         """Build the world, the env, the designer and a probe of the agent: every setting is checked here, before
         :meth:`attach` gives the run a folder (a run that fails validation leaves no folder or TensorBoard run)."""
         from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
-        from actionbank_env.registry import make_designer
+        from actionbank_env.registry import check_agent_fits, make_designer
 
         self.config = config
         n = config.run.iterations
@@ -239,7 +239,14 @@ class _Simulation:
             rng=np.random.default_rng(designer_seq),
             **config.designer.kwargs(),
         )
-        _check_agent(config, self.world, self.designer)
+        check_agent_fits(
+            config.agent.name,
+            config.agent.kwargs(),
+            self.world,
+            self.designer,
+            designer_name=config.designer.name,
+            check_initial_bank=config.run.data_dir is None,
+        )
         if config.run.tracker == "mlflow":
             from actionbank_env.integrations.mlflow import require_mlflow
 
@@ -397,32 +404,6 @@ class _Simulation:
             clicks = np.bincount(cols["action_index"], weights=cols["click"], minlength=len(bank))
             lg.histogram("env/per_action_ctr", clicks[shows > 0] / shows[shows > 0], t)
             lg.text("bank", "\n".join(f"    {a.id}: {a.text}" for a in bank), t)
-
-
-def _check_agent(config: SimulationConfig, world: World, designer: Any) -> None:
-    """Build the company's agent once (its parameters fail here, not at the first campaign) and check that a
-    fixed-size policy (an SB3 policy trained without ``observe_bank``) can serve every bank the designer makes.
-
-    Raises:
-        ConfigError: If the agent cannot serve the banks the designer will deploy.
-    """
-    from actionbank_env.registry import make_agent
-
-    agent = make_agent(config.agent.name, world, rng=np.random.default_rng(0), **config.agent.kwargs())
-    n_outputs = getattr(agent, "n_outputs", None)
-    if getattr(agent, "observe_bank", True) or n_outputs is None:
-        return
-    designer_config = getattr(designer, "config", None)
-    added = getattr(designer_config, "action_bank_size", 0) or 0
-    cap = getattr(designer_config, "max_bank_size", None)
-    if added > 0 and cap != n_outputs:
-        raise ConfigError(
-            f"agent {config.agent.name!r} has a fixed Discrete({n_outputs}) action space (trained without "
-            f"observe_bank), but designer {config.designer.name!r} changes the bank size (action_bank_size={added}, "
-            f"max_bank_size={cap}); set designer.max_bank_size={n_outputs} or train the policy with observe_bank=True."
-        )
-    if config.run.data_dir is None:
-        agent.set_bank(world.initial_bank)  # the initial bank must fit too
 
 
 def run_simulation(

@@ -190,3 +190,37 @@ def make_designer(
 def make_reward_model(name: str | Any, *, rng: np.random.Generator, **params: Any) -> Any:
     """Build a reward model."""
     return resolve("reward_model", name)(rng=rng, **params)
+
+
+def check_agent_fits(
+    name: str | Any,
+    params: dict[str, Any],
+    world: Any,
+    designer: Any,
+    *,
+    designer_name: str | Any = "designer",
+    check_initial_bank: bool = True,
+) -> None:
+    """Build the agent once (its parameters fail here, not at the first campaign) and check that a fixed-size
+    policy (an SB3 policy trained without ``observe_bank``) can serve every bank ``designer`` will deploy.
+
+    Raises:
+        ConfigError: If the agent cannot serve the banks the designer will deploy (or the initial bank).
+    """
+    from actionbank_env.errors import ConfigError
+
+    agent = make_agent(name, world, rng=np.random.default_rng(0), **params)
+    n_outputs = getattr(agent, "n_outputs", None)
+    if getattr(agent, "observe_bank", True) or n_outputs is None:
+        return
+    designer_config = getattr(designer, "config", None)
+    added = getattr(designer_config, "action_bank_size", 0) or 0
+    cap = getattr(designer_config, "max_bank_size", None)
+    if added > 0 and cap != n_outputs:
+        raise ConfigError(
+            f"agent {name!r} has a fixed Discrete({n_outputs}) action space (trained without observe_bank), but "
+            f"designer {designer_name!r} changes the bank size (action_bank_size={added}, max_bank_size={cap}); set "
+            f"designer.max_bank_size={n_outputs} or train the policy with observe_bank=True."
+        )
+    if check_initial_bank:
+        agent.set_bank(world.initial_bank)  # the initial bank must fit too
