@@ -16,11 +16,12 @@ A subcommand is one function and one entry in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -433,6 +434,22 @@ def _configure_train(parser: argparse.ArgumentParser, selection: Mapping[str, st
         "--algo-kwargs", "--algo_kwargs", dest="algo_kwargs", type=_json_object, default=None, metavar="JSON"
     )
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
+    parser.add_argument(
+        "--eval-freq",
+        "--eval_freq",
+        dest="eval_freq",
+        type=int,
+        default=None,
+        help="evaluate the deterministic policy every N env steps (default: ten times per run; 0: at the end)",
+    )
+    parser.add_argument(
+        "--n-eval-episodes",
+        "--n_eval_episodes",
+        dest="n_eval_episodes",
+        type=int,
+        default=5,
+        help="episodes per evaluation",
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -449,10 +466,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_envs=args.n_envs,
         tensorboard=args.tensorboard,
         algo_kwargs=args.algo_kwargs,
+        n_eval_episodes=args.n_eval_episodes,
+        eval_freq=args.eval_freq,
     )
     print(
         f"mean reward {result.mean_reward:.4f} (random {result.random_reward:.4f}, "
-        f"best single action {result.best_single_action_reward:.4f})"
+        f"best single action {result.best_single_action_reward:.4f}, oracle {result.oracle_reward:.4f})"
     )
     print(f"model: {result.model_path}")
     print(f"results: {result.path}")
@@ -659,8 +678,31 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _cwd_on_sys_path() -> Iterator[None]:
+    """The current folder on ``sys.path`` (last, so it never shadows an installed package) while a command runs.
+
+    ``python -m actionbank_env`` has it; the ``actionbank`` console script does not, so ``--company-strategy
+    my_agent:MyAgent`` would fail from the agent's own folder.
+    """
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``actionbank`` command; returns the exit code."""
+    with _cwd_on_sys_path():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(argv)

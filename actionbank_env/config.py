@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actionbank_env._validation import check_bool, check_int, check_known_names, check_str
+from actionbank_env._validation import check_bool, check_choice, check_int, check_known_names, check_str
 from actionbank_env.core.campaign import CampaignConfig
 from actionbank_env.core.world import WorldConfig
 from actionbank_env.errors import ConfigError, ConfigTypeError
@@ -75,6 +75,8 @@ class RunConfig:
             n_threads of every component that has one.
         tensorboard: Write TensorBoard events under tb/.
         report: Write report.html with plots at the end.
+        tracker: Also log the finished run to an experiment tracker: none, or mlflow (the 'mlflow' extra).
+        tracking_uri: The tracker's store; none: the local file store results_dir/mlruns.
     """
 
     iterations: int = 3
@@ -87,6 +89,8 @@ class RunConfig:
     threads: int = 1
     tensorboard: bool = True
     report: bool = True
+    tracker: str | None = None
+    tracking_uri: str | None = None
 
     def __post_init__(self) -> None:
         c = "RunConfig"
@@ -104,6 +108,10 @@ class RunConfig:
         check_int(f"{c}.threads", self.threads, low=1, high=256)
         check_bool(f"{c}.tensorboard", self.tensorboard)
         check_bool(f"{c}.report", self.report)
+        if self.tracker is not None:
+            check_choice(f"{c}.tracker", self.tracker, ("mlflow",))
+        if self.tracking_uri is not None:
+            check_str(f"{c}.tracking_uri", self.tracking_uri)
 
     @property
     def resolved_world_seed(self) -> int:

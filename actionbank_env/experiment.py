@@ -47,6 +47,7 @@ from actionbank_env.provenance import run_meta
 from actionbank_env.results import (
     COMPLETE_FILE,
     CONFIG_FILE,
+    EVALUATION_FILE,
     FROM_DATA_FILE,
     INITIAL_BANK_FILE,
     META_FILE,
@@ -55,6 +56,7 @@ from actionbank_env.results import (
     WORLD_CARD_FILE,
     WORLD_FILE,
     RunFolder,
+    iteration_file,
     summarize_rows,
 )
 from actionbank_env.runtime import thread_limits
@@ -76,6 +78,29 @@ METRIC_KEYS = {
     "fidelity/spearman": "fidelity_spearman",
     "fidelity/auc": "fidelity_auc",
 }
+
+
+#: TensorBoard's "Custom Scalars" tab: the numbers read together, on one chart each.
+TENSORBOARD_LAYOUT: dict[str, dict[str, list[str]]] = {
+    "bank design": {
+        "value: deployed, bank, proposed, oracle": [
+            "env/deployed_value",
+            "optimizer/bank_value",
+            "optimizer/new_bank_value",
+            "optimizer/oracle_bank_value",
+        ],
+        "company reward vs deployed value": ["env/company_reward", "env/deployed_value"],
+    },
+    "reward model fidelity": {
+        "AUC vs its ceiling (0.5: chance)": ["fidelity/auc", "fidelity/auc_ceiling"],
+        "log loss vs its ceiling": ["fidelity/log_loss", "fidelity/log_loss_ceiling"],
+        "rank correlation": ["fidelity/spearman", "fidelity/pearson"],
+    },
+}
+
+
+#: Summary entries that describe the run rather than measure it (kept out of TensorBoard's hparams metrics).
+_NOT_METRICS = frozenset({"iterations", "n_iterations"})
 
 
 HEADLINE_MEANINGS = {
@@ -175,11 +200,13 @@ def load_config(run: RunFolder) -> SimulationConfig:
 class _Simulation:
     """The state of one run (kept in one place so resume and a fresh run share every line)."""
 
-    def __init__(self, config: SimulationConfig, run: RunFolder, *, api_key: str | None) -> None:
+    def __init__(self, config: SimulationConfig, *, api_key: str | None) -> None:
+        """Build the world, the env, the designer and a probe of the agent: every setting is checked here, before
+        :meth:`attach` gives the run a folder (a run that fails validation leaves no folder or TensorBoard run)."""
         from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
-        from actionbank_env.registry import make_designer
+        from actionbank_env.registry import check_agent_fits, make_designer
 
-        self.config, self.run = config, run
+        self.config = config
         n = config.run.iterations
         self.world = World.build(config.world, api_key=api_key)
         env_seq, designer_seq, eval_seq = np.random.SeedSequence(config.run.seed).spawn(3)
@@ -212,8 +239,25 @@ class _Simulation:
             rng=np.random.default_rng(designer_seq),
             **config.designer.kwargs(),
         )
-        self.logger = MetricLogger(run.path, tensorboard=config.run.tensorboard)
-        self.bar = progress_bar(n * 3, "simulate")
+        check_agent_fits(
+            config.agent.name,
+            config.agent.kwargs(),
+            self.world,
+            self.designer,
+            designer_name=config.designer.name,
+            check_initial_bank=config.run.data_dir is None,
+        )
+        if config.run.tracker == "mlflow":
+            from actionbank_env.integrations.mlflow import require_mlflow
+
+            require_mlflow()  # a missing extra fails now, not after the run
+
+    def attach(self, run: RunFolder) -> None:
+        """Give the run its folder: the metric logger (CSV, TensorBoard) and the progress bar start here."""
+        self.run = run
+        self.logger = MetricLogger(run.path, tensorboard=self.config.run.tensorboard)
+        self.logger.custom_scalars(TENSORBOARD_LAYOUT)
+        self.bar = progress_bar(self.config.run.iterations * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
         """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
@@ -263,7 +307,11 @@ class _Simulation:
         rows = run.read_rows(n)
         summary = summarize_rows(rows)
         run.write_json(SUMMARY_FILE, summary)
-        final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+        final = {
+            f"final/{k}": v
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and v is not None and k not in _NOT_METRICS
+        }
         self.logger.hparams(settings, final)
         run.write_json(
             COMPLETE_FILE,
@@ -344,6 +392,11 @@ class _Simulation:
             value = row.get(column)
             if value is not None:
                 lg.record(key, float(value))
+        # Every number of the reward model's fidelity report (the AUC is read against its ceiling), not two of them.
+        fidelity = self.run.read_json(iteration_file(t, EVALUATION_FILE)).get("reward_model_fidelity") or {}
+        lg.record_many({k: v for k, v in fidelity.items() if v is not None}, prefix="fidelity/")
+        if fresh:  # what the company's agent returned from update() ("train/td_loss", ...), averaged over the campaign
+            lg.record_many({k: v for k, v in info["summary"].items() if "/" in k})
         lg.dump(t, tensorboard=fresh)
         if fresh:
             bank, cols = info["bank"], info["log"].columns
@@ -385,11 +438,15 @@ def run_simulation(
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):
             raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, api_key=api_key)
     else:
         config = SimulationConfig() if config is None else config
         if not isinstance(config, SimulationConfig):
             raise ConfigTypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
         config = with_data(config)  # raises before any run folder is made
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, api_key=api_key)  # so does every component's validation
         run = RunFolder.create(config.run.results_dir, config.run.name, out=out, overwrite=overwrite)
         run.write_json(CONFIG_FILE, config.to_dict())
         if config.run.data_dir is not None:
@@ -407,11 +464,22 @@ def run_simulation(
         ),
     )
     with thread_limits(config.run.threads), progress_bars(progress):
-        sim = _Simulation(config, run, api_key=api_key)
+        sim.attach(run)
         try:
-            return sim.loop(done)
+            result = sim.loop(done)
         finally:
             sim.close()
+    if config.run.tracker == "mlflow":
+        from actionbank_env.integrations.mlflow import default_tracking_uri, log_run_to_mlflow
+
+        log_run_to_mlflow(
+            result.path,
+            params=config.to_dict(),
+            rows=result.iterations,
+            summary=result.summary,
+            tracking_uri=config.run.tracking_uri or default_tracking_uri(config.run.results_dir),
+        )
+    return result
 
 
 def _markdown_table(values: dict[str, Any]) -> str:

@@ -78,7 +78,9 @@ def load_entry_point(spec: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name is not None and module_name.startswith(exc.name):
             raise UnknownComponentError(
-                f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc})."
+                f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc}). Modules are imported "
+                "from sys.path, which `actionbank` extends with the current folder: run it from the folder that "
+                f"holds {module_name.split('.')[0]}.py (or its package), or add that folder to PYTHONPATH."
             ) from exc
         raise
     try:
@@ -127,7 +129,35 @@ def make_agent(name: str | Any, world: Any, *, rng: np.random.Generator, **param
     """Build a targeting agent for ``world`` (evaluation-only agents get the ground truth)."""
     cls = resolve("agent", name)
     context = world.agent_context(evaluation_only=bool(getattr(cls, "evaluation_only", False)))
+    check_parameters("agent", name, cls, params, context, rng=rng)
     return cls(context, rng=rng, **params)
+
+
+def check_parameters(kind: str, name: Any, factory: Any, params: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    """Raise a clear :class:`ConfigTypeError` if ``factory(*args, **kwargs, **params)`` cannot bind ``params``.
+
+    Classes whose signature takes ``**kwargs`` validate their own parameters and are not checked here.
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins and some C types have no signature
+        return
+    try:
+        signature.bind(*args, **kwargs, **params)
+    except TypeError as exc:
+        valid = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs
+        ][len(args) :]
+        unknown = sorted(set(params) - set(valid))
+        hint = "".join(did_you_mean(u, valid) for u in unknown)
+        label = name if isinstance(name, str) else getattr(name, "__name__", repr(name))
+        raise ConfigTypeError(
+            f"{kind} {label!r} cannot take the parameters {sorted(params)} ({exc}); its parameters are {valid}.{hint}"
+        ) from None
 
 
 def make_designer(
@@ -160,3 +190,37 @@ def make_designer(
 def make_reward_model(name: str | Any, *, rng: np.random.Generator, **params: Any) -> Any:
     """Build a reward model."""
     return resolve("reward_model", name)(rng=rng, **params)
+
+
+def check_agent_fits(
+    name: str | Any,
+    params: dict[str, Any],
+    world: Any,
+    designer: Any,
+    *,
+    designer_name: str | Any = "designer",
+    check_initial_bank: bool = True,
+) -> None:
+    """Build the agent once (its parameters fail here, not at the first campaign) and check that a fixed-size
+    policy (an SB3 policy trained without ``observe_bank``) can serve every bank ``designer`` will deploy.
+
+    Raises:
+        ConfigError: If the agent cannot serve the banks the designer will deploy (or the initial bank).
+    """
+    from actionbank_env.errors import ConfigError
+
+    agent = make_agent(name, world, rng=np.random.default_rng(0), **params)
+    n_outputs = getattr(agent, "n_outputs", None)
+    if getattr(agent, "observe_bank", True) or n_outputs is None:
+        return
+    designer_config = getattr(designer, "config", None)
+    added = getattr(designer_config, "action_bank_size", 0) or 0
+    cap = getattr(designer_config, "max_bank_size", None)
+    if added > 0 and cap != n_outputs:
+        raise ConfigError(
+            f"agent {name!r} has a fixed Discrete({n_outputs}) action space (trained without observe_bank), but "
+            f"designer {designer_name!r} changes the bank size (action_bank_size={added}, max_bank_size={cap}); set "
+            f"designer.max_bank_size={n_outputs} or train the policy with observe_bank=True."
+        )
+    if check_initial_bank:
+        agent.set_bank(world.initial_bank)  # the initial bank must fit too

@@ -60,6 +60,7 @@ __all__ = [
     "run_trial",
     "summarize",
     "sweep_main",
+    "world_seed_note",
 ]
 
 log = logging.getLogger(__name__)
@@ -650,6 +651,29 @@ def _write_outputs(
 # ---------------------------------------------------------------------------------------------- command line
 
 
+def world_seed_note(base: SimulationConfig, grid: Mapping[str, Sequence[Any]]) -> str:
+    """What the seeds of a sweep vary: the world too (``world_seed`` unset), or only the episode on pinned worlds.
+
+    Example:
+        >>> world_seed_note(SimulationConfig(), {}).split(";")[0]
+        "world_seed follows each trial's seed: every seed is another world"
+    """
+    if "world_seed" in grid:
+        return (
+            f"world_seed is a grid axis ({', '.join(map(str, grid['world_seed']))}): each configuration runs on "
+            "one world; the 95% CIs over seeds are run-to-run variance on that world."
+        )
+    if base.run.world_seed is None:
+        return (
+            "world_seed follows each trial's seed: every seed is another world; the 95% CIs mix world-to-world "
+            "and run-to-run variance (pin the world with --set world_seed=N to separate them)."
+        )
+    return (
+        f"world_seed is pinned to {base.run.world_seed}: every trial runs on that world; the 95% CIs over seeds "
+        "are run-to-run variance only."
+    )
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``actionbank sweep`` (wired by ``cli.py``)."""
     parser.add_argument("--seeds", required=True, help="seeds like '0-9' or '0,3,5' (each trial's --seed)")
@@ -693,6 +717,7 @@ def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = 
     )
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
     count = 0
+    print(f"sweep: {world_seed_note(base, grid)}", file=sys.stderr, flush=True)
 
     def progress(trial: Trial, result: dict[str, Any]) -> None:
         nonlocal count

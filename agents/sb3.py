@@ -164,6 +164,8 @@ class SB3PolicyAgent:
         self.n_outputs = int(model.action_space.n)
         if is_dict:
             self.max_bank_size, d_obs = (int(s) for s in obs_space["bank"].shape)
+            # int8 since issue 19 (float32 in models trained before): feed the dtype the model was trained on.
+            self._mask_dtype = obs_space["action_mask"].dtype
             self._projection = BankProjection(context.reference_embeddings, d_obs)
         self._bank: ActionBank | None = None
         self._n_actions = 0
@@ -198,7 +200,7 @@ class SB3PolicyAgent:
         return {
             "user": user_obs,
             "bank": np.broadcast_to(self._bank_features, (n, *self._bank_features.shape)).copy(),
-            "action_mask": np.broadcast_to(self._mask, (n, self._mask.shape[0])).copy(),
+            "action_mask": np.broadcast_to(self._mask, (n, self._mask.shape[0])).astype(self._mask_dtype),
         }
 
     def action_probabilities(self, users: NDArray[np.float64]) -> NDArray[np.float64]:
