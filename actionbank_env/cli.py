@@ -67,7 +67,18 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags (``--openai-api-k`` would set the key under a spelling no redaction knows; a prefix
+    would also change meaning when a flag is added); errors as one line with exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> typing.NoReturn:  # one clear line, exit code 2
+        head, sep, rest = message.partition("unrecognized arguments: ")
+        if sep:  # name the unknown flags, not the values after them (one may be a key given to a misspelt flag)
+            shown = [arg.partition("=")[0] + ("=..." if "=" in arg else "") for arg in rest.split() if arg[:1] == "-"]
+            message = f"{head}{sep}{' '.join(shown) or '(values without a flag)'}"
         raise _UsageError(f"{self.prog}: {message}")
 
 

@@ -79,17 +79,23 @@ def generate_data(
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     if out is None:
         out = Path("data/simulation_data") / f"data_seed{config.run.seed}_{digest}"
+    RunFolder.check_out(out, overwrite=overwrite)  # refuse a bad --out before the (slow) world is built
+    world = World.build(config.world, api_key=api_key)  # a refused world setting leaves no folder behind
     folder = RunFolder.create(".", "data", out=out, overwrite=overwrite)
-    world = World.build(config.world, api_key=api_key)
-    users_rng = np.random.default_rng(np.random.SeedSequence(config.run.seed).spawn(4)[3])
-    folder.write_json(DATA_CONFIG_FILE, {"format": DATA_FORMAT, "settings": settings, "id": digest})
-    folder.write_json(INITIAL_BANK_FILE, world.initial_bank.to_dict())
-    first_id = 0
-    for t in range(1, config.run.iterations + 1):
-        users = world.sample_users(config.campaign.users_per_iteration, rng=users_rng, first_id=first_id)
-        first_id += len(users)
-        folder.write_csv(iteration_file(t, USERS_FILE), pd.DataFrame(users.to_columns()))
-    return folder.path
+    try:
+        users_rng = np.random.default_rng(np.random.SeedSequence(config.run.seed).spawn(4)[3])
+        folder.write_json(INITIAL_BANK_FILE, world.initial_bank.to_dict())
+        first_id = 0
+        for t in range(1, config.run.iterations + 1):
+            users = world.sample_users(config.campaign.users_per_iteration, rng=users_rng, first_id=first_id)
+            first_id += len(users)
+            folder.write_csv(iteration_file(t, USERS_FILE), pd.DataFrame(users.to_columns()))
+        # written last: a folder without it is incomplete, and load_data_settings refuses it
+        folder.write_json(DATA_CONFIG_FILE, {"format": DATA_FORMAT, "settings": settings, "id": digest})
+    except BaseException:
+        folder.discard()
+        raise
+    return folder.commit()
 
 
 def load_data_settings(data_dir: str | os.PathLike[str]) -> dict[str, Any]:

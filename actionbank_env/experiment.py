@@ -29,6 +29,7 @@ recomputed), then continues; the results are identical to an uninterrupted run.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from actionbank_env.core.copywriting import Copywriter
 from actionbank_env.core.progress import bar as progress_bar
 from actionbank_env.core.progress import progress_bars
 from actionbank_env.core.world import World
-from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from actionbank_env.metrics import MetricLogger
 from actionbank_env.provenance import run_meta
 from actionbank_env.results import (
@@ -390,6 +391,9 @@ def run_simulation(
         if not isinstance(config, SimulationConfig):
             raise ConfigTypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
         config = with_data(config)  # raises before any run folder is made
+        if out is not None:
+            RunFolder.check_out(out, overwrite=overwrite)
+        fresh = out is None or not Path(out).exists()
         run = RunFolder.create(config.run.results_dir, config.run.name, out=out, overwrite=overwrite)
         run.write_json(CONFIG_FILE, config.to_dict())
         if config.run.data_dir is not None:
@@ -404,14 +408,25 @@ def run_simulation(
             seed=config.run.seed,
             world_seed=config.run.resolved_world_seed,
             resumed_from_iteration=done if resume is not None else None,
+            secrets=(api_key,),
         ),
     )
-    with thread_limits(config.run.threads), progress_bars(progress):
-        sim = _Simulation(config, run, api_key=api_key)
-        try:
-            return sim.loop(done)
-        finally:
-            sim.close()
+    built = False
+    try:
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, run, api_key=api_key)
+            built = True
+            try:
+                result = sim.loop(done)
+            finally:
+                sim.close()
+    except BaseException as exc:
+        run.discard()  # a run built to replace another (--overwrite) never half-replaces it
+        if resume is None and fresh and not built and isinstance(exc, ActionBankError):
+            shutil.rmtree(run.path, ignore_errors=True)  # settings refused while building leave no folder behind
+        raise
+    result.path = run.commit()
+    return result
 
 
 def _markdown_table(values: dict[str, Any]) -> str:
