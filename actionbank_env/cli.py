@@ -324,6 +324,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     api_key = _api_key(args)
     if getattr(args, "resume", None) is not None:
+        given = [f"--{k.replace('_', '-')}" for k in _settings(args)]
+        given += [flag for flag, value in (("--config", args.config), ("--out", args.out)) if value is not None]
+        given += ["--overwrite"] if args.overwrite else []
+        if given:
+            raise _UsageError(
+                f"--resume {args.resume} continues the run with its own settings ({args.resume}/simulation_config.json) "
+                f"and folder; it cannot be combined with {', '.join(sorted(given))}."
+            )
         result = run_simulation(None, resume=args.resume, progress=not args.quiet, api_key=api_key)
     else:
         config = _simulation_config(args, api_key)

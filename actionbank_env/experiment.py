@@ -263,7 +263,6 @@ class _Simulation:
         self.bar.close()
         rows = run.read_rows(n)
         summary = summarize_rows(rows)
-        run.write_json(SUMMARY_FILE, summary)
         final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
         self.logger.hparams(settings, final)
         run.write_json(
@@ -279,6 +278,9 @@ class _Simulation:
             from actionbank_env.report import write_report
 
             write_report(run.path)
+        # Written last: a run folder with summary.json is complete; one without it resumes (a run killed while
+        # writing the final files or the report, e.g. on a full disk, is finished by --resume).
+        run.write_json(SUMMARY_FILE, summary)
         return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
 
     def iteration(self, t: int, info: dict[str, Any]) -> tuple[str, ...]:
@@ -386,6 +388,7 @@ def run_simulation(
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):
             raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
+        run.remove_temp_files()  # what a kill in the middle of an atomic write left behind
     else:
         config = SimulationConfig() if config is None else config
         if not isinstance(config, SimulationConfig):

@@ -29,6 +29,7 @@ from actionbank_env.errors import ConfigError
 from actionbank_env.results import (
     ALGORITHM_FILE,
     BANK_FILE,
+    COMPLETE_FILE,
     CONFIG_FILE,
     EVALUATION_FILE,
     META_FILE,
@@ -159,6 +160,8 @@ def _load_run(path: str | os.PathLike[str], *, role: str) -> _Run:
         raise ConfigError(f"{role} {root} has no iteration_<t>/{EVALUATION_FILE}; nothing to report.")
     evaluations = {t: folder.read_json(iteration_file(t, EVALUATION_FILE)) for t in iterations}
     summary = folder.read_json(SUMMARY_FILE) if folder.exists(SUMMARY_FILE) else None
+    if summary is None and folder.exists(COMPLETE_FILE):  # the runner writes the report before summary.json
+        summary = (folder.read_json(COMPLETE_FILE) or {}).get("summary")
     meta = folder.read_json(META_FILE) if folder.exists(META_FILE) else {}
     run = _Run(root, _settings(folder), summary, meta, iterations, evaluations)
     if folder.exists(METRICS_FILE):

@@ -303,6 +303,14 @@ class RunFolder:
             raise ConfigError(f"{p} is not a run folder (no {CONFIG_FILE}).")
         return cls(p)
 
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temp files an interrupted atomic write left (``.<name>.<random>.tmp``, never a results file);
+        returns them."""
+        stray = [p for p in self.path.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
+        for path in stray:
+            path.unlink()
+        return stray
+
     def file(self, relative: str | os.PathLike[str]) -> Path:
         """Path of ``relative`` inside the run folder; refuses paths that escape it."""
         target = (self.path / relative).resolve()

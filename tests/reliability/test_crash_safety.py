@@ -223,3 +223,64 @@ def test_resume_refuses_a_finished_run_and_changes_nothing(small_run_reference: 
     before = snapshot(small_run_reference)
     assert main(["simulate", "--resume", str(small_run_reference), "--quiet"]) == 2
     assert snapshot(small_run_reference) == before
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SIGKILL at exact points (a real kill of a child process), then --resume
+# --------------------------------------------------------------------------------------------------------------
+
+#: (destination suffix, when): the child kills itself just before that atomic rename (its temp file left), or after.
+KILL_POINTS = [
+    pytest.param("simulation_config.json", "after", id="before-meta.json", marks=pytest.mark.slow),
+    pytest.param("/meta.json", "tmp", id="inside-the-meta.json-write", marks=pytest.mark.slow),
+    pytest.param("iteration_1/observations.csv", "tmp", id="inside-a-write-of-iteration-1"),
+    pytest.param("iteration_1/algorithm_results.json", "after", id="mid-iteration-1", marks=pytest.mark.slow),
+    pytest.param("iteration_1/.complete", "tmp", id="before-iteration-1-marker", marks=pytest.mark.slow),
+    pytest.param("iteration_1/.complete", "after", id="between-iterations", marks=pytest.mark.slow),
+    pytest.param("iteration_2/ground_truth_evaluation.json", "after", id="mid-iteration-2", marks=pytest.mark.slow),
+    pytest.param("iteration_2/.complete", "after", id="after-last-iteration", marks=pytest.mark.slow),
+    pytest.param("complete_simulation_results.json", "tmp", id="inside-the-final-results-write"),
+    pytest.param("complete_simulation_results.json", "after", id="before-summary.json", marks=pytest.mark.slow),
+    pytest.param("/summary.json", "tmp", id="inside-the-summary.json-write", marks=pytest.mark.slow),
+    pytest.param("/summary.json", "after", id="after-summary.json"),
+]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("suffix", "when"), KILL_POINTS)
+def test_sigkill_at_any_point_then_resume_gives_the_uninterrupted_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_run_reference: Path,
+    suffix: str,
+    when: str,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    run = tmp_path / "run"
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.kill_driver", str(run), suffix, when],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr  # it died at the point, not before or after
+    assert (temp_files(run) != []) == (when == "tmp")
+    share_worlds(monkeypatch)
+    code = main(["simulate", "--resume", str(run), "--quiet"])
+    err = capsys.readouterr().err
+    if suffix == "/summary.json" and when == "after":
+        assert code == 2 and "already complete" in err  # nothing to do: the run had finished
+    else:
+        assert code == 0, err
+    assert temp_files(run) == []
+    expected, got = comparable_files(small_run_reference), comparable_files(run)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert expected[key] == got[key], key
