@@ -67,7 +67,8 @@ class OpenAICopywriter:
         model: Chat model name.
         api_key: API key (default: the ``OPENAI_API_KEY`` environment variable).
         base_url: API base URL (default: the client's, or ``OPENAI_BASE_URL``).
-        timeout: Seconds per request.
+        timeout: Total seconds per attempt (connect, send, every read of the answer; a deadline, not a per-read
+            timeout, so a server that drips its answer cannot hold a run).
         max_retries: Retries per request after the first attempt.
         batch_size: Lines asked for per request.
         temperature: Sampling temperature in [0, 2].
@@ -205,6 +206,12 @@ class OpenAICopywriter:
             client = self._client
 
         def call() -> list[str]:
+            nonlocal client
+            if client.is_closed():  # the previous attempt passed its deadline and closed its connection
+                with self._lock:
+                    if self._client is client or self._client is None:
+                        self._client = make_client(self._api_key, self.base_url, self.timeout)
+                    client = self._client
             self.n_requests += 1
             response = client.chat.completions.create(
                 model=self.model,
@@ -222,6 +229,8 @@ class OpenAICopywriter:
             backoff=self.backoff,
             max_backoff=self.max_backoff,
             secret=self._api_key,
+            deadline=self.timeout,
+            on_deadline=lambda: client.close(),
         )
         with self._lock:
             self._cache_put(key, lines)
