@@ -111,10 +111,12 @@ def _aliases_of(key: str) -> list[str]:
 
 
 def _json_object(text: str) -> dict[str, Any]:
+    from actionbank_env.core.io import parse_json
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+        value = parse_json(text, "the value")
+    except ActionBankError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("the value is not", "not")) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
     return value
@@ -176,7 +178,9 @@ def _file_components(path: Path) -> dict[str, str]:
     from actionbank_env.config import migrate_v1, nested_to_settings
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        from actionbank_env.core.io import read_json
+
+        data = read_json(path)
         settings = nested_to_settings(data if "version" in data else migrate_v1(data, source=str(path)))
     except (OSError, ValueError, TypeError, AttributeError, ActionBankError):
         return {}
@@ -259,10 +263,12 @@ def _simulation_config(args: argparse.Namespace, api_key: str | None = None) -> 
     if path is not None:
         if not path.is_file():
             raise _UsageError(f"--config {path}: no such file.")
+        from actionbank_env.core.io import read_json
+
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise _UsageError(f"--config {path} is not valid JSON: {exc}.") from None
+            loaded = read_json(path)
+        except ActionBankError as exc:  # names the file: not UTF-8, not JSON, too deep, too large
+            raise _UsageError(f"actionbank: error: --config {exc}") from None
         base = SimulationConfig.from_dict(loaded, source=f"--config {path}")
         file_keys = set(loaded) | set(loaded.get("world", {}) if isinstance(loaded.get("world"), dict) else {})
     else:
@@ -484,8 +490,22 @@ def _configure_sweep(parser: argparse.ArgumentParser, selection: Mapping[str, st
     add_sweep_arguments(parser)
 
 
+#: Most seeds one sweep takes (each is a full run per grid point; a larger list is a typo, e.g. ``0-100000000``).
+MAX_SWEEP_SEEDS = 10_000
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import re
+
     from actionbank_env.sweep import sweep_main
+
+    # Count the seeds before any list of them is built (a range like 0-100000000 would take minutes and GBs).
+    ranges = [re.fullmatch(r"\s*(\d{1,18})\s*(?:-\s*(\d{1,18})\s*)?", part) for part in str(args.seeds).split(",")]
+    count = sum(int(m.group(2) or m.group(1)) - int(m.group(1)) + 1 for m in ranges if m is not None)
+    if count > MAX_SWEEP_SEEDS:
+        raise _UsageError(
+            f"actionbank sweep: --seeds must list at most {MAX_SWEEP_SEEDS} seeds, got {count} ({args.seeds!r})."
+        )
 
     return sweep_main(args, aliases=ALIASES)
 

@@ -52,7 +52,7 @@ class ServiceError(ActionBankError, RuntimeError):
     """An outside service (OpenAI) failed after bounded retries."""
 
 
-class DataError(ActionBankError, ValueError):
+class DataError(ConfigError):
     """A file's content breaks a rule (not valid JSON or CSV, a missing column, counts that disagree with its
     config, a model file that is not plain data); the message names the file, the rule and the value."""
 

@@ -247,7 +247,8 @@ class RunFolder:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             if exc.errno in _USER_ERRNOS:
-                raise ConfigError(f"--out {path} cannot be created: {exc.strerror}.") from None
+                what = "--out" if out is not None else "the run folder (results_dir/name_timestamp)"
+                raise ConfigError(f"{what} {path} cannot be created: {exc.strerror}.") from None
             raise
         return cls(path)
 

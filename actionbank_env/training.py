@@ -28,6 +28,7 @@ import numpy as np
 
 from actionbank_env._validation import check_bool, check_choice, check_int, check_str
 from actionbank_env.core.io import atomic_write, atomic_write_json
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.integrations.sb3 import SB3_ALGORITHMS, sb3_class
 from actionbank_env.results import (
     MODEL_FILE,
@@ -186,8 +187,24 @@ def train(
 
     import actionbank_env  # noqa: F401  (registers the env ids)
 
+    # render_mode=None: SB3 asks for "rgb_array" by default, which the ActionBank envs do not render.
+    # The envs and the model are built before the run folder, so a bad env id or keyword leaves nothing behind.
+    try:
+        vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **env_kwargs})
+    except gym.error.Error as exc:
+        raise ConfigError(f"train env_id {env_id!r} cannot be made: {exc}") from None
+    except TypeError as exc:
+        raise ConfigTypeError(f"train env_kwargs {env_kwargs!r} are not keywords of {env_id!r}: {exc}") from None
+    policy = "MultiInputPolicy" if isinstance(vec_env.observation_space, spaces.Dict) else "MlpPolicy"
+    cls = sb3_class(algo)
+    try:
+        model = cls(policy, vec_env, seed=seed, device="cpu", verbose=0, **algo_kwargs)
+    except TypeError as exc:
+        vec_env.close()
+        raise ConfigTypeError(f"train algo_kwargs {algo_kwargs!r} are not keywords of {cls.__name__}: {exc}") from None
     run = RunFolder.create(results_dir, f"train_{algo}", out=out)
     tb_dir = run.path / TENSORBOARD_DIR if tensorboard else None
+    model.tensorboard_log = str(tb_dir) if tb_dir is not None else None
     config = {
         "algo": algo,
         "env_id": env_id,
@@ -208,19 +225,6 @@ def train(
     }
     run.write_json(TRAIN_CONFIG_FILE, config)
 
-    # render_mode=None: SB3 asks for "rgb_array" by default, which the ActionBank envs do not render.
-    vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **env_kwargs})
-    policy = "MultiInputPolicy" if isinstance(vec_env.observation_space, spaces.Dict) else "MlpPolicy"
-    cls = sb3_class(algo)
-    model = cls(
-        policy,
-        vec_env,
-        seed=seed,
-        tensorboard_log=str(tb_dir) if tb_dir is not None else None,
-        device="cpu",
-        verbose=0,
-        **algo_kwargs,
-    )
     start = time.perf_counter()
     model.learn(total_timesteps=total_timesteps, tb_log_name=algo, progress_bar=False)
     seconds = time.perf_counter() - start
