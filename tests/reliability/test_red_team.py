@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -310,3 +310,60 @@ def test_red_team_input_is_exit_2_and_one_line(
 def test_the_red_team_table_is_large_and_distinct() -> None:
     ids = [r[0] for r in ROWS]
     assert len(ids) >= 60 and len(set(ids)) == len(ids)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A real small full disk: a tmpfs of 240 KiB fills in the middle of the run; grown, --resume completes it
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 240 KiB tmpfs (needs root and a kernel that allows the mount; skipped elsewhere)."""
+    import os
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=240k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.timeout(120)
+def test_a_real_full_disk_mid_run_is_one_line_and_resume_completes_it(
+    small_disk: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_run_reference: Path,
+    shared_worlds: None,
+) -> None:
+    import subprocess
+
+    from tests.reliability.conftest import SMALL_RUN, comparable_files, temp_files
+
+    run = small_disk / "run"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in SMALL_RUN.items() if not isinstance(v, bool)]
+    flags += [f"--{'' if v else 'no-'}{k.replace('_', '-')}" for k, v in SMALL_RUN.items() if isinstance(v, bool)]
+    code = main(["simulate", "--quiet", "--out", str(run), *flags])
+    err = capsys.readouterr().err
+    assert code == 1, err  # the disk's fault, not the user's input
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "--resume" in lines[0], err
+    assert temp_files(run) == [] and not (run / "summary.json").exists()
+    assert (run / "simulation_config.json").is_file() and (run / "iteration_1").is_dir()  # it stopped mid-run
+    for path in run.rglob("*.json"):
+        json.loads(path.read_text())  # nothing half-written
+    grown = subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], capture_output=True)
+    assert grown.returncode == 0, grown.stderr
+    assert main(["simulate", "--resume", str(run), "--quiet"]) == 0
+    expected, got = comparable_files(small_run_reference), comparable_files(run)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert expected[key] == got[key], key
