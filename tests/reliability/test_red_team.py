@@ -57,7 +57,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A generate-data folder and a finished run of it (built once; rows get copies)."""
     root = tmp_path_factory.mktemp("red_team")
     data, run = root / "data", root / "run"
-    assert main(["generate-data", "--embedder", "hashing", "--users", "100", "--iterations", "2", "--out", str(data)]) == 0
+    assert (
+        main(["generate-data", "--embedder", "hashing", "--users", "100", "--iterations", "2", "--out", str(data)]) == 0
+    )
     args = [
         "run-from-data",
         "--quiet",
@@ -142,6 +144,21 @@ def _config(env: Env, content: str | bytes) -> list[str]:
     return ["simulate", "--quiet", "--out", str(env.tmp / "new"), "--config", str(env.write("run.json", content))]
 
 
+def _after(prepare: Callable[[Env], object], argv: Callable[[Env], list[str]]) -> Callable[[Env], list[str]]:
+    """A row that first damages something (``prepare``), then runs ``argv``."""
+
+    def make(env: Env) -> list[str]:
+        prepare(env)
+        return argv(env)
+
+    return make
+
+
+def _users(iteration: int, edit: Callable[[list[str]], list[str]]) -> Callable[[Env], list[str]]:
+    """``run-from-data`` after editing the lines of the data folder's ``iteration_<t>/users.csv``."""
+    return _after(lambda e: _edit_csv(e.data / f"iteration_{iteration}/users.csv", edit), _from_data)
+
+
 # (id, argv from the row's Env (may prepare files), substrings the one stderr line must hold)
 Row = tuple[str, Callable[[Env], list[str]], tuple[str, ...]]
 ROWS: list[Row] = [
@@ -200,9 +217,17 @@ ROWS: list[Row] = [
     ("overwrite-cwd", lambda e: ["simulate", *SMALL, "--out", ".", "--overwrite"], ("working directory",)),
     ("overwrite-home", lambda e: ["simulate", *SMALL, "--out", str(e.tmp), "--overwrite"], ("refuses",)),
     ("overwrite-ancestor", lambda e: ["simulate", *SMALL, "--out", "..", "--overwrite"], ("working directory",)),
-    ("overwrite-user-folder", lambda e: ["simulate", *SMALL, "--out", str(e.plugins), "--overwrite"], ("not a folder",)),
+    (
+        "overwrite-user-folder",
+        lambda e: ["simulate", *SMALL, "--out", str(e.plugins), "--overwrite"],
+        ("not a folder",),
+    ),
     ("overwrite-symlink", lambda e: _symlink_out(e), ("symbolic link",)),
-    ("overwrite-then-bad-agent", lambda e: ["simulate", *SMALL, "--out", str(e.run), "--overwrite", "--agent", "x"], ("agent",)),
+    (
+        "overwrite-then-bad-agent",
+        lambda e: ["simulate", *SMALL, "--out", str(e.run), "--overwrite", "--agent", "x"],
+        ("agent",),
+    ),
     # ------------------------------------------------------------------ --resume
     ("resume-missing", lambda e: ["simulate", "--resume", str(e.tmp / "nope")], ("not a run folder",)),
     ("resume-a-file", lambda e: ["simulate", "--resume", str(e.write("f", "x"))], ("not a run folder",)),
@@ -210,39 +235,88 @@ ROWS: list[Row] = [
     ("resume-with-users", lambda e: ["simulate", "--resume", str(e.run), "--users", "5"], ("--resume", "--users")),
     ("resume-with-seed", lambda e: ["simulate", "--resume", str(e.run), "--seed", "3"], ("--resume", "--seed")),
     ("resume-with-out", lambda e: ["simulate", "--resume", str(e.run), "--out", "x"], ("--resume", "--out")),
-    ("resume-corrupt-config", lambda e: _resume_with(e, "simulation_config.json", b"{\"ver"), ("simulation_config.json",)),
-    ("resume-config-not-utf8", lambda e: _resume_with(e, "simulation_config.json", b"\xff\xfe"), ("simulation_config.json",)),
+    (
+        "resume-corrupt-config",
+        lambda e: _resume_with(e, "simulation_config.json", b'{"ver'),
+        ("simulation_config.json",),
+    ),
+    (
+        "resume-config-not-utf8",
+        lambda e: _resume_with(e, "simulation_config.json", b"\xff\xfe"),
+        ("simulation_config.json",),
+    ),
     ("resume-config-plugin", lambda e: _resume_plugin(e), ("os:system",)),
     # ------------------------------------------------------------------ data folders
     ("data-missing", lambda e: _from_data(e)[:3] + [str(e.tmp / "nope")], ("not a generate-data folder",)),
-    ("data-config-not-json", lambda e: (e.write("data/data_config.json", "{"), _from_data(e))[1], ("data_config.json",)),
-    ("data-truncated-rows", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", lambda ls: ls[:51]), _from_data(e))[1], ("users.csv", "users_per_iteration=100", "50")),
-    ("data-header-only", lambda e: (_edit_csv(e.data / "iteration_2/users.csv", lambda ls: ls[:1]), _from_data(e))[1], ("users.csv", "only a header")),
-    ("data-empty-file", lambda e: (e.write("data/iteration_1/users.csv", ""), _from_data(e))[1], ("users.csv", "not a readable")),
-    ("data-empty-user-id", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", _set_cell("user_id", "")), _from_data(e))[1], ("users.csv", "user_id", "row 2")),
-    ("data-text-user-id", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", _set_cell("user_id", "abc", 3)), _from_data(e))[1], ("row 5", "'abc'")),
-    ("data-duplicate-id", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", _set_cell("user_id", "0", 1)), _from_data(e))[1], ("distinct", "0")),
-    ("data-id-across-iterations", lambda e: (_edit_csv(e.data / "iteration_2/users.csv", _set_cell("user_id", "0")), _from_data(e))[1], ("iteration_1", "distinct")),
-    ("data-feature-nan", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", _set_cell("income_level", "nan")), _from_data(e))[1], ("income_level", "[0, 1]")),
-    ("data-feature-out-of-range", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", _set_cell("age_norm", "7")), _from_data(e))[1], ("age_norm", "'7.0'")),
-    ("data-missing-column", lambda e: (_edit_csv(e.data / "iteration_1/users.csv", lambda ls: [",".join(l.split(",")[:-1]) for l in ls]), _from_data(e))[1], ("quality_focus",)),
-    ("data-bank-nul", lambda e: (_bank_text(e, "Big\x00 sale"), _from_data(e))[1], ("action_bank.json", "U+0000")),
-    ("data-bank-rlo", lambda e: (_bank_text(e, "Big \u202esale"), _from_data(e))[1], ("action_bank.json", "U+202E")),
-    ("data-bank-escape", lambda e: (_bank_text(e, "Big \x1b[31msale"), _from_data(e))[1], ("action_bank.json", "U+001B")),
-    ("data-bank-surrogate", lambda e: (_bank_text(e, "Big \ud800 sale"), _from_data(e))[1], ("action_bank.json",)),
-    ("data-claims-more-users", lambda e: (_claim(e, 5000), _from_data(e))[1], ("users_per_iteration=5000",)),
+    (
+        "data-config-not-json",
+        _after(lambda e: e.write("data/data_config.json", "{"), _from_data),
+        ("data_config.json",),
+    ),
+    ("data-truncated-rows", _users(1, lambda ls: ls[:51]), ("users.csv", "users_per_iteration=100", "50")),
+    ("data-header-only", _users(2, lambda ls: ls[:1]), ("users.csv", "only a header")),
+    ("data-empty-file", _after(lambda e: e.write("data/iteration_1/users.csv", ""), _from_data), ("not a readable",)),
+    ("data-empty-user-id", _users(1, _set_cell("user_id", "")), ("users.csv", "user_id", "row 2")),
+    ("data-text-user-id", _users(1, _set_cell("user_id", "abc", 3)), ("row 5", "'abc'")),
+    ("data-duplicate-id", _users(1, _set_cell("user_id", "0", 1)), ("distinct", "0")),
+    ("data-id-across-iterations", _users(2, _set_cell("user_id", "0")), ("iteration_1", "distinct")),
+    ("data-feature-nan", _users(1, _set_cell("income_level", "nan")), ("income_level", "[0, 1]")),
+    ("data-feature-out-of-range", _users(1, _set_cell("age_norm", "7")), ("age_norm", "'7.0'")),
+    ("data-missing-column", _users(1, lambda ls: [",".join(x.split(",")[:-1]) for x in ls]), ("quality_focus",)),
+    ("data-bank-nul", _after(lambda e: _bank_text(e, "Big\x00 sale"), _from_data), ("action_bank.json", "U+0000")),
+    ("data-bank-rlo", _after(lambda e: _bank_text(e, "Big \u202esale"), _from_data), ("action_bank.json", "U+202E")),
+    ("data-bank-escape", _after(lambda e: _bank_text(e, "Big \x1b[31msale"), _from_data), ("U+001B",)),
+    ("data-bank-surrogate", _after(lambda e: _bank_text(e, "Big \ud800 sale"), _from_data), ("action_bank.json",)),
+    ("data-claims-more-users", _after(lambda e: _claim(e, 5000), _from_data), ("users_per_iteration=5000",)),
     # ------------------------------------------------------------------ other commands
     ("report-not-a-run", lambda e: ["report", str(e.data)], ("not a run folder",)),
-    ("report-corrupt-summary", lambda e: (e.write("run/summary.json", "{"), ["report", str(e.run)])[1], ("summary.json",)),
-    ("compare-models-empty-click", lambda e: (_edit_csv(e.run / "iteration_1/observations.csv", _set_cell("click", "")), ["compare-models", str(e.run), "--model-type", "linear"])[1], ("observations.csv", "click")),
+    (
+        "report-corrupt-summary",
+        _after(lambda e: e.write("run/summary.json", "{"), lambda e: ["report", str(e.run)]),
+        ("summary.json",),
+    ),
+    (
+        "compare-models-empty-click",
+        _after(
+            lambda e: _edit_csv(e.run / "iteration_1/observations.csv", _set_cell("click", "")),
+            lambda e: ["compare-models", str(e.run), "--model-type", "linear"],
+        ),
+        ("observations.csv", "click"),
+    ),
     ("ope-iteration-out-of-range", lambda e: ["ope", str(e.run), "--iteration", "99"], ("iteration",)),
     ("train-bad-algo", lambda e: ["train", "--algo", "ppo2", "--total-timesteps", "10"], ("ppo2",)),
-    ("train-bad-env", lambda e: ["train", "--algo", "ppo", "--total-timesteps", "10", "--env", "Bogus-v0"], ("Bogus-v0",)),
-    ("train-env-kwargs", lambda e: ["train", "--algo", "ppo", "--total-timesteps", "10", "--env-kwargs", '{"bogus": 1}'], ("bogus",)),
-    ("train-algo-kwargs", lambda e: ["train", "--algo", "ppo", "--total-timesteps", "10", "--algo-kwargs", '{"bogus": 1}', "--env-kwargs", '{"embedder": "hashing"}'], ("bogus",)),
+    (
+        "train-bad-env",
+        lambda e: ["train", "--algo", "ppo", "--total-timesteps", "10", "--env", "Bogus-v0"],
+        ("Bogus-v0",),
+    ),
+    (
+        "train-env-kwargs",
+        lambda e: ["train", "--algo", "ppo", "--total-timesteps", "10", "--env-kwargs", '{"bogus": 1}'],
+        ("bogus",),
+    ),
+    (
+        "train-algo-kwargs",
+        lambda e: [
+            "train",
+            "--algo",
+            "ppo",
+            "--total-timesteps",
+            "10",
+            "--algo-kwargs",
+            '{"bogus": 1}',
+            "--env-kwargs",
+            '{"embedder": "hashing"}',
+        ],
+        ("bogus",),
+    ),
     ("sweep-huge-seeds", lambda e: ["sweep", "--seeds", "0-100000000", "--out", str(e.tmp / "sw")], ("--seeds",)),
     ("sweep-bad-seeds", lambda e: ["sweep", "--seeds", "abc", "--out", str(e.tmp / "sw")], ("--seeds", "abc")),
-    ("sweep-bad-grid", lambda e: ["sweep", "--seeds", "0", "--grid", "nonsense", "--out", str(e.tmp / "sw")], ("--grid",)),
+    (
+        "sweep-bad-grid",
+        lambda e: ["sweep", "--seeds", "0", "--grid", "nonsense", "--out", str(e.tmp / "sw")],
+        ("--grid",),
+    ),
     ("cache-dir-a-file", lambda e: _cache_file(e), ("ACTIONBANK_CACHE_DIR",)),
 ]
 
@@ -303,7 +377,9 @@ def test_red_team_input_is_exit_2_and_one_line(
     for part in parts:
         assert part in lines[0], (part, lines[0])
     after = snapshot(env.tmp)
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k) and "/cache/" not in f"/{k}")
+    changed = sorted(
+        k for k in before.keys() | after.keys() if before.get(k) != after.get(k) and "/cache/" not in f"/{k}"
+    )
     assert changed == [], f"the refused command changed {changed[:5]}"
 
 
