@@ -287,6 +287,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 _COMMAND_ARGS = {
     "command",
+    "trust_plugins",
     "config",
     "resume",
     "out",
@@ -308,6 +309,11 @@ def _add_run_args(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
             type=Path,
             metavar="RUN_DIR",
             help="continue an interrupted run from its last complete iteration",
+        )
+        parser.add_argument(
+            "--trust-plugins",
+            action="store_true",
+            help="with --resume: import the module:Class components the run folder names (they run code)",
         )
     parser.add_argument("--out", type=Path, help="write into exactly this folder instead of results_dir/name_timestamp")
     parser.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
@@ -338,7 +344,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 f"--resume {args.resume} continues the run with its own settings ({args.resume}/simulation_config.json) "
                 f"and folder; it cannot be combined with {', '.join(sorted(given))}."
             )
-        result = run_simulation(None, resume=args.resume, progress=not args.quiet, api_key=api_key)
+        result = run_simulation(
+            None, resume=args.resume, progress=not args.quiet, api_key=api_key, trust_plugins=args.trust_plugins
+        )
     else:
         config = _simulation_config(args, api_key)
         result = run_simulation(

@@ -29,6 +29,7 @@ recomputed), then continues; the results are identical to an uninterrupted run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -356,6 +357,20 @@ class _Simulation:
             lg.text("bank", "\n".join(f"    {a.id}: {a.text}" for a in bank), t)
 
 
+_ENTRY_POINT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _entry_points(value: Any) -> set[str]:
+    """Every string in a JSON value shaped like a ``module:Class`` entry point (what a config would import)."""
+    if isinstance(value, str):
+        return {value} if _ENTRY_POINT.fullmatch(value) else set()
+    if isinstance(value, dict):
+        return set().union(*(_entry_points(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_entry_points(v) for v in value)) if value else set()
+    return set()
+
+
 def run_simulation(
     config: SimulationConfig | None = None,
     *,
@@ -364,6 +379,7 @@ def run_simulation(
     resume: str | os.PathLike[str] | None = None,
     progress: bool = False,
     api_key: str | None = None,
+    trust_plugins: bool = False,
 ) -> RunResult:
     """Run the full simulation and write the results folder.
 
@@ -376,6 +392,9 @@ def run_simulation(
         progress: Show progress bars (only on a terminal).
         api_key: The OpenAI key when the world embeds with OpenAI (never written anywhere; default: the
             ``OPENAI_API_KEY`` environment variable).
+        trust_plugins: With ``resume``, import the ``module:Class`` components the run folder's
+            ``simulation_config.json`` names; without it they are refused (a run folder from elsewhere could name
+            any module, and importing it runs its code).
 
     Returns:
         The run folder, the per-iteration rows and the summary.
@@ -384,6 +403,12 @@ def run_simulation(
 
     if resume is not None:
         run = RunFolder.open(resume)
+        plugins = sorted(_entry_points(run.read_json(CONFIG_FILE)))  # before parsing it: parsing imports them
+        if plugins and not trust_plugins:
+            raise ConfigError(
+                f"{run.path / CONFIG_FILE} names module:Class components {plugins}; importing them runs their code. "
+                "Resume it only if you trust that folder: pass --trust-plugins."
+            )
         config = load_config(run)
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):

@@ -245,7 +245,8 @@ ROWS: list[Row] = [
         lambda e: _resume_with(e, "simulation_config.json", b"\xff\xfe"),
         ("simulation_config.json",),
     ),
-    ("resume-config-plugin", lambda e: _resume_plugin(e), ("os:system",)),
+    ("resume-config-plugin", lambda e: _resume_plugin(e), ("os:system", "--trust-plugins")),
+    ("resume-config-plugin-trusted", lambda e: [*_resume_plugin(e), "--trust-plugins"], ("os:system", "protocol")),
     # ------------------------------------------------------------------ data folders
     ("data-missing", lambda e: _from_data(e)[:3] + [str(e.tmp / "nope")], ("not a generate-data folder",)),
     (
