@@ -63,6 +63,9 @@ from actionbank_env.runtime import thread_limits
 
 __all__ = ["run_simulation", "RunResult", "make_copywriter", "load_config"]
 
+#: The SQLite file of cached chat responses, in the folder of the embedding cache (``$ACTIONBANK_CACHE_DIR``).
+CHAT_CACHE_FILE = "chat_responses.sqlite"
+
 #: TensorBoard / metrics.csv key -> per-iteration row column.
 METRIC_KEYS = {
     "env/company_reward": "company_reward",
@@ -163,9 +166,13 @@ def make_copywriter(config: SimulationConfig, api_key: str | None = None) -> Cop
         api_key: The OpenAI key (default: the ``OPENAI_API_KEY`` environment variable, as the OpenAI embedder's).
     """
     from actionbank_env.core.copywriting import FallbackCopywriter, OfflineCopywriter, OpenAICopywriter
+    from actionbank_env.core.embedding_cache import default_cache_path
 
     if config.world.embedder == "openai":
-        return FallbackCopywriter(OpenAICopywriter(api_key=api_key), OfflineCopywriter())
+        # Chat responses are cached beside the embeddings (keyed by model, prompt, seed and temperature), so a
+        # rerun or a resumed run sends no chat request it has sent before.
+        cache = default_cache_path().with_name(CHAT_CACHE_FILE)
+        return FallbackCopywriter(OpenAICopywriter(api_key=api_key, cache_path=cache), OfflineCopywriter())
     return OfflineCopywriter()
 
 

@@ -283,3 +283,24 @@ def test_one_drip_then_a_normal_answer_succeeds_on_retry(fake_openai: FakeOpenAI
     vectors = embedder.embed(["hello", "world"])
     assert vectors.shape == (2, 16) and len(fake_openai.requests) == 2
     embedder.close()
+
+
+@pytest.mark.timeout(180)
+def test_a_rerun_sends_no_chat_or_embedding_request_it_sent_before(
+    small_openai: FakeOpenAIServer, tmp_path: Path, shared_worlds: None
+) -> None:
+    """Chat responses are cached like embeddings (``$ACTIONBANK_CACHE_DIR``), so a rerun costs nothing."""
+    from actionbank_env.config import SimulationConfig
+    from actionbank_env.experiment import run_simulation
+    from tests.reliability.conftest import SMALL_RUN, comparable_files
+
+    config = SimulationConfig.from_settings({**SMALL_RUN, "embedder": "openai", "iterations": 1})
+    first = run_simulation(config, out=tmp_path / "first")
+    paths = [r.path for r in small_openai.requests]
+    assert "/v1/chat/completions" in paths and "/v1/embeddings" in paths
+    small_openai.reset()
+    second = run_simulation(config, out=tmp_path / "second")
+    assert small_openai.requests == []
+    assert (tmp_path / "cache" / "chat_responses.sqlite").is_file()
+    a, b = comparable_files(first.path), comparable_files(second.path)
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
