@@ -342,14 +342,13 @@ class OpenAIEmbedder:
         what = f"OpenAI embeddings (model {self.model!r})"
 
         def call() -> NDArray[np.float32]:
-            nonlocal client
-            if client.is_closed():  # the previous attempt passed its deadline and closed its connection
-                client = self._fresh_client(client)
+            with self._lock:  # a new client after an attempt passed its deadline (see _replace_client)
+                current = self._client if self._client is not None else client
             self.n_requests += 1
             kwargs: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
             if self.dimensions is not None:
                 kwargs["dimensions"] = self.dimensions
-            response = client.embeddings.create(**kwargs)
+            response = current.embeddings.create(**kwargs)
             return self._parse(response, len(texts), what)
 
         return call_with_retries(
@@ -360,7 +359,7 @@ class OpenAIEmbedder:
             max_backoff=self.max_backoff,
             secret=self._api_key,
             deadline=self.timeout,
-            on_deadline=lambda: client.close(),
+            on_deadline=self._replace_client,
         )
 
     def _parse(self, response: Any, n_texts: int, what: str) -> NDArray[np.float32]:
@@ -389,12 +388,13 @@ class OpenAIEmbedder:
             raise BadResponse("embeddings are missing indices or hold non-finite values")
         return _l2_normalize(out)
 
-    def _fresh_client(self, closed: Any) -> Any:
-        """A new client in place of ``closed`` (closed after a deadline)."""
+    def _replace_client(self) -> None:
+        """Close the client whose request passed its deadline (ending its read) and make the next one now, outside
+        the next attempt's deadline."""
         with self._lock:
-            if self._client is closed or self._client is None:
-                self._client = make_client(self._api_key, self.base_url, self.timeout)
-            return self._client
+            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout)
+        if stuck is not None:
+            stuck.close()
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed ``texts`` -> (len(texts), dim) float32, unit rows, in batches of ``batch_size``."""

@@ -188,6 +188,14 @@ class OpenAICopywriter:
 
     # ---------------------------------------------------------------- request
 
+    def _replace_client(self) -> None:
+        """Close the client whose request passed its deadline (ending its read) and make the next one now, outside
+        the next attempt's deadline."""
+        with self._lock:
+            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout)
+        if stuck is not None:
+            stuck.close()
+
     def _request(self, messages: list[dict[str, str]], seed: int) -> list[str]:
         key = hashlib.sha256(
             json.dumps(
@@ -206,14 +214,10 @@ class OpenAICopywriter:
             client = self._client
 
         def call() -> list[str]:
-            nonlocal client
-            if client.is_closed():  # the previous attempt passed its deadline and closed its connection
-                with self._lock:
-                    if self._client is client or self._client is None:
-                        self._client = make_client(self._api_key, self.base_url, self.timeout)
-                    client = self._client
+            with self._lock:  # a new client after an attempt passed its deadline (see _replace_client)
+                current = self._client if self._client is not None else client
             self.n_requests += 1
-            response = client.chat.completions.create(
+            response = current.chat.completions.create(
                 model=self.model,
                 messages=messages,
                 temperature=self.temperature,
@@ -230,7 +234,7 @@ class OpenAICopywriter:
             max_backoff=self.max_backoff,
             secret=self._api_key,
             deadline=self.timeout,
-            on_deadline=lambda: client.close(),
+            on_deadline=self._replace_client,
         )
         with self._lock:
             self._cache_put(key, lines)
