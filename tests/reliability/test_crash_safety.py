@@ -284,3 +284,64 @@ def test_sigkill_at_any_point_then_resume_gives_the_uninterrupted_files(
     assert expected.keys() == got.keys()
     for key in expected:
         assert expected[key] == got[key], key
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A killed sweep leaves no orphan worker writing trial folders
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """Worker processes of ``pid`` (multiprocessing ``spawn_main`` children, not its resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the workers")
+@pytest.mark.timeout(180)
+def test_killing_a_sweep_kills_its_workers(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    settings = [f"--set={k}={v}" for k, v in {**SMALL_RUN, "iterations": 3, "users_per_iteration": 400}.items()]
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "actionbank_env", "sweep", "--seeds", "0-5", "--workers", "2"]
+        + ["--out", str(tmp_path / "sweep"), *settings],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and sweep.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(sweep.pid)
+        assert len(workers) == 2, "the sweep never started its two workers"
+        sweep.send_signal(signal.SIGKILL)  # the parent only, as an OOM killer or `kill -9 PID` would
+        sweep.wait()
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+        assert alive == [], "orphan sweep workers outlived their parent"
+    finally:
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if sweep.poll() is None:
+            sweep.kill()
