@@ -319,6 +319,14 @@ ROWS: list[Row] = [
         ("--grid",),
     ),
     ("cache-dir-a-file", lambda e: _cache_file(e), ("ACTIONBANK_CACHE_DIR",)),
+    (
+        "cache-corrupt-sqlite",
+        _after(
+            lambda e: e.write("cache/embeddings.sqlite", b"not a database " * 100),
+            lambda e: _simulate(e, "--embedder", "minilm"),
+        ),
+        ("embeddings.sqlite", "not an SQLite database"),
+    ),
 ]
 
 
