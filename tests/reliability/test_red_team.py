@@ -452,3 +452,41 @@ def test_a_real_full_disk_mid_run_is_one_line_and_resume_completes_it(
     assert expected.keys() == got.keys()
     for key in expected:
         assert expected[key] == got[key], key
+
+
+def test_overwrite_replaces_a_finished_run_only_once_the_new_one_is_complete(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The new run is built in a hidden sibling; the old one is intact until the swap, and nothing is left beside."""
+    from actionbank_env import experiment
+
+    old = snapshot(env.run)
+    siblings_before = sorted(p.name for p in env.run.parent.iterdir())
+    seen: list[bool] = []
+    real_commit = experiment.RunFolder.commit
+
+    def commit(self: experiment.RunFolder) -> Path:
+        seen.append(snapshot(env.run) == old)  # the old run is untouched until the very end
+        return real_commit(self)
+
+    monkeypatch.setattr(experiment.RunFolder, "commit", commit)
+    args = [
+        "run-from-data",
+        "--quiet",
+        "--data_dir",
+        str(env.data),
+        "--out",
+        str(env.run),
+        "--overwrite",
+        "--designer",
+        "keep",
+        "--evaluation-users",
+        "50",
+        "--no-report",
+        "--no-tensorboard",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    assert seen == [True]
+    assert json.loads((env.run / "simulation_config.json").read_text())["designer"]["name"] == "keep"
+    assert (env.run / "summary.json").is_file()
+    assert sorted(p.name for p in env.run.parent.iterdir()) == siblings_before  # no staging folder left
