@@ -285,7 +285,7 @@ class _Simulation:
         if cfg.run.report:
             from actionbank_env.report import write_report
 
-            write_report(run.path)
+            write_report(run.path, summary=summary)
         # Written last: a run folder with summary.json is complete; one without it resumes (a run killed while
         # writing the final files or the report, e.g. on a full disk, is finished by --resume).
         run.write_json(SUMMARY_FILE, summary)

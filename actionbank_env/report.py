@@ -29,7 +29,6 @@ from actionbank_env.errors import ConfigError
 from actionbank_env.results import (
     ALGORITHM_FILE,
     BANK_FILE,
-    COMPLETE_FILE,
     CONFIG_FILE,
     EVALUATION_FILE,
     META_FILE,
@@ -160,8 +159,6 @@ def _load_run(path: str | os.PathLike[str], *, role: str) -> _Run:
         raise ConfigError(f"{role} {root} has no iteration_<t>/{EVALUATION_FILE}; nothing to report.")
     evaluations = {t: folder.read_json(iteration_file(t, EVALUATION_FILE)) for t in iterations}
     summary = folder.read_json(SUMMARY_FILE) if folder.exists(SUMMARY_FILE) else None
-    if summary is None and folder.exists(COMPLETE_FILE):  # the runner writes the report before summary.json
-        summary = (folder.read_json(COMPLETE_FILE) or {}).get("summary")
     meta = folder.read_json(META_FILE) if folder.exists(META_FILE) else {}
     run = _Run(root, _settings(folder), summary, meta, iterations, evaluations)
     if folder.exists(METRICS_FILE):
@@ -674,7 +671,12 @@ def _compare_table(run: _Run, others: Sequence[_Run], labels: Sequence[str]) -> 
     return f"<table>{head}{''.join(rows)}</table>{note}"
 
 
-def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.PathLike[str]] = ()) -> Path:
+def write_report(
+    run_dir: str | os.PathLike[str],
+    *,
+    compare: Sequence[str | os.PathLike[str]] = (),
+    summary: dict[str, Any] | None = None,
+) -> Path:
     """Write ``report.html`` and ``plots/*.png`` into a run folder.
 
     Plots: engagement per iteration (deployed, bank, new-bank and oracle values, realised CTR, and the
@@ -686,6 +688,8 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
     Args:
         run_dir: The run folder (holds ``simulation_config.json`` and ``iteration_<t>/``).
         compare: Other run folders (e.g. keep / random / oracle runs on the same seed) to draw alongside.
+        summary: The run's ``summary.json`` content when the file is not written yet (the runner writes the
+            report first and ``summary.json`` last, so a folder with ``summary.json`` is a finished run).
 
     Returns:
         The path of ``report.html``.
@@ -694,6 +698,8 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
         ConfigError: If ``run_dir`` or a ``compare`` folder is not a run folder or has no iteration yet.
     """
     run = _load_run(run_dir, role="run folder")
+    if summary is not None and run.summary is None:
+        run.summary = summary
     if isinstance(compare, (str, os.PathLike)):
         raise TypeError(f"compare must be a sequence of run folders, got the single path {os.fspath(compare)!r}.")
     others = [_load_run(c, role="compare folder") for c in compare]
