@@ -68,7 +68,18 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags (``--openai-api-k`` would set the key under a spelling no redaction knows; a prefix
+    would also change meaning when a flag is added); errors as one line with exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> typing.NoReturn:  # one clear line, exit code 2
+        head, sep, rest = message.partition("unrecognized arguments: ")
+        if sep:  # name the unknown flags, not the values after them (one may be a key given to a misspelt flag)
+            shown = [arg.partition("=")[0] + ("=..." if "=" in arg else "") for arg in rest.split() if arg[:1] == "-"]
+            message = f"{head}{sep}{' '.join(shown) or '(values without a flag)'}"
         raise _UsageError(f"{self.prog}: {message}")
 
 
@@ -101,10 +112,12 @@ def _aliases_of(key: str) -> list[str]:
 
 
 def _json_object(text: str) -> dict[str, Any]:
+    from actionbank_env.core.io import parse_json
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+        value = parse_json(text, "the value")
+    except ActionBankError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("the value is not", "not")) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
     return value
@@ -166,7 +179,9 @@ def _file_components(path: Path) -> dict[str, str]:
     from actionbank_env.config import migrate_v1, nested_to_settings
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        from actionbank_env.core.io import read_json
+
+        data = read_json(path)
         settings = nested_to_settings(data if "version" in data else migrate_v1(data, source=str(path)))
     except (OSError, ValueError, TypeError, AttributeError, ActionBankError):
         return {}
@@ -249,10 +264,12 @@ def _simulation_config(args: argparse.Namespace, api_key: str | None = None) -> 
     if path is not None:
         if not path.is_file():
             raise _UsageError(f"--config {path}: no such file.")
+        from actionbank_env.core.io import read_json
+
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise _UsageError(f"--config {path} is not valid JSON: {exc}.") from None
+            loaded = read_json(path)
+        except ActionBankError as exc:  # names the file: not UTF-8, not JSON, too deep, too large
+            raise _UsageError(f"actionbank: error: --config {exc}") from None
         base = SimulationConfig.from_dict(loaded, source=f"--config {path}")
         file_keys = set(loaded) | set(loaded.get("world", {}) if isinstance(loaded.get("world"), dict) else {})
     else:
@@ -271,6 +288,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 _COMMAND_ARGS = {
     "command",
+    "trust_plugins",
     "config",
     "resume",
     "out",
@@ -293,6 +311,11 @@ def _add_run_args(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
             metavar="RUN_DIR",
             help="continue an interrupted run from its last complete iteration",
         )
+        parser.add_argument(
+            "--trust-plugins",
+            action="store_true",
+            help="with --resume: import the module:Class components the run folder names (they run code)",
+        )
     parser.add_argument("--out", type=Path, help="write into exactly this folder instead of results_dir/name_timestamp")
     parser.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
     parser.add_argument(
@@ -314,7 +337,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     api_key = _api_key(args)
     if getattr(args, "resume", None) is not None:
-        result = run_simulation(None, resume=args.resume, progress=not args.quiet, api_key=api_key)
+        given = [f"--{k.replace('_', '-')}" for k in _settings(args)]
+        given += [flag for flag, value in (("--config", args.config), ("--out", args.out)) if value is not None]
+        given += ["--overwrite"] if args.overwrite else []
+        if given:
+            raise _UsageError(
+                f"--resume {args.resume} continues the run with its own settings ({args.resume}/simulation_config.json) "
+                f"and folder; it cannot be combined with {', '.join(sorted(given))}."
+            )
+        result = run_simulation(
+            None, resume=args.resume, progress=not args.quiet, api_key=api_key, trust_plugins=args.trust_plugins
+        )
     else:
         config = _simulation_config(args, api_key)
         result = run_simulation(
@@ -484,8 +517,22 @@ def _configure_sweep(parser: argparse.ArgumentParser, selection: Mapping[str, st
     add_sweep_arguments(parser)
 
 
+#: Most seeds one sweep takes (each is a full run per grid point; a larger list is a typo, e.g. ``0-100000000``).
+MAX_SWEEP_SEEDS = 10_000
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import re
+
     from actionbank_env.sweep import sweep_main
+
+    # Count the seeds before any list of them is built (a range like 0-100000000 would take minutes and GBs).
+    ranges = [re.fullmatch(r"\s*(\d{1,18})\s*(?:-\s*(\d{1,18})\s*)?", part) for part in str(args.seeds).split(",")]
+    count = sum(int(m.group(2) or m.group(1)) - int(m.group(1)) + 1 for m in ranges if m is not None)
+    if count > MAX_SWEEP_SEEDS:
+        raise _UsageError(
+            f"actionbank sweep: --seeds must list at most {MAX_SWEEP_SEEDS} seeds, got {count} ({args.seeds!r})."
+        )
 
     return sweep_main(args, aliases=ALIASES)
 

@@ -29,6 +29,8 @@ recomputed), then continues; the results are identical to an uninterrupted run.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,7 @@ from actionbank_env.core.copywriting import Copywriter
 from actionbank_env.core.progress import bar as progress_bar
 from actionbank_env.core.progress import progress_bars
 from actionbank_env.core.world import World
-from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from actionbank_env.metrics import MetricLogger
 from actionbank_env.provenance import run_meta
 from actionbank_env.results import (
@@ -62,6 +64,9 @@ from actionbank_env.results import (
 from actionbank_env.runtime import thread_limits
 
 __all__ = ["run_simulation", "RunResult", "make_copywriter", "load_config"]
+
+#: The SQLite file of cached chat responses, in the folder of the embedding cache (``$ACTIONBANK_CACHE_DIR``).
+CHAT_CACHE_FILE = "chat_responses.sqlite"
 
 #: TensorBoard / metrics.csv key -> per-iteration row column.
 METRIC_KEYS = {
@@ -186,9 +191,13 @@ def make_copywriter(config: SimulationConfig, api_key: str | None = None) -> Cop
         api_key: The OpenAI key (default: the ``OPENAI_API_KEY`` environment variable, as the OpenAI embedder's).
     """
     from actionbank_env.core.copywriting import FallbackCopywriter, OfflineCopywriter, OpenAICopywriter
+    from actionbank_env.core.embedding_cache import default_cache_path
 
     if config.world.embedder == "openai":
-        return FallbackCopywriter(OpenAICopywriter(api_key=api_key), OfflineCopywriter())
+        # Chat responses are cached beside the embeddings (keyed by model, prompt, seed and temperature), so a
+        # rerun or a resumed run sends no chat request it has sent before.
+        cache = default_cache_path().with_name(CHAT_CACHE_FILE)
+        return FallbackCopywriter(OpenAICopywriter(api_key=api_key, cache_path=cache), OfflineCopywriter())
     return OfflineCopywriter()
 
 
@@ -306,7 +315,6 @@ class _Simulation:
         self.bar.close()
         rows = run.read_rows(n)
         summary = summarize_rows(rows)
-        run.write_json(SUMMARY_FILE, summary)
         final = {
             f"final/{k}": v
             for k, v in summary.items()
@@ -325,7 +333,10 @@ class _Simulation:
         if cfg.run.report:
             from actionbank_env.report import write_report
 
-            write_report(run.path)
+            write_report(run.path, summary=summary)
+        # Written last: a run folder with summary.json is complete; one without it resumes (a run killed while
+        # writing the final files or the report, e.g. on a full disk, is finished by --resume).
+        run.write_json(SUMMARY_FILE, summary)
         return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
 
     def iteration(self, t: int, info: dict[str, Any]) -> tuple[str, ...]:
@@ -406,6 +417,20 @@ class _Simulation:
             lg.text("bank", "\n".join(f"    {a.id}: {a.text}" for a in bank), t)
 
 
+_ENTRY_POINT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _entry_points(value: Any) -> set[str]:
+    """Every string in a JSON value shaped like a ``module:Class`` entry point (what a config would import)."""
+    if isinstance(value, str):
+        return {value} if _ENTRY_POINT.fullmatch(value) else set()
+    if isinstance(value, dict):
+        return set().union(*(_entry_points(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_entry_points(v) for v in value)) if value else set()
+    return set()
+
+
 def run_simulation(
     config: SimulationConfig | None = None,
     *,
@@ -414,6 +439,7 @@ def run_simulation(
     resume: str | os.PathLike[str] | None = None,
     progress: bool = False,
     api_key: str | None = None,
+    trust_plugins: bool = False,
 ) -> RunResult:
     """Run the full simulation and write the results folder.
 
@@ -426,6 +452,9 @@ def run_simulation(
         progress: Show progress bars (only on a terminal).
         api_key: The OpenAI key when the world embeds with OpenAI (never written anywhere; default: the
             ``OPENAI_API_KEY`` environment variable).
+        trust_plugins: With ``resume``, import the ``module:Class`` components the run folder's
+            ``simulation_config.json`` names; without it they are refused (a run folder from elsewhere could name
+            any module, and importing it runs its code).
 
     Returns:
         The run folder, the per-iteration rows and the summary.
@@ -434,10 +463,17 @@ def run_simulation(
 
     if resume is not None:
         run = RunFolder.open(resume)
+        plugins = sorted(_entry_points(run.read_json(CONFIG_FILE)))  # before parsing it: parsing imports them
+        if plugins and not trust_plugins:
+            raise ConfigError(
+                f"{run.path / CONFIG_FILE} names module:Class components {plugins}; importing them runs their code. "
+                "Resume it only if you trust that folder: pass --trust-plugins."
+            )
         config = load_config(run)
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):
             raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
+        run.remove_temp_files()  # what a kill in the middle of an atomic write left behind
         with thread_limits(config.run.threads), progress_bars(progress):
             sim = _Simulation(config, api_key=api_key)
     else:
@@ -445,6 +481,9 @@ def run_simulation(
         if not isinstance(config, SimulationConfig):
             raise ConfigTypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
         config = with_data(config)  # raises before any run folder is made
+        if out is not None:
+            RunFolder.check_out(out, overwrite=overwrite)
+        fresh = out is None or not Path(out).exists()
         with thread_limits(config.run.threads), progress_bars(progress):
             sim = _Simulation(config, api_key=api_key)  # so does every component's validation
         run = RunFolder.create(config.run.results_dir, config.run.name, out=out, overwrite=overwrite)
@@ -461,14 +500,24 @@ def run_simulation(
             seed=config.run.seed,
             world_seed=config.run.resolved_world_seed,
             resumed_from_iteration=done if resume is not None else None,
+            secrets=(api_key,),
         ),
     )
-    with thread_limits(config.run.threads), progress_bars(progress):
-        sim.attach(run)
-        try:
-            result = sim.loop(done)
-        finally:
-            sim.close()
+    attached = False
+    try:
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim.attach(run)
+            attached = True
+            try:
+                result = sim.loop(done)
+            finally:
+                sim.close()
+    except BaseException as exc:
+        run.discard()  # a run built to replace another (--overwrite) never half-replaces it
+        if resume is None and fresh and not attached and isinstance(exc, ActionBankError):
+            shutil.rmtree(run.path, ignore_errors=True)  # settings refused while building leave no folder behind
+        raise
+    result.path = run.commit()
     if config.run.tracker == "mlflow":
         from actionbank_env.integrations.mlflow import default_tracking_uri, log_run_to_mlflow
 

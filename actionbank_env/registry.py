@@ -64,14 +64,23 @@ REWARD_MODELS: dict[str, str] = {
 _KINDS = {"agent": AGENTS, "designer": DESIGNERS, "reward_model": REWARD_MODELS}
 
 
+#: The methods a ``"module:Class"`` plugin of each kind must have (the protocols of :mod:`actionbank_env.protocols`).
+_PROTOCOL_METHODS = {
+    "agent": ("set_bank", "act", "update"),
+    "designer": ("propose",),
+    "reward_model": ("fit", "predict"),
+}
+
+
 def load_entry_point(spec: str) -> Any:
     """Import ``"module:attr"`` and return the attribute.
 
     Raises:
-        UnknownComponentError: If the string is malformed, the module cannot be imported or lacks ``attr``.
+        UnknownComponentError: If the string is malformed, the module cannot be imported (not found, a syntax
+            error, a missing dependency, an error while importing it) or lacks ``attr``.
     """
     module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
+    if not sep or not module_name or not attr or ":" in attr:
         raise UnknownComponentError(f"entry point must look like 'package.module:Name', got {spec!r}.")
     try:
         module = importlib.import_module(module_name)
@@ -81,13 +90,47 @@ def load_entry_point(spec: str) -> Any:
                 f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc}). Modules are imported "
                 "from sys.path, which `actionbank` extends with the current folder: run it from the folder that "
                 f"holds {module_name.split('.')[0]}.py (or its package), or add that folder to PYTHONPATH."
-            ) from exc
-        raise
+            ) from None
+        raise UnknownComponentError(
+            f"entry point {spec!r}: module {module_name!r} needs {exc.name!r}, which is not installed."
+        ) from None
+    except SyntaxError as exc:
+        raise UnknownComponentError(
+            f"entry point {spec!r}: module {module_name!r} has a syntax error ({exc.filename}, line {exc.lineno})."
+        ) from None
+    except Exception as exc:  # noqa: BLE001  (a plugin's own import-time failure is the plugin's, not ours)
+        raise UnknownComponentError(
+            f"entry point {spec!r}: importing module {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise UnknownComponentError(
             f"entry point {spec!r}: module {module_name!r} has no attribute {attr!r}."
+        ) from None
+
+
+def _check_plugin(kind: str, spec: str, obj: Any, field: str) -> Any:
+    """A ``"module:Class"`` plugin must be a class with the methods of its protocol (``os:system`` is not)."""
+    methods = _PROTOCOL_METHODS[kind]
+    if not isinstance(obj, type) or not all(callable(getattr(obj, m, None)) for m in methods):
+        what = "a class" if isinstance(obj, type) else type(obj).__name__
+        raise UnknownComponentError(
+            f"{field} {spec!r} must name a class with the methods {', '.join(methods)} (the {kind} protocol), "
+            f"got {what}{'' if isinstance(obj, type) else ' ' + repr(obj)[:60]}."
+        )
+    return obj
+
+
+def _build(kind: str, name: Any, cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``cls(*args, **kwargs)``; a plugin whose constructor does not take them is the user's error, named."""
+    if not (isinstance(name, str) and ":" in name):
+        return cls(*args, **kwargs)
+    try:
+        return cls(*args, **kwargs)
+    except TypeError as exc:
+        raise ConfigTypeError(
+            f"{kind} {name!r} cannot be built as {getattr(cls, '__name__', cls)}(context, rng=..., **params): {exc}"
         ) from None
 
 
@@ -117,7 +160,7 @@ def resolve(kind: str, name: str | Any, *, field: str | None = None) -> Any:
     if not isinstance(name, str):
         raise ConfigTypeError(f"{field} must be a registered name, a 'module:Class' string or a class, got {name!r}.")
     if ":" in name:
-        return load_entry_point(name)
+        return _check_plugin(kind, name, load_entry_point(name), field)
     if name not in table:
         raise UnknownComponentError(
             f"{field} must be one of {sorted(table)} or 'module:Class', got {name!r}.{did_you_mean(name, table)}"
@@ -130,7 +173,7 @@ def make_agent(name: str | Any, world: Any, *, rng: np.random.Generator, **param
     cls = resolve("agent", name)
     context = world.agent_context(evaluation_only=bool(getattr(cls, "evaluation_only", False)))
     check_parameters("agent", name, cls, params, context, rng=rng)
-    return cls(context, rng=rng, **params)
+    return _build("agent", name, cls, context, rng=rng, **params)
 
 
 def check_parameters(kind: str, name: Any, factory: Any, params: dict[str, Any], *args: Any, **kwargs: Any) -> None:
@@ -184,12 +227,12 @@ def make_designer(
         feature_names=world.feature_names,
         ground_truth=world.ground_truth if getattr(cls, "evaluation_only", False) else None,
     )
-    return cls(context, rng=rng, **params)
+    return _build("designer", name, cls, context, rng=rng, **params)
 
 
 def make_reward_model(name: str | Any, *, rng: np.random.Generator, **params: Any) -> Any:
     """Build a reward model."""
-    return resolve("reward_model", name)(rng=rng, **params)
+    return _build("reward_model", name, resolve("reward_model", name), rng=rng, **params)
 
 
 def check_agent_fits(

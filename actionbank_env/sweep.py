@@ -380,12 +380,30 @@ TrialFn = Callable[[Mapping[str, Any], str], dict[str, Any]]
 OnDone = Callable[[Trial, dict[str, Any]], None]
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the worker is killed when the sweep process dies (even by SIGKILL), so no orphan goes on
+    writing trial folders that a re-run may be replacing (Linux ``PR_SET_PDEATHSIG``; elsewhere a no-op)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _run_local(trials: Sequence[Trial], workers: int, trial_fn: TrialFn, on_done: OnDone) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(trials)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(trials)), mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = {pool.submit(trial_fn, t.config.to_dict(), str(t.path)): t for t in trials}
         for future in as_completed(futures):
             trial = futures[future]

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_bool, check_choice, check_int, check_str
 from actionbank_env.core.io import atomic_write, atomic_write_json
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.integrations.sb3 import SB3_ALGORITHMS, sb3_class
 from actionbank_env.results import (
     MODEL_FILE,
@@ -301,16 +301,30 @@ def train(
             raise TypeError(
                 f"train callbacks must be stable_baselines3 BaseCallback objects, got {type(callback).__name__}."
             )
-    # Build the envs before the run folder: a bad env id or keyword fails without leaving a folder behind.
     # render_mode=None: SB3 asks for "rgb_array" by default, which the ActionBank envs do not render.
-    vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **env_kwargs})
+    # The envs and the model are built before the run folder, so a bad env id or keyword leaves nothing behind.
+    try:
+        vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **env_kwargs})
+    except gym.error.Error as exc:
+        raise ConfigError(f"train env_id {env_id!r} cannot be made: {exc}") from None
+    except TypeError as exc:
+        raise ConfigTypeError(f"train env_kwargs {env_kwargs!r} are not keywords of {env_id!r}: {exc}") from None
     eval_env = gym.make(env_id, **env_kwargs)
     if not isinstance(eval_env.action_space, spaces.Discrete):
+        vec_env.close()
         raise ConfigError(
             f"train env_id must have a Discrete action space, {env_id} has {type(eval_env.action_space).__name__}."
         )
+    policy = "MultiInputPolicy" if isinstance(vec_env.observation_space, spaces.Dict) else "MlpPolicy"
+    cls = sb3_class(algo)
+    try:
+        model = cls(policy, vec_env, seed=seed, device="cpu", verbose=0, **algo_kwargs)
+    except TypeError as exc:
+        vec_env.close()
+        raise ConfigTypeError(f"train algo_kwargs {algo_kwargs!r} are not keywords of {cls.__name__}: {exc}") from None
     run = RunFolder.create(results_dir, f"train_{algo}", out=out)
     tb_dir = run.path / TENSORBOARD_DIR if tensorboard else None
+    model.tensorboard_log = str(tb_dir) if tb_dir is not None else None
     config = {
         "algo": algo,
         "env_id": env_id,
@@ -335,17 +349,6 @@ def train(
     eval_seeds = [seed + EVAL_SEED_OFFSET + j for j in range(n_eval_episodes)]
     baselines = evaluate_baselines(eval_env, seeds=eval_seeds, rng=np.random.default_rng(seed))
     metrics = _training_callback(eval_env, eval_seeds, eval_freq, baselines)
-    policy = "MultiInputPolicy" if isinstance(vec_env.observation_space, spaces.Dict) else "MlpPolicy"
-    cls = sb3_class(algo)
-    model = cls(
-        policy,
-        vec_env,
-        seed=seed,
-        tensorboard_log=str(tb_dir) if tb_dir is not None else None,
-        device="cpu",
-        verbose=0,
-        **algo_kwargs,
-    )
     start = time.perf_counter()
     model.learn(
         total_timesteps=total_timesteps,
