@@ -257,7 +257,9 @@ def check_agent_fits(
     if getattr(agent, "observe_bank", True) or n_outputs is None:
         return
     designer_config = getattr(designer, "config", None)
-    added = getattr(designer_config, "action_bank_size", 0) or 0
+    # A designer that never changes the bank (keep) declares it: its pool settings are then irrelevant.
+    changes_bank = getattr(designer, "changes_bank", True)
+    added = (getattr(designer_config, "action_bank_size", 0) or 0) if changes_bank else 0
     cap = getattr(designer_config, "max_bank_size", None)
     if added > 0 and cap != n_outputs:
         raise ConfigError(

@@ -67,6 +67,8 @@ class KeepDesigner(_PoolDesigner):
     """
 
     _name = "KeepDesigner"
+    #: It never changes the bank (a fixed-size targeting policy fits whatever its pool settings say).
+    changes_bank: ClassVar[bool] = False
 
     def propose(
         self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
