@@ -58,8 +58,10 @@ _N_STATE_FEATURES = 4
 class RetentionDynamics:
     """How subscribers tire, get bored of repeats and unsubscribe (one week per step).
 
-    The defaults are set from published email-marketing figures, not fitted to any seed (README, "Retention-v0"):
-    unsubscribes of 0.1-0.5 % per delivered email (Campaign Monitor, Mailchimp and LINK Mobility benchmarks);
+    The defaults follow published email-marketing figures where there are some (README, "Retention-v0"); the
+    strength of fatigue is an assumption, set on development worlds (seeds 0-2) so that mailing less often pays
+    for part of the subscribers, never on the measurement seeds. The figures: unsubscribes of 0.1-0.5 % per
+    delivered email (Campaign Monitor, Mailchimp and LINK Mobility benchmarks);
     "too many emails" (26 % in general, 19 % from this company) and "not relevant" (21 %) as the top reasons to
     unsubscribe and "boring or repetitive" among the next (MarketingSherpa consumer survey, 2017); a weekly cadence
     as the frequency most subscribers prefer (Mapp Digital survey, 2016: 40 % chose weekly); and wear-out of
@@ -69,13 +71,15 @@ class RetentionDynamics:
     Attributes:
         fatigue_decay: Share of fatigue left after a week (0.5: half-life of one week). Fatigue is the decayed
             count of past emails, so a subscriber mailed every week settles at ``fatigue_decay / (1 - fatigue_decay)``.
-        fatigue_click: Click probability falls by ``exp(-fatigue_click * sensitivity * fatigue)``: for a subscriber
-            of average sensitivity, weekly mail keeps 0.61 of a rested subscriber's click probability.
+        fatigue_click: Click probability falls by ``exp(-fatigue_click * sensitivity * fatigue)``. With the
+            defaults a subscriber of average sensitivity mailed every week keeps ``exp(-1) = 0.37`` of a rested
+            subscriber's click probability per email (0.72 when mailed every other week), so for about half of
+            the subscribers (sensitivity above 1) weekly mail gives fewer clicks in total than fortnightly mail.
+            An assumption in line with the surveys above, not a measured figure.
         sensitivity_feature: User feature that lowers a subscriber's sensitivity to fatigue (loyal customers
-            tolerate more mail; about one subscriber in five prefers monthly to weekly mail in the surveys above).
+            tolerate more mail).
         sensitivity_slope: Sensitivity is ``exp(-sensitivity_slope * (feature - 0.5))``: 1 at a feature value of
-            0.5, 3.3 at 0.2 (weekly mail then keeps 0.19 of the click probability), 0.25 at 0.85; 0 makes every
-            subscriber equally sensitive.
+            0.5, 3.3 at 0.2, 0.25 at 0.85; 0 makes every subscriber equally sensitive.
         novelty_decay: Share of a message's exposure left after a week.
         novelty_penalty: Largest fractional loss of click probability for a message sent last week (or one at
             least as similar); 0 turns novelty off.

@@ -514,6 +514,13 @@ class RetentionVectorEnv(VectorEnv):
             raise ResetNeeded("Call reset() before reading weeks.")
         return self._state.week.copy()
 
+    def rested_best_click_probs(self) -> NDArray[np.float64]:
+        """Ground truth: each subscriber's best click probability when rested and never mailed, shape (num_envs,)."""
+        if self._state is None:
+            raise ResetNeeded("Call reset() before rested_best_click_probs().")
+        best: NDArray[np.float64] = self._state.base_probs.max(axis=1)
+        return best
+
     def sends_email(self, actions: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether each action sends a message (not the last action, not a padded slot), shape of ``actions``."""
         return np.asarray(self._model.to_core[actions] < self._model.n_actions)
