@@ -17,7 +17,7 @@ of subscribers from signup to the end of their lifetime and returns what each di
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,7 +25,6 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_int, check_real
 from actionbank_env.core.actions import Action, ActionBank
 from actionbank_env.core.retention import HISTORY_WEEKS
-from actionbank_env.envs.retention import RetentionVectorEnv
 from actionbank_env.protocols import AgentContext, TargetingAgent
 
 __all__ = [
@@ -35,6 +34,7 @@ __all__ = [
     "OracleRestingPolicy",
     "PPO_DEFAULTS",
     "RetentionPolicy",
+    "SubscriberEnvs",
     "SB3RetentionPolicy",
     "TargetingAgentPolicy",
     "no_email_action",
@@ -45,10 +45,57 @@ __all__ = [
 ]
 
 
+class SubscriberEnvs(Protocol):
+    """What these policies use of :class:`~actionbank_env.envs.retention.RetentionVectorEnv` (``agents`` does not
+    import the env modules: build the env with ``gymnasium.make_vec("ActionBank/Retention-v0", ...)``)."""
+
+    num_envs: int
+    metadata: dict[str, Any]
+    config: Any
+    world: Any
+    horizon: int
+    single_action_space: Any
+    single_observation_space: Any
+
+    @property
+    def bank(self) -> ActionBank:
+        """The deployed bank."""
+        ...
+
+    @property
+    def weeks(self) -> NDArray[np.int64]:
+        """Tenure of every sub-env's subscriber."""
+        ...
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[Any, dict[str, Any]]:
+        """Start new subscribers in every sub-env."""
+        ...
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        """Advance every subscriber one week."""
+        ...
+
+    def current_click_probs(self) -> NDArray[np.float64]:
+        """Ground truth: click probability of every action now, (num_envs, n_slots)."""
+        ...
+
+    def rested_best_click_probs(self) -> NDArray[np.float64]:
+        """Ground truth: each subscriber's best click probability when rested."""
+        ...
+
+    def sends_email(self, actions: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each action sends a message."""
+        ...
+
+    def close(self) -> None:
+        """Release resources."""
+        ...
+
+
 class RetentionPolicy(Protocol):
     """A weekly email policy for a batch of subscribers."""
 
-    def act(self, observations: Any, envs: RetentionVectorEnv) -> NDArray[np.int64]:
+    def act(self, observations: Any, envs: SubscriberEnvs) -> NDArray[np.int64]:
         """Actions for every sub-env, shape (num_envs,). ``envs`` gives oracles access to the ground truth."""
         ...
 
@@ -62,7 +109,7 @@ class RetentionPolicy(Protocol):
 class OracleMyopicPolicy:
     """Send the message with the highest click probability this week (ground truth); never rest."""
 
-    def act(self, observations: Any, envs: RetentionVectorEnv) -> NDArray[np.int64]:
+    def act(self, observations: Any, envs: SubscriberEnvs) -> NDArray[np.int64]:
         """Argmax of the current click probabilities over the bank's messages."""
         probs = envs.current_click_probs()
         return np.asarray(probs[:, : len(envs.bank)].argmax(axis=1), dtype=np.int64)
@@ -81,12 +128,13 @@ class FixedCadencePolicy:
     def __init__(self, every: int) -> None:
         self.every = check_int("FixedCadencePolicy.every", every, low=1)
 
-    def act(self, observations: Any, envs: RetentionVectorEnv) -> NDArray[np.int64]:
+    def act(self, observations: Any, envs: SubscriberEnvs) -> NDArray[np.int64]:
         """The oracle message where the subscriber's tenure is a multiple of ``every``, the last action elsewhere."""
         probs = envs.current_click_probs()
         best = probs[:, : len(envs.bank)].argmax(axis=1)
-        rest = envs.single_action_space.n - 1
-        return np.where(envs.weeks % self.every == 0, best, rest).astype(np.int64)
+        rest = int(envs.single_action_space.n) - 1
+        actions: NDArray[np.int64] = np.where(envs.weeks % self.every == 0, best, rest).astype(np.int64)
+        return actions
 
     def update(self, observations: Any, actions: Any, rewards: Any, active: Any) -> None:
         """Nothing to learn."""
@@ -106,13 +154,14 @@ class OracleRestingPolicy:
     def __init__(self, ratio: float) -> None:
         self.ratio = check_real("OracleRestingPolicy.ratio", ratio, low=0.0, high=1.0)
 
-    def act(self, observations: Any, envs: RetentionVectorEnv) -> NDArray[np.int64]:
+    def act(self, observations: Any, envs: SubscriberEnvs) -> NDArray[np.int64]:
         """The oracle message where it is worth sending, the last action elsewhere."""
         n_actions = len(envs.bank)
         probs = envs.current_click_probs()[:, :n_actions]
         best = probs.argmax(axis=1)
         worth = probs[np.arange(probs.shape[0]), best] >= self.ratio * envs.rested_best_click_probs()
-        return np.where(worth, best, envs.single_action_space.n - 1).astype(np.int64)
+        actions: NDArray[np.int64] = np.where(worth, best, int(envs.single_action_space.n) - 1).astype(np.int64)
+        return actions
 
     def update(self, observations: Any, actions: Any, rewards: Any, active: Any) -> None:
         """Nothing to learn."""
@@ -123,7 +172,7 @@ def no_email_action(d_embed: int) -> Action:
     return Action("no-email", "(no email this week)", np.zeros(d_embed, dtype=np.float32), origin="baseline")
 
 
-def subscriber_feature_names(envs: RetentionVectorEnv) -> tuple[str, ...]:
+def subscriber_feature_names(envs: SubscriberEnvs) -> tuple[str, ...]:
     """Names of the columns of the flat subscriber observation."""
     d_msg = envs.config.message_obs_dim
     return (
@@ -152,7 +201,7 @@ class TargetingAgentPolicy:
 
     def __init__(
         self,
-        envs: RetentionVectorEnv,
+        envs: SubscriberEnvs,
         make_agent: Any,
         *,
         rng: np.random.Generator,
@@ -169,7 +218,7 @@ class TargetingAgentPolicy:
         self.agent: TargetingAgent = make_agent(context, rng)
         self.agent.set_bank(ActionBank([*envs.bank, no_email_action(envs.world.d_embed)]))
 
-    def act(self, observations: Any, envs: RetentionVectorEnv) -> NDArray[np.int64]:
+    def act(self, observations: Any, envs: SubscriberEnvs) -> NDArray[np.int64]:
         """The agent's decision on the observations (index K, the no-email action, is the env's last action)."""
         return np.asarray(self.agent.act(np.asarray(observations, dtype=np.float64)).actions, dtype=np.int64)
 
@@ -195,7 +244,7 @@ class SB3RetentionPolicy:
         self.model = model
         self.deterministic = deterministic
 
-    def act(self, observations: Any, envs: RetentionVectorEnv) -> NDArray[np.int64]:
+    def act(self, observations: Any, envs: SubscriberEnvs) -> NDArray[np.int64]:
         """``model.predict`` on the whole batch."""
         actions, _ = self.model.predict(observations, deterministic=self.deterministic)
         return np.asarray(actions, dtype=np.int64).reshape(envs.num_envs)
@@ -234,7 +283,7 @@ class LifetimeResult:
 
 
 def run_lifetimes(
-    envs: RetentionVectorEnv, policy: RetentionPolicy, *, seed: int | None, learn: bool = True
+    envs: SubscriberEnvs, policy: RetentionPolicy, *, seed: int | None, learn: bool = True
 ) -> LifetimeResult:
     """Play one cohort of ``envs.num_envs`` subscribers from signup to unsubscribe or the horizon.
 
@@ -272,7 +321,7 @@ def run_lifetimes(
     return LifetimeResult(clicks, sends, unsubscribed, weeks)
 
 
-def sb3_vec_env(envs: RetentionVectorEnv) -> Any:
+def sb3_vec_env(envs: SubscriberEnvs) -> Any:
     """The native vector twin as a Stable-Baselines3 ``VecEnv`` (one batched call per step, no Python loop over envs).
 
     ``envs`` must use ``autoreset_mode=AutoresetMode.SAME_STEP`` (SB3's convention): an ended episode's final
@@ -280,11 +329,14 @@ def sb3_vec_env(envs: RetentionVectorEnv) -> Any:
     SB3 bootstraps through truncations and not through unsubscribes.
 
     Example:
-        >>> from gymnasium.vector import AutoresetMode
+        >>> import gymnasium
+        >>> import actionbank_env
         >>> from actionbank_env.core.world import World, WorldConfig
         >>> world = World.build(WorldConfig(embedder="hashing", initial_actions=4, n_reference_texts=64,
         ...                                 n_reference_users=256))
-        >>> venv = sb3_vec_env(RetentionVectorEnv(8, world=world, autoreset_mode=AutoresetMode.SAME_STEP))
+        >>> envs = gymnasium.make_vec("ActionBank/Retention-v0", num_envs=8, vectorization_mode="vector_entry_point",
+        ...                           world=world, autoreset_mode="SameStep")
+        >>> venv = sb3_vec_env(envs)
         >>> venv.reset().shape
         (8, 20)
     """
@@ -361,11 +413,11 @@ def train_sb3(
 ) -> Any:
     """Train a Stable-Baselines3 ``PPO`` (or ``A2C``) on ``ActionBank/Retention-v0``'s native vector twin.
 
-    The training env is one :class:`RetentionVectorEnv` of ``n_envs`` subscribers (``SAME_STEP`` autoreset,
+    The training env is one native vector twin (``RetentionVectorEnv``) of ``n_envs`` subscribers (``SAME_STEP`` autoreset,
     seeded with ``seed``) seen through :func:`sb3_vec_env`; torch is seeded by SB3 from the same ``seed``.
 
     Args:
-        env_kwargs: Keyword arguments of :class:`RetentionVectorEnv` (world, horizon, dynamics fields, ...).
+        env_kwargs: Keyword arguments of ``RetentionVectorEnv`` (world, horizon, dynamics fields, ...).
         total_timesteps: Environment steps (subscriber-weeks) of training.
         seed: Seeds the training env and the model.
         n_envs: Subscribers in flight.
@@ -381,8 +433,16 @@ def train_sb3(
     algos = {"ppo": sb3.PPO, "a2c": sb3.A2C}
     if algo not in algos:
         raise ValueError(f"train_sb3 algo must be one of {sorted(algos)}, got {algo!r}.")
-    envs = RetentionVectorEnv(n_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
-    vec_env = sb3_vec_env(envs)
+    import gymnasium
+
+    envs = gymnasium.make_vec(
+        "ActionBank/Retention-v0",
+        num_envs=n_envs,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode=AutoresetMode.SAME_STEP,
+        **env_kwargs,
+    )
+    vec_env = sb3_vec_env(cast(SubscriberEnvs, envs))
     vec_env.seed(seed)
     if algo_kwargs is None:
         algo_kwargs = PPO_DEFAULTS if algo == "ppo" else {}

@@ -89,7 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ppo-timesteps", type=int, default=3_000_000, help="0 skips PPO")
     parser.add_argument("--cohort-seed", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
+    parser.add_argument(
+        "--from-json", nargs="+", default=None, help="print the table of earlier --json files (e.g. seeds run apart)"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        per_seed = []
+        for path in args.from_json:
+            with open(path) as f:
+                data = json.load(f)
+            per_seed.extend(data["per_seed"])
+            args.subscribers, args.ppo_timesteps = data["args"]["subscribers"], data["args"]["ppo_timesteps"]
+        args.seeds = [r["world_seed"] for r in per_seed]
+        report(per_seed, args)
+        return 0
     import torch
 
     torch.set_num_threads(1)  # a shared machine; the env and PPO's small MLP gain little from more
@@ -104,6 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
               + json.dumps({k: v["clicks_per_subscriber"] for k, v in per_seed[-1].items() if isinstance(v, dict)}),
               flush=True)  # fmt: skip
+        if args.json:  # after every seed, so a long run keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "ppo_kwargs": PPO_DEFAULTS, "per_seed": per_seed}, f, indent=2)
+    report(per_seed, args)
+    return 0
+
+
+def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Print the table and the paired differences."""
     policies = [k for k, v in per_seed[0].items() if isinstance(v, dict)]
     print(f"\n{len(args.seeds)} world seeds {args.seeds}, {args.subscribers} subscribers per cohort, 26-week lifetimes, "
           f"PPO {args.ppo_timesteps:,} timesteps; mean +- 95 % t-interval over world seeds")  # fmt: skip
@@ -126,10 +148,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a} - {b}, {metric}: {mean:+.4f} +- {half:.4f} (95 % CI [{mean - half:+.4f}, "
                 f"{mean + half:+.4f}]; ratio of means {ratio:.3f}; per seed {np.round(diffs, 4).tolist()})"
             )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "ppo_kwargs": PPO_DEFAULTS, "per_seed": per_seed}, f, indent=2)
-    return 0
 
 
 if __name__ == "__main__":
