@@ -11,18 +11,32 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env.errors import ConfigError, UnknownComponentError
+from actionbank_env.errors import ConfigError, ConfigTypeError, UnknownComponentError
 
-__all__ = ["check_int", "check_real", "check_prob", "check_bool", "check_choice", "check_array", "check_str"]
+__all__ = [
+    "check_int",
+    "check_real",
+    "check_prob",
+    "check_bool",
+    "check_choice",
+    "check_array",
+    "check_str",
+    "check_known_names",
+    "did_you_mean",
+    "resolve_config",
+]
+
+C = TypeVar("C")
 
 
 def _bounds_rule(kind: str, low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -44,11 +58,11 @@ def check_int(
     """Return ``value`` as an ``int`` if it is an integer within ``[low, high]``.
 
     Raises:
-        TypeError: If ``value`` is not an integer (bools are rejected too).
+        ConfigTypeError: If ``value`` is not an integer (bools are rejected too).
         ConfigError: If it is out of bounds.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}.")
     ivalue = int(value)
     if (low is not None and ivalue < low) or (high is not None and ivalue > high):
         raise ConfigError(f"{name} must be an {_bounds_rule('int', low, high, False, False)}, got {value!r}.")
@@ -67,11 +81,11 @@ def check_real(
     """Return ``value`` as a finite ``float`` within the given bounds.
 
     Raises:
-        TypeError: If ``value`` is not a real number.
+        ConfigTypeError: If ``value`` is not a real number.
         ConfigError: If it is NaN, infinite or out of bounds.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a float, got {value!r} of type {type(value).__name__}.")
     fvalue = float(value)
     rule = _bounds_rule("float", low, high, low_open, high_open)
     if not math.isfinite(fvalue):
@@ -91,14 +105,14 @@ def check_prob(name: str, value: Any, *, open_low: bool = False, open_high: bool
 def check_bool(name: str, value: Any) -> bool:
     """Return ``value`` if it is a bool (numpy bools included)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}.")
     return bool(value)
 
 
 def check_str(name: str, value: Any, *, non_empty: bool = True, max_len: int | None = None) -> str:
     """Return ``value`` if it is a string (non-empty and at most ``max_len`` characters when asked)."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a str, got {value!r} of type {type(value).__name__}.")
     if non_empty and not value.strip():
         raise ConfigError(f"{name} must be a non-empty string, got {value!r}.")
     if max_len is not None and len(value) > max_len:
@@ -117,12 +131,70 @@ def check_choice(name: str, value: Any, choices: Iterable[str], *, error: type[V
     """
     options = sorted(choices)
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, one of {options}, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a str, one of {options}, got {value!r} of type {type(value).__name__}.")
     if value not in options:
-        close = difflib.get_close_matches(value, options, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise error(f"{name} must be one of {options}, got {value!r}.{hint}")
+        raise error(f"{name} must be one of {options}, got {value!r}.{did_you_mean(value, options)}")
     return value
+
+
+def did_you_mean(value: str, options: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the option closest to ``value`` (difflib), or ``""`` when none is close.
+
+    Example:
+        >>> did_you_mean("alpah", ["alpha", "l2"]), did_you_mean("zzz", ["alpha"])
+        (" Did you mean 'alpha'?", '')
+    """
+    close = difflib.get_close_matches(value, list(options), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_known_names(owner: str, names: Iterable[str], valid: Iterable[str], *, what: str = "parameters") -> None:
+    """Raise :class:`ConfigTypeError` naming every name of ``names`` not in ``valid``, with the closest valid ones.
+
+    Example:
+        >>> check_known_names("FooAgent", ["alpah", "l2"], ["alpha", "l2"])
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.ConfigTypeError: FooAgent got unknown parameters ['alpah']; valid names are ['alpha', 'l2']. Did you mean 'alpha'?
+        >>> check_known_names("FooAgent", ["alpah", "l3"], ["alpha", "l2"])
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.ConfigTypeError: FooAgent got unknown parameters ['alpah', 'l3']; valid names are ['alpha', 'l2']. Did you mean 'alpah' -> 'alpha'?
+    """
+    options = list(valid)
+    unknown = sorted(set(names) - set(options))
+    if len(unknown) == 1:
+        hint = did_you_mean(unknown[0], options)
+        raise ConfigTypeError(f"{owner} got unknown {what} {unknown}; valid names are {options}.{hint}")
+    if unknown:
+        hints = [f"{u!r} -> {c[0]!r}" for u in unknown if (c := difflib.get_close_matches(u, options, n=1))]
+        hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+        raise ConfigTypeError(f"{owner} got unknown {what} {unknown}; valid names are {options}.{hint}")
+
+
+def resolve_config(cls: type[C], config: C | None, params: dict[str, Any], owner: str) -> C:
+    """The config of a component built as ``Component(config=..., **params)``: ``cls(**params)``, or ``config``
+    with ``params`` applied on top (validated again).
+
+    Raises:
+        ConfigTypeError: On unknown parameter names (each named, with the closest valid one) or a ``config`` that
+            is not a ``cls``.
+
+    Example:
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class FooConfig:
+        ...     alpha: float = 1.0
+        >>> resolve_config(FooConfig, None, {"alpha": 2.0}, "FooAgent")
+        FooConfig(alpha=2.0)
+        >>> resolve_config(FooConfig, FooConfig(alpha=3.0), {}, "FooAgent")
+        FooConfig(alpha=3.0)
+    """
+    check_known_names(owner, params, [f.name for f in dataclasses.fields(cls)])  # type: ignore[arg-type]
+    if config is None:
+        return cls(**params)
+    if not isinstance(config, cls):
+        raise ConfigTypeError(f"{owner} config must be a {cls.__name__}, got {type(config).__name__}.")
+    return dataclasses.replace(config, **params) if params else config  # type: ignore[type-var]
 
 
 def check_component(kind: str, value: Any, choices: Iterable[str]) -> str:
@@ -146,13 +218,13 @@ def check_array(
     ``shape`` entries that are ``None`` match any size.
 
     Raises:
-        TypeError: If the value cannot be converted to a numeric array.
+        ConfigTypeError: If the value cannot be converted to a numeric array.
         ValueError: On a wrong number of dimensions, a wrong shape or non-finite / out-of-range values.
     """
     try:
         array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
+        raise ConfigTypeError(
             f"{name} must be an array of {np.dtype(dtype).name}, got {type(value).__name__}: {exc}"
         ) from None
     if ndim is not None and array.ndim != ndim:

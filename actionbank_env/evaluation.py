@@ -9,6 +9,10 @@
 - :func:`uncertainty_calibration`: whether a model's predictive std tracks its actual error.
 - :func:`policy_value`: the true value of a (stochastic) targeting policy on given users, the truth that
   every off-policy estimate (:mod:`actionbank_env.ope`) is shown beside.
+- :func:`oracle_bank`: the greedy bank on the ground truth over a designer's candidate pool (V_oracle), with the
+  coverage objective the designers maximise (:mod:`actionbank_env.core.coverage`).
+- :func:`evaluate_iteration`: all of the above for one iteration of ``actionbank simulate``
+  (``ground_truth_evaluation.json``).
 
 Users are an evaluation sample given by the caller (fresh users from the population, not the logged ones).
 Every function is vectorised over users x actions and returns a frozen dataclass with ``to_dict()``.
@@ -27,10 +31,14 @@ from actionbank_env._validation import check_array, check_int, check_real
 from actionbank_env.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.ground_truth import GroundTruth
+    from actionbank_env.protocols import Candidates, Proposal
 
 __all__ = [
+    "true_click_probs",
     "bank_value",
     "improvement_captured",
     "compare_banks",
@@ -42,6 +50,14 @@ __all__ = [
     "expected_calibration_error",
     "policy_value",
     "expected_rewards",
+    "oracle_bank",
+    "bank_evolution",
+    "evaluate_iteration",
+    "IterationEvaluation",
+    "UnseenFidelity",
+    "unseen_candidate_fidelity",
+    "GainDiagnostics",
+    "gain_diagnostics",
 ]
 
 
@@ -49,6 +65,17 @@ def _embeddings_of(bank: ActionBank | NDArray[np.floating[Any]]) -> NDArray[np.f
     if hasattr(bank, "embeddings"):
         return np.asarray(bank.embeddings, dtype=np.float64)
     return check_array("bank embeddings", bank, ndim=2)
+
+
+def true_click_probs(
+    ground_truth: GroundTruth, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]
+) -> NDArray[np.float64]:
+    """True click probabilities, users (n, d_user) x action embeddings (m, d_embed) -> (n, m), float64.
+
+    The ground truth is read through this module only (outside the world and the envs), so what a run knows of
+    the truth is what it evaluates.
+    """
+    return np.asarray(ground_truth.click_prob(users, embeddings), dtype=np.float64)
 
 
 def bank_value(
@@ -983,3 +1010,286 @@ def _learnability(
         "random_delta_value": v_random - v_old,
         "rows": rows,
     }
+
+
+def oracle_bank(
+    ground_truth: GroundTruth, users: NDArray[np.float64], bank: ActionBank, candidates: Candidates
+) -> tuple[float, list[str]]:
+    """V_oracle: the bank plus ``candidates.budget`` candidates chosen greedily on the true click probabilities.
+
+    The same coverage objective the designers maximise under their reward models (no diversity penalty, no
+    uncertainty bonus), over the same pool, on the evaluation ``users``.
+
+    Returns:
+        ``(value, texts)``: the oracle bank's value under perfect targeting and the texts it added (in the order
+        chosen); ``(nan, [])`` when the pool is empty or the budget is 0.
+    """
+    from actionbank_env.core.coverage import GreedySelector
+
+    if not len(candidates.texts) or candidates.budget <= 0:
+        return float("nan"), []
+    pool_true = ground_truth.click_prob(users, candidates.embeddings)
+    bank_true = ground_truth.click_prob(users, bank.embeddings)
+    picks = GreedySelector().run(pool_true, candidates.budget, base=bank_true.max(axis=1))
+    value = float(np.maximum(bank_true.max(axis=1), pool_true[:, picks.indices].max(axis=1, initial=0.0)).mean())
+    return value, [candidates.texts[i] for i in picks.indices]
+
+
+def bank_evolution(old: ActionBank, new: ActionBank) -> dict[str, list[str]]:
+    """Ids of ``new`` that were in ``old`` (kept), that were not (added), and ids of ``old`` not in ``new`` (retired)."""
+    return {
+        "kept_ids": [a for a in new.ids if a in old],
+        "added_ids": [a for a in new.ids if a not in old],
+        "retired_ids": [a for a in old.ids if a not in new],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class IterationEvaluation:
+    """The ground-truth evaluation of one iteration.
+
+    Attributes:
+        record: The content of ``ground_truth_evaluation.json`` (JSON-ready; NaN where undefined).
+        residuals: r̂ - truth on up to 200 held-out users x 200 candidates (``None`` without a reward model),
+            for a histogram.
+    """
+
+    record: dict[str, Any]
+    residuals: NDArray[np.float64] | None
+
+
+#: Held-out users and candidates on which a reward model's fidelity is measured each iteration.
+FIDELITY_USERS, FIDELITY_CANDIDATES, RESIDUAL_SAMPLE = 500, 500, 200
+
+
+def evaluate_iteration(
+    ground_truth: GroundTruth,
+    users: NDArray[np.float64],
+    bank: ActionBank,
+    new_bank: ActionBank,
+    campaign: Mapping[str, Any],
+    proposal: Proposal,
+    *,
+    rng: np.random.Generator,
+) -> IterationEvaluation:
+    """Score an iteration against the ground truth on fresh evaluation users.
+
+    Args:
+        ground_truth: The world's click model.
+        users: Fresh evaluation users (the same sample every iteration), shape (n, d_user).
+        bank: The bank deployed in this iteration.
+        new_bank: The bank the designer proposed for the next one.
+        campaign: The env's ``info`` of this iteration's campaign (``deployed_value``, ``bank_value``,
+            ``random_targeting_value``, ``regret``: on the campaign's own users).
+        proposal: The designer's proposal (its candidate pool for the oracle, its reward model for fidelity).
+        rng: Draws the clicks of the fidelity AUC.
+
+    Returns:
+        The record (bank values old / new / oracle, improvement captured, the campaign's numbers, and the reward
+        model's fidelity and uncertainty calibration when there is one) and the residuals.
+    """
+    users = check_array("evaluate_iteration users", users, ndim=2)
+    v_old = bank_value(ground_truth, users, bank)
+    v_new = bank_value(ground_truth, users, new_bank)
+    candidates = proposal.candidates
+    v_oracle, oracle_texts = (
+        (float("nan"), []) if candidates is None else oracle_bank(ground_truth, users, bank, candidates)
+    )
+    record: dict[str, Any] = {
+        "deployed_value": campaign["deployed_value"],
+        "bank_value_campaign_users": campaign["bank_value"],
+        "random_targeting_value": campaign["random_targeting_value"],
+        "regret": campaign["regret"],
+        "bank_value": v_old,
+        "new_bank_value": v_new,
+        "oracle_bank_value": v_oracle,
+        "oracle_new_texts": oracle_texts,
+        "delta_value": v_new - v_old,
+        "oracle_delta_value": v_oracle - v_old,
+        "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
+        "evaluation_users": int(users.shape[0]),
+    }
+    diagnostics = proposal.diagnostics
+    if "expected_value_new" in diagnostics:  # the optimizer's curse: predicted over realised gain
+        record["gain"] = gain_diagnostics(
+            diagnostics.get("expected_value_old"), diagnostics.get("expected_value_new"), v_old, v_new
+        ).to_dict()
+    model = proposal.reward_model
+    residuals = None
+    if model is not None and candidates is not None and len(candidates.texts):
+        held_out = users[:FIDELITY_USERS]
+        pool = candidates.embeddings[:FIDELITY_CANDIDATES]
+        fidelity_state = rng.bit_generator.state
+        record["reward_model_fidelity"] = reward_model_fidelity(model, ground_truth, held_out, pool, rng=rng).to_dict()
+        rng.bit_generator.state = fidelity_state  # the same clicks: the two AUCs are comparable
+        # The same model on the candidates, beside its ceiling and the action-blind baseline.
+        record["unseen_candidate_fidelity"] = unseen_candidate_fidelity(
+            model, ground_truth, held_out, pool, rng=rng, served=bank.embeddings
+        ).to_dict()
+        sample_users, sample_pool = held_out[:RESIDUAL_SAMPLE], pool[:RESIDUAL_SAMPLE]
+        truth = ground_truth.click_prob(sample_users, sample_pool)
+        residuals = model.predict(sample_users, sample_pool) - truth
+        if hasattr(model, "predict_with_uncertainty"):  # optional part of the RewardModel protocol
+            mean, std = model.predict_with_uncertainty(sample_users, sample_pool)
+            record["uncertainty_calibration"] = uncertainty_calibration(mean, std, truth).to_dict()
+    return IterationEvaluation(record, residuals)
+
+
+# ---------------------------------------------------------------------------------------------- design diagnostics
+
+
+@dataclass(frozen=True, slots=True)
+class UnseenFidelity:
+    """A reward model's fidelity on texts it never saw served, with the ceiling and an action-blind baseline.
+
+    Bank design needs r̂ to rank texts that were never served. Pooled AUC over users x texts mixes how well
+    r̂ tells users apart (which any action-blind model does) with how well it tells texts apart, so the report
+    puts three numbers side by side, all measured on the same simulated clicks:
+
+    Attributes:
+        fidelity: :class:`FidelityReport` of the model on users x unseen candidates (AUC, its ceiling, ECE, ...).
+        user_only_auc: AUC of each user's true mean click probability over the candidates: the best an
+            action-blind model can do. A reward model below it has learned nothing usable about texts.
+        within_user_spearman: Mean over users of the Spearman correlation between r̂ and the truth across the
+            candidates (how well r̂ ranks texts for one user: what greedy selection acts on).
+        mean_ratio: Mean prediction / mean truth (1 is calibrated in the mean; the issue asks for ± 25 %).
+        n_candidates: Candidates after removing the served ones.
+    """
+
+    fidelity: FidelityReport
+    user_only_auc: float
+    within_user_spearman: float
+    mean_ratio: float
+    n_candidates: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready dict: the fidelity fields plus the baseline numbers."""
+        return {
+            **self.fidelity.to_dict(),
+            "user_only_auc": self.user_only_auc,
+            "within_user_spearman": self.within_user_spearman,
+            "mean_ratio": self.mean_ratio,
+            "n_candidates": self.n_candidates,
+        }
+
+
+def _rowwise_spearman(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    """Mean over rows of the Spearman correlation of ``a[i]`` and ``b[i]`` (rows constant in either are skipped)."""
+    from scipy.stats import rankdata
+
+    ra = rankdata(a, axis=1)
+    rb = rankdata(b, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    denom = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+    ok = denom > 0
+    return float(np.mean((ra * rb).sum(axis=1)[ok] / denom[ok])) if ok.any() else float("nan")
+
+
+def unseen_candidate_fidelity(
+    model: Any,
+    ground_truth: GroundTruth,
+    users: NDArray[np.float64],
+    candidates: NDArray[np.floating[Any]],
+    *,
+    rng: np.random.Generator,
+    served: NDArray[np.floating[Any]] | None = None,
+    n_bins: int = 10,
+) -> UnseenFidelity:
+    """Fidelity of ``model`` on held-out users x candidates that were never served (see :class:`UnseenFidelity`).
+
+    Args:
+        model: A fitted reward model (``predict(users, embeddings) -> (n_users, n_actions)``).
+        ground_truth: The world's click model.
+        users: Held-out users (not in the training log), shape (n_users, d_user).
+        candidates: Candidate embeddings, shape (n_candidates, d_embed).
+        rng: Draws the clicks the AUCs are measured on.
+        served: Embeddings of every text ever served, shape (n_served, d_embed); candidates equal to one of
+            them are left out.
+        n_bins: Equal-mass bins of the calibration error.
+
+    Example:
+        >>> class Truth:
+        ...     def click_prob(self, users, embeddings):
+        ...         return 1 / (1 + np.exp(-(users @ embeddings.T) + 2))
+        >>> class Model:  # knows the truth exactly
+        ...     def predict(self, users, embeddings):
+        ...         return Truth().click_prob(users, embeddings)
+        >>> rng = np.random.default_rng(0)
+        >>> users, cands = rng.standard_normal((200, 3)), rng.standard_normal((50, 3))
+        >>> report = unseen_candidate_fidelity(Model(), Truth(), users, cands, rng=rng)
+        >>> round(report.within_user_spearman, 6), round(report.mean_ratio, 6)
+        (1.0, 1.0)
+    """
+    users = check_array("unseen_candidate_fidelity users", users, ndim=2)
+    cands = np.asarray(check_array("unseen_candidate_fidelity candidates", candidates, ndim=2), dtype=np.float32)
+    if served is not None and len(served) and cands.shape[0]:
+        seen = np.asarray(served, dtype=np.float32)
+        # Exact-equality membership through a row view (the same text always embeds to the same row).
+        view = np.dtype((np.void, cands.dtype.itemsize * cands.shape[1]))
+        mask = ~np.isin(np.ascontiguousarray(cands).view(view).ravel(), np.ascontiguousarray(seen).view(view).ravel())
+        cands = cands[mask]
+    predicted = np.asarray(model.predict(users, cands), dtype=np.float64)
+    truth = np.asarray(ground_truth.click_prob(users, cands), dtype=np.float64)
+    from sklearn.metrics import roc_auc_score
+
+    # One draw of clicks for the model, the ceiling and the action-blind baseline (all pairs: n x m is small).
+    # Sequential draws, not rng.spawn: spawning advances the SeedSequence a caller may rebuild generators from.
+    clicks = rng.random(truth.shape) < truth
+    has_both = 0 < clicks.sum() < clicks.size
+    user_mean = np.broadcast_to(truth.mean(axis=1, keepdims=True), truth.shape)
+    user_only = float(roc_auc_score(clicks.ravel(), user_mean.ravel())) if has_both else float("nan")
+    fid = fidelity_from_predictions(predicted, truth, rng=rng, n_bins=n_bins, max_pairs=None)
+    if has_both:  # the model's AUC and its ceiling on the same draws as the baseline
+        fid = FidelityReport(
+            **{
+                **fid.to_dict(),
+                "auc": float(roc_auc_score(clicks.ravel(), predicted.ravel())),
+                "auc_ceiling": float(roc_auc_score(clicks.ravel(), truth.ravel())),
+            }
+        )
+    mean_true = float(truth.mean()) if truth.size else float("nan")
+    return UnseenFidelity(
+        fidelity=fid,
+        user_only_auc=user_only,
+        within_user_spearman=_rowwise_spearman(predicted, truth) if truth.shape[1] > 1 else float("nan"),
+        mean_ratio=float(predicted.mean()) / mean_true if mean_true > 0 else float("nan"),
+        n_candidates=int(cands.shape[0]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GainDiagnostics:
+    """The designer's predicted gain of the new bank against the realised (true) gain: the optimizer's curse.
+
+    Attributes:
+        predicted_gain: The designer's own V̂_new - V̂_old (its reward model on its representative users).
+        realised_gain: True V_new - V_old on the evaluation users.
+        curse_ratio: predicted_gain / realised_gain (1: honest; > 1: the selection believed its own noise);
+            NaN when the realised gain is 0 or either is missing.
+    """
+
+    predicted_gain: float
+    realised_gain: float
+    curse_ratio: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def gain_diagnostics(
+    predicted_old: float | None, predicted_new: float | None, value_old: float, value_new: float
+) -> GainDiagnostics:
+    """:class:`GainDiagnostics` from the designer's predicted values and the true ones.
+
+    Example:
+        >>> round(gain_diagnostics(0.10, 0.13, 0.10, 0.11).curse_ratio, 6)
+        3.0
+    """
+    realised = float(value_new) - float(value_old)
+    if predicted_old is None or predicted_new is None:
+        return GainDiagnostics(float("nan"), realised, float("nan"))
+    predicted = float(predicted_new) - float(predicted_old)
+    ratio = predicted / realised if abs(realised) > 1e-12 and math.isfinite(realised) else float("nan")
+    return GainDiagnostics(predicted, realised, ratio)

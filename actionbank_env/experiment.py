@@ -1,32 +1,35 @@
-"""run_simulation(config) -> RunResult: the loop of ARCHITECTURE.md §6 with the results of §8.
+"""run_simulation(config) -> RunResult: the loop of ARCHITECTURE.md §6, with the results folder of §8.
 
-Iteration ``t`` (1..``iterations``) deploys bank ``t`` (bank 1 is the world's initial bank) with the
-company's targeting agent on fresh users, logs what happened, lets the bank designer propose bank ``t+1``
-from the logs so far, and scores everything against the ground truth on a fixed sample of evaluation
-users. Its folder ``iteration_<t>/`` holds ``users.csv``, ``action_bank.json`` (bank t), ``observations.csv``,
-``algorithm_results.json``, ``new_action_bank.json`` (bank t+1) and ``ground_truth_evaluation.json``.
+::
+
+    obs, info = env.reset(seed)                        # iteration 1: the initial bank deployed, its log collected
+    for t in 1 .. iterations:
+        proposal = designer.propose(info["history"], info["bank"], rng=designer_rng[t])   # texts of bank t+1
+        evaluation = evaluate_iteration(..., proposal, ...)                                # against the ground truth
+        run.write_iteration(t, ...); logger.record(...)
+        if t < iterations: obs, reward, terminated, truncated, info = env.step(proposal.texts)
+
+Iteration ``t`` deploys bank ``t`` with the company's targeting agent on fresh users (``env.reset`` deploys bank 1,
+each ``env.step`` the next), lets the designer propose bank ``t+1`` from the logs so far, and scores both banks on
+a fixed sample of evaluation users; the last proposal is evaluated, not deployed, so a run of ``iterations``
+iterations takes ``iterations - 1`` env steps. The env counts iterations from 1, like the ``iteration_<t>`` folders.
+What the runner needs from the env comes from ``reset`` / ``step`` / ``info``, what it needs from the designer from
+the :class:`~actionbank_env.protocols.Proposal`; the ground truth is read only by :mod:`actionbank_env.evaluation`.
 
 Seeding: ``SeedSequence(seed)`` is split into the episode stream (users, clicks, company agent), the designer
-stream (one child per iteration) and the evaluation stream; the world comes from ``world_seed``. Same
-config -> byte-identical results files except timestamps and durations (``meta.json``, ``*_seconds``).
+stream (one child per iteration) and the evaluation stream; the world comes from ``world_seed``. Same config ->
+byte-identical results files except timestamps and durations (``meta.json``, ``*_seconds``).
 
-Resume: iterations are marked complete only after all their files are written. ``--resume`` replays the
-completed iterations deterministically (campaigns are re-run so the company agent regains its state, but
-the designer's proposals are read back from ``new_action_bank.json`` instead of being recomputed), then
-continues; the results are identical to an uninterrupted run.
+Resume: iterations are marked complete only after all their files are written. ``--resume`` replays the completed
+iterations deterministically (campaigns are re-run so the company agent regains its state, the designer is told the
+deployed banks with ``remember``, and the proposals are read back from ``new_action_bank.json`` instead of being
+recomputed), then continues; the results are identical to an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import importlib.metadata
-import logging
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,41 +37,29 @@ from typing import Any
 import numpy as np
 
 from actionbank_env.config import SimulationConfig
-from actionbank_env.core.actions import ActionBank
-from actionbank_env.core.campaign import CampaignResult
-from actionbank_env.core.copywriting import Copywriter, OfflineCopywriter
-from actionbank_env.core.io import atomic_write
-from actionbank_env.core.observations import ObservationLog
+from actionbank_env.core.copywriting import Copywriter
 from actionbank_env.core.progress import bar as progress_bar
 from actionbank_env.core.progress import progress_bars
 from actionbank_env.core.world import World
-from actionbank_env.errors import ConfigError
-from actionbank_env.logging import MetricLogger
-from actionbank_env.protocols import DesignerContext
-from actionbank_env.results import RunFolder
-
-__all__ = ["run_simulation", "RunResult", "make_copywriter", "generate_data", "load_data_config", "DATA_FORMAT"]
-
-#: Format tag of ``generate-data`` folders.
-DATA_FORMAT = "actionbank-data-v1"
-#: Settings a data folder fixes (the world and the users); the algorithm settings stay the caller's.
-DATA_FIELDS = (
-    "users",
-    "iterations",
-    "initial_actions",
-    "seed",
-    "world_seed",
-    "embedder",
-    "ground_truth_type",
-    "base_ctr",
-    "personalization",
-    "gmm_components",
-    "density_scale_factor",
-    "min_utility",
-    "max_utility",
+from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.metrics import MetricLogger
+from actionbank_env.provenance import run_meta
+from actionbank_env.results import (
+    COMPLETE_FILE,
+    CONFIG_FILE,
+    FROM_DATA_FILE,
+    INITIAL_BANK_FILE,
+    META_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    WORLD_CARD_FILE,
+    WORLD_FILE,
+    RunFolder,
+    summarize_rows,
 )
+from actionbank_env.runtime import thread_limits
 
-log = logging.getLogger(__name__)
+__all__ = ["run_simulation", "RunResult", "make_copywriter", "load_config"]
 
 #: TensorBoard / metrics.csv key -> per-iteration row column.
 METRIC_KEYS = {
@@ -85,19 +76,6 @@ METRIC_KEYS = {
     "fidelity/spearman": "fidelity_spearman",
     "fidelity/auc": "fidelity_auc",
 }
-
-#: Keys of summary.json reported for the final iteration and as per-iteration lists.
-SUMMARY_KEYS = (
-    "company_reward",
-    "deployed_value",
-    "bank_value",
-    "new_bank_value",
-    "oracle_bank_value",
-    "improvement_captured",
-    "delta_value",
-    "regret",
-    "algorithm_expected_value",
-)
 
 
 HEADLINE_MEANINGS = {
@@ -130,13 +108,13 @@ class RunResult:
     def headline(self) -> str:
         """The final iteration's numbers from ``summary.json``, each with a few words on what it means."""
         lines = [
-            f"summary.json, iteration {self.summary.get('iterations')} (ground truth, {self.config.evaluation_users} fresh users):"
+            f"summary.json, iteration {self.summary.get('iterations')} (ground truth, {self.config.run.evaluation_users} fresh users):"
         ]
         for key, meaning in HEADLINE_MEANINGS.items():
             value = self.summary.get(key)
             shown = "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.4f}"
             lines.append(f"  {key:<22} {shown:>8}  {meaning}")
-        report = self.path / "report.html"
+        report = self.path / REPORT_FILE
         lines.append(f"results: {self.path.resolve()}")
         if report.is_file():
             lines.append(f"report:  {report.resolve()}")
@@ -170,290 +148,197 @@ class RunResult:
         return "\n".join(lines)
 
 
-def make_copywriter(config: SimulationConfig) -> Copywriter:
-    """The candidate text source: OpenAI when the embedder is OpenAI and a key is set, offline otherwise.
+def make_copywriter(config: SimulationConfig, api_key: str | None = None) -> Copywriter:
+    """The candidate text source: OpenAI when the world embeds with OpenAI, offline otherwise.
 
     The OpenAI copywriter is wrapped in a :class:`~actionbank_env.core.copywriting.FallbackCopywriter`: a
     generation call whose requests still fail after their bounded retries logs a WARNING and is answered by
     the offline copywriter. Embeddings never fall back (the world's embedder is fixed for the whole run; an
     embedding failure stops the run with a ``ServiceError`` and the run folder stays resumable).
-    """
-    if config.embedder == "openai" and os.environ.get("OPENAI_API_KEY"):
-        from actionbank_env.core.copywriting import FallbackCopywriter, OpenAICopywriter
 
-        return FallbackCopywriter(OpenAICopywriter(), OfflineCopywriter())
+    Args:
+        config: The run's settings (``world.embedder`` decides).
+        api_key: The OpenAI key (default: the ``OPENAI_API_KEY`` environment variable, as the OpenAI embedder's).
+    """
+    from actionbank_env.core.copywriting import FallbackCopywriter, OfflineCopywriter, OpenAICopywriter
+
+    if config.world.embedder == "openai":
+        return FallbackCopywriter(OpenAICopywriter(api_key=api_key), OfflineCopywriter())
     return OfflineCopywriter()
 
 
-@contextlib.contextmanager
-def thread_limits(n_threads: int) -> Iterator[None]:
-    """Limit BLAS/OpenMP pools (and torch, if loaded later) to ``n_threads`` for the block."""
-    from threadpoolctl import threadpool_limits
-
-    torch = sys.modules.get("torch")
-    old = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(n_threads)
-    try:
-        with threadpool_limits(limits=n_threads):
-            yield
-    finally:
-        if torch is not None and old is not None:
-            torch.set_num_threads(old)
-
-
-_SECRET_FLAGS = ("--openai-api-key", "--openai_api_key")
-_SECRET_PATTERN = __import__("re").compile(r"sk-[A-Za-z0-9_-]{6,}")
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """``argv`` with API keys replaced by ``<redacted>`` (the value after a key flag, ``--flag=value``, ``sk-...``).
-
-    Example:
-        >>> redact_argv(["simulate", "--openai-api-key", "sk-abc123456", "--out", "keys/run"])
-        ['simulate', '--openai-api-key', '<redacted>', '--out', 'keys/run']
-    """
-    out: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            out.append("<redacted>")
-            hide_next = False
-            continue
-        flag, eq, _ = arg.partition("=")
-        if flag in _SECRET_FLAGS:
-            out.append(f"{flag}=<redacted>" if eq else flag)
-            hide_next = not eq
-            continue
-        out.append(_SECRET_PATTERN.sub("<redacted>", arg))
-    return out
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for dist in (
-        "actionbank-env",
-        "numpy",
-        "gymnasium",
-        "torch",
-        "lightgbm",
-        "scikit-learn",
-        "sentence-transformers",
-        "stable-baselines3",
-        "openai",
-        "pandas",
-    ):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() or None if res.returncode == 0 else None
-
-
-def _designer_params(config: SimulationConfig) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "action_pool_size": config.action_pool_size,
-        "action_bank_size": config.action_bank_size,
-        "max_bank_size": config.max_bank_size,
-        "diversity_weight": config.diversity_weight,
-        "n_representative_users": config.n_representative_users,
-        "representative_method": config.representative_method,
-    }
-    if config.optimizer == "generative":
-        rm_params = config.reward_model_params()
-        if config.reward_model_type == "lightgbm":
-            rm_params["n_threads"] = config.threads
-        params.update(
-            reward_model=config.reward_model_type,
-            reward_model_params=rm_params,
-            use_uncertainty=config.use_uncertainty,
-            uncertainty_weight=config.uncertainty_weight,
-        )
-    return params
-
-
-def _write_csv(path: Path, frame: Any) -> None:
-    atomic_write(path, lambda handle: frame.to_csv(handle, index=False, float_format="%.17g"))
+def load_config(run: RunFolder) -> SimulationConfig:
+    """The settings a run folder ran with (a version-1 ``simulation_config.json`` is migrated)."""
+    return SimulationConfig.from_dict(run.read_json(CONFIG_FILE), source=str(run.path / CONFIG_FILE))
 
 
 class _Simulation:
     """The state of one run (kept in one place so resume and a fresh run share every line)."""
 
-    def __init__(self, config: SimulationConfig, run: RunFolder, *, progress: bool) -> None:
-        from actionbank_env.envs.bank_design import BankDesignEnv
+    def __init__(self, config: SimulationConfig, run: RunFolder, *, api_key: str | None) -> None:
+        from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
         from actionbank_env.registry import make_designer
 
-        self.config, self.run, self.progress = config, run, progress
-        self.world = World.build(config.world_config())
-        env_seq, designer_seq, eval_seq = np.random.SeedSequence(config.seed).spawn(3)
-        self.designer_seqs = designer_seq.spawn(config.iterations)
-        eval_rng = np.random.default_rng(eval_seq)
-        self.eval_users = self.world.sample_users(config.evaluation_users, rng=eval_rng).features
-        self.fidelity_rng_seq = eval_seq.spawn(1)[0]
+        self.config, self.run = config, run
+        n = config.run.iterations
+        self.world = World.build(config.world, api_key=api_key)
+        env_seq, designer_seq, eval_seq = np.random.SeedSequence(config.run.seed).spawn(3)
+        self.designer_seqs = designer_seq.spawn(n)
+        self.eval_users = self.world.sample_users(
+            config.run.evaluation_users, rng=np.random.default_rng(eval_seq)
+        ).features
+        self.fidelity_seq = eval_seq.spawn(1)[0]
         self.ope_seed = int(eval_seq.spawn(1)[0].generate_state(1)[0])
-        max_bank = config.max_bank_size or (config.initial_actions + config.iterations * config.action_bank_size)
-        self.env = BankDesignEnv(
-            world=self.world,
-            users_per_iteration=config.users,
-            n_iterations=max(config.iterations - 1, 1),
-            max_bank_size=max(max_bank, config.initial_actions),
-            company_strategy=config.company_strategy,
-            company_params=config.agent_params(),
-            campaign_batch_size=config.campaign_batch_size,
-            data_dir=config.data_dir,
-        )
         self.env_seed = int(env_seq.generate_state(1)[0])
-        copywriter = make_copywriter(config)
-        self.copywriter_name = copywriter.name
-        context = DesignerContext(
-            embedder=self.world.embedder,
-            copywriter=copywriter,
-            d_user=self.world.d_user,
-            feature_names=self.world.feature_names,
-            ground_truth=self.world.ground_truth if config.optimizer == "oracle" else None,
+        copywriter = make_copywriter(config, api_key)
+        self.origin = f"{config.designer.name}:{copywriter.name}"
+        self.env = BankDesignEnv(
+            BankDesignConfig(
+                campaign=config.campaign,
+                n_iterations=n - 1,
+                max_bank_size=MAX_BANK_SLOTS,  # the designer keeps its own cap; the runner reads no observation
+                company_strategy=config.agent.name,
+                company_params=config.agent.kwargs(),
+                data_dir=config.run.data_dir,
+                first_iteration=1,
+                origin=self.origin,
+            ),
+            world=self.world,
         )
         self.designer = make_designer(
-            config.optimizer, context, rng=np.random.default_rng(designer_seq), **_designer_params(config)
+            config.designer.name,
+            self.world,
+            copywriter=copywriter,
+            rng=np.random.default_rng(designer_seq),
+            **config.designer.kwargs(),
         )
-        self.logger = MetricLogger(run.path, tensorboard=config.tensorboard)
-        self.bar = progress_bar(config.iterations * 3, "simulate")
+        self.logger = MetricLogger(run.path, tensorboard=config.run.tensorboard)
+        self.bar = progress_bar(n * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
         """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
-        self.bar.set_description(f"iteration {t}/{self.config.iterations}: {name}")
+        self.bar.set_description(f"iteration {t}/{self.config.run.iterations}: {name}")
         self.bar.update(1)
 
-    # ------------------------------------------------------------------ one iteration
+    def close(self) -> None:
+        """Close the logger and the env."""
+        self.logger.close()
+        self.env.close()
 
-    def evaluate(self, t: int, bank: ActionBank, proposal_bank: ActionBank, result: CampaignResult) -> dict[str, Any]:
-        """Ground-truth numbers of iteration ``t`` (the only place the runner reads the ground truth)."""
-        from actionbank_env.evaluation import bank_value, improvement_captured
+    # ------------------------------------------------------------------ the loop
 
-        truth = self.world.ground_truth
-        v_old = bank_value(truth, self.eval_users, bank)
-        v_new = bank_value(truth, self.eval_users, proposal_bank)
-        pool = getattr(self.designer, "last_pool_", None)
-        v_oracle = float("nan")
-        oracle_texts: list[str] = []
-        if pool is not None and len(pool.pool) and self.config.action_bank_size > 0:
-            from optimizers.selection import GreedySelector
+    def loop(self, done: int) -> RunResult:
+        """Run (or, up to iteration ``done``, replay) every iteration; write the summary and the report."""
+        cfg, run = self.config, self.run
+        n = cfg.run.iterations
+        start = time.perf_counter()
+        self.phase(1, "campaign")
+        _, info = self.env.reset(seed=self.env_seed)
+        run.write_json(INITIAL_BANK_FILE, info["bank"].to_dict())
+        run.write_json(
+            WORLD_FILE,
+            {
+                "world_config": cfg.world.to_dict(),
+                "world": repr(self.world),
+                "ground_truth": repr(self.world.ground_truth),
+            },
+        )
+        card = self.world.card().to_dict()
+        del card["seconds"]  # wall time: run folders are deterministic (a resumed run matches an uninterrupted one)
+        run.write_json(WORLD_CARD_FILE, card)
+        settings = cfg.settings()
+        self.logger.text("config", _markdown_table(settings), 0)
+        for t in range(1, n + 1):
+            if t <= done:  # resume: the proposal is read back, not recomputed
+                self.designer.remember(info["bank"])
+                texts = run.proposed_texts(t)
+                self.log_row(t, info, fresh=False)
+            else:
+                texts = self.iteration(t, info)
+                run.mark_complete(t)
+            if t < n:
+                self.phase(t + 1, "campaign")
+                _, _, _, _, info = self.env.step(list(texts))
+        self.bar.close()
+        rows = run.read_rows(n)
+        summary = summarize_rows(rows)
+        run.write_json(SUMMARY_FILE, summary)
+        final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+        self.logger.hparams(settings, final)
+        run.write_json(
+            COMPLETE_FILE,
+            {
+                "config": cfg.to_dict(),
+                "summary": summary,
+                "iterations": rows,
+                "wall_seconds": time.perf_counter() - start,
+            },
+        )
+        if cfg.run.report:
+            from actionbank_env.report import write_report
 
-            pool_true = truth.click_prob(self.eval_users, pool.embeddings)
-            bank_true = truth.click_prob(self.eval_users, bank.embeddings)
-            picks = GreedySelector().run(pool_true, self.config.action_bank_size, base=bank_true.max(axis=1))
-            oracle_texts = [pool.pool.texts[i] for i in picks.indices]
-            v_oracle = float(
-                np.maximum(bank_true.max(axis=1), pool_true[:, picks.indices].max(axis=1, initial=0.0)).mean()
-            )
-        evaluation: dict[str, Any] = {
-            "deployed_value": result.deployed_value,
-            "bank_value_campaign_users": result.bank_value,
-            "random_targeting_value": float(result.mean_probs.mean()),
-            "regret": result.regret,
-            "bank_value": v_old,
-            "new_bank_value": v_new,
-            "oracle_bank_value": v_oracle,
-            "oracle_new_texts": oracle_texts,
-            "delta_value": v_new - v_old,
-            "oracle_delta_value": v_oracle - v_old,
-            "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
-            "evaluation_users": int(self.eval_users.shape[0]),
-        }
-        if len(result.log) >= 10 and proposal_bank.ids != bank.ids:  # the pre-deployment estimate, beside its truth
-            from actionbank_env.ope.run import estimate_proposal
+            write_report(run.path)
+        return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
 
-            evaluation["ope"] = estimate_proposal(
-                result.log, bank, proposal_bank, self.config, truth, seed=self.ope_seed, iteration=t
-            )
-        model = getattr(self.designer, "reward_model_", None)
-        if model is not None and pool is not None and len(pool.pool):
-            from actionbank_env.evaluation import reward_model_fidelity, uncertainty_calibration
-
-            held_out = self.eval_users[: min(500, self.eval_users.shape[0])]
-            cand = pool.embeddings[: min(500, pool.embeddings.shape[0])]
-            fid = reward_model_fidelity(model, truth, held_out, cand, rng=np.random.default_rng(self.fidelity_rng_seq))
-            evaluation["reward_model_fidelity"] = fid.to_dict()
-            sample_users, sample_cands = held_out[:200], cand[:200]
-            residual = model.predict(sample_users, sample_cands) - truth.click_prob(sample_users, sample_cands)
-            self.logger.histogram("fidelity/r_hat_minus_truth", residual, t)
-            if hasattr(model, "predict_with_uncertainty"):
-                mean, std = model.predict_with_uncertainty(held_out[:200], cand[:200])
-                evaluation["uncertainty_calibration"] = uncertainty_calibration(
-                    mean, std, truth.click_prob(held_out[:200], cand[:200])
-                ).to_dict()
-        return evaluation
-
-    def iteration(
-        self, t: int, bank: ActionBank, result: CampaignResult, replay_texts: tuple[str, ...] | None
-    ) -> tuple[str, ...]:
-        """Write iteration ``t``'s files and return the texts of the next bank."""
+    def iteration(self, t: int, info: dict[str, Any]) -> tuple[str, ...]:
+        """Propose bank ``t+1`` from the logs, evaluate it, write iteration ``t``'s files; returns its texts."""
         import pandas as pd
 
-        cfg, run = self.config, self.run
-        folder = run.iteration_dir(t)
-        history = self.env.history
-        rng = np.random.default_rng(self.designer_seqs[t - 1])
-        origin = f"{cfg.optimizer}:{self.copywriter_name}"
-        if replay_texts is not None:  # resume: the proposal is read back, not recomputed
-            remember = getattr(getattr(self.designer, "memory", None), "remember", None)
-            if remember is not None:
-                remember(bank)
-            if replay_texts:
-                self.env.resolve_bank(replay_texts, origin=origin, iteration=t + 1)
-            self.log_row(t, bank, result, fresh=False)
-            return replay_texts
-        self.phase(t, f"design ({cfg.optimizer})")
+        from actionbank_env.evaluation import bank_evolution, evaluate_iteration
+
+        bank = info["bank"]
+        designer_name = self.config.designer.name
+        self.phase(t, f"design ({designer_name})")
         start = time.perf_counter()
-        proposal = self.designer.propose(history, bank, rng=rng)
+        proposal = self.designer.propose(info["history"], bank, rng=np.random.default_rng(self.designer_seqs[t - 1]))
         designer_seconds = time.perf_counter() - start
-        proposal_bank = (
-            self.env.resolve_bank(proposal.texts, origin=origin, iteration=t + 1) if proposal.texts else bank
+        new_bank = (
+            info["catalog"].bank(proposal.texts, self.world.embedder, origin=self.origin, iteration=t + 1)
+            if proposal.texts
+            else bank
         )
         self.phase(t, "evaluate")
-        evaluation = self.evaluate(t, bank, proposal_bank, result)
-        _write_csv(folder / "users.csv", pd.DataFrame(self.env.users_history[-1].to_columns()))
-        run.write_json(f"iteration_{t}/action_bank.json", bank.to_dict())
-        # The env counts its campaigns from 0; the results folders (and this column) count iterations from 1.
-        log = result.log
-        ObservationLog({**log.columns, "iteration": np.full(len(log), t, dtype=np.int64)}).to_csv(
-            folder / "observations.csv"
+        evaluation = evaluate_iteration(
+            self.world.ground_truth,
+            self.eval_users,
+            bank,
+            new_bank,
+            info,
+            proposal,
+            rng=np.random.default_rng(self.fidelity_seq),
         )
+        log = info["log"]
+        if len(log) >= 10 and new_bank.ids != bank.ids:  # the pre-deployment estimate, beside its truth
+            from actionbank_env.ope.run import estimate_proposal
+
+            evaluation.record["ope"] = estimate_proposal(
+                log, bank, new_bank, self.config, self.world.ground_truth, seed=self.ope_seed, iteration=t
+            )
+        if evaluation.residuals is not None:
+            self.logger.histogram("fidelity/r_hat_minus_truth", evaluation.residuals, t)
         diag = dict(proposal.diagnostics)
-        algorithm = {
-            "iteration": t,
-            "optimizer": cfg.optimizer,
-            "reward_model_type": cfg.reward_model_type if cfg.optimizer == "generative" else None,
-            "algorithm_expected_value": diag.get("expected_value_new"),
-            "designer_seconds": designer_seconds,
-            "diagnostics": diag,
-        }
-        run.write_json(f"iteration_{t}/algorithm_results.json", algorithm)
-        kept = [a for a in proposal_bank.ids if a in bank]
-        evolution = {
-            "kept_ids": kept,
-            "added_ids": [a for a in proposal_bank.ids if a not in bank],
-            "retired_ids": [a for a in bank.ids if a not in proposal_bank],
-        }
-        run.write_json(
-            f"iteration_{t}/ground_truth_evaluation.json", {"iteration": t, **evaluation, "bank_evolution": evolution}
+        self.run.write_iteration(
+            t,
+            users=pd.DataFrame(info["users"].to_columns()),
+            bank=bank.to_dict(),
+            observations=info["log"],
+            algorithm={
+                "iteration": t,
+                "optimizer": designer_name,
+                "reward_model_type": diag.get("reward_model"),
+                "algorithm_expected_value": diag.get("expected_value_new"),
+                "designer_seconds": designer_seconds,
+                "diagnostics": diag,
+            },
+            evaluation={"iteration": t, **evaluation.record, "bank_evolution": bank_evolution(bank, new_bank)},
+            new_bank=new_bank.to_dict(),
         )
-        run.write_json(f"iteration_{t}/new_action_bank.json", proposal_bank.to_dict())
-        self.log_row(t, bank, result, fresh=True)
+        self.log_row(t, info, fresh=True)
         return proposal.texts
 
-    def log_row(self, t: int, bank: ActionBank, result: CampaignResult, *, fresh: bool) -> None:
+    def log_row(self, t: int, info: dict[str, Any], *, fresh: bool) -> None:
         """Metrics of iteration ``t``, read back from its files (so a resumed run logs the same numbers)."""
-        row = _read_row(self.run, t)
+        row = self.run.read_row(t)
         lg = self.logger
         for key, column in METRIC_KEYS.items():
             value = row.get(column)
@@ -461,238 +346,74 @@ class _Simulation:
                 lg.record(key, float(value))
         lg.dump(t, tensorboard=fresh)
         if fresh:
-            cols = result.log.columns
+            bank, cols = info["bank"], info["log"].columns
             shows = np.bincount(cols["action_index"], minlength=len(bank))
             clicks = np.bincount(cols["action_index"], weights=cols["click"], minlength=len(bank))
             lg.histogram("env/per_action_ctr", clicks[shows > 0] / shows[shows > 0], t)
             lg.text("bank", "\n".join(f"    {a.id}: {a.text}" for a in bank), t)
 
 
-def _load_bank_texts(run: RunFolder, t: int) -> tuple[str, ...]:
-    data = run.read_json(f"iteration_{t}/new_action_bank.json")
-    return tuple(a["text"] for a in data["actions"])
-
-
 def run_simulation(
-    config: SimulationConfig | None,
+    config: SimulationConfig | None = None,
     *,
     out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     resume: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    api_key: str | None = None,
 ) -> RunResult:
     """Run the full simulation and write the results folder.
 
     Args:
-        config: The settings (ignored with ``resume``: the run's own ``simulation_config.json`` is used).
+        config: The settings (default: the defaults; ignored with ``resume``: the run's own
+            ``simulation_config.json`` is used).
         out: Write into exactly this folder instead of ``results_dir/name_timestamp``.
         overwrite: Allow ``out`` to be a non-empty folder.
         resume: An interrupted run folder to continue.
         progress: Show progress bars (only on a terminal).
+        api_key: The OpenAI key when the world embeds with OpenAI (never written anywhere; default: the
+            ``OPENAI_API_KEY`` environment variable).
 
     Returns:
         The run folder, the per-iteration rows and the summary.
     """
-    if config is not None and config.data_dir is not None and resume is None:
-        data = load_data_config(config.data_dir)  # raises before any run folder is made
-        _check_data_files(config.data_dir, int(data["iterations"]))
-        config = config.replace(**{k: data[k] for k in DATA_FIELDS if k in data})
-        if config.name == "simulation":
-            config = config.replace(name="simulation_from_data")
+    from actionbank_env.data import with_data
+
     if resume is not None:
         run = RunFolder.open(resume)
-        config = SimulationConfig.from_dict(
-            run.read_json("simulation_config.json"), source=str(run.path / "simulation_config.json")
-        )
+        config = load_config(run)
         done = run.completed_iterations()
-        if (run.path / "summary.json").is_file():
-            raise ConfigError(f"{run.path} is already complete (summary.json exists); nothing to resume.")
+        if run.exists(SUMMARY_FILE):
+            raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
     else:
-        if config is None:
-            config = SimulationConfig()
+        config = SimulationConfig() if config is None else config
         if not isinstance(config, SimulationConfig):
-            raise TypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
-        run = RunFolder.create(config.results_dir, config.name, out=out, overwrite=overwrite)
-        run.write_json("simulation_config.json", config.to_dict())
-        if config.data_dir is not None:
+            raise ConfigTypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
+        config = with_data(config)  # raises before any run folder is made
+        run = RunFolder.create(config.run.results_dir, config.run.name, out=out, overwrite=overwrite)
+        run.write_json(CONFIG_FILE, config.to_dict())
+        if config.run.data_dir is not None:
             run.write_json(
-                "run_from_data_config.json",
-                {"data_dir": str(Path(config.data_dir).resolve()), "algorithm_config": config.to_dict()},
+                FROM_DATA_FILE,
+                {"data_dir": str(Path(config.run.data_dir).resolve()), "algorithm_config": config.to_dict()},
             )
         done = 0
-    meta = {
-        "versions": _versions(),
-        "seed": config.seed,
-        "world_seed": config.resolved_world_seed,
-        "argv": redact_argv(sys.argv),
-        "git_commit": _git_commit(),
-        "started_at_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "resumed_from_iteration": done if resume is not None else None,
-    }
-    run.write_json("meta.json", meta)
-    with thread_limits(config.threads), progress_bars(progress):
-        sim = _Simulation(config, run, progress=progress)
+    run.write_json(
+        META_FILE,
+        run_meta(
+            seed=config.run.seed,
+            world_seed=config.run.resolved_world_seed,
+            resumed_from_iteration=done if resume is not None else None,
+        ),
+    )
+    with thread_limits(config.run.threads), progress_bars(progress):
+        sim = _Simulation(config, run, api_key=api_key)
         try:
-            return _loop(sim, done)
+            return sim.loop(done)
         finally:
-            sim.logger.close()
-            sim.env.close()
-
-
-def _loop(sim: _Simulation, done: int) -> RunResult:
-    cfg, run, env = sim.config, sim.run, sim.env
-    start = time.perf_counter()
-    sim.phase(1, "campaign")
-    _, info = env.reset(seed=sim.env_seed)
-    run.write_json("initialization/action_bank.json", env.bank.to_dict())
-    run.write_json(
-        "initialization/world.json",
-        {
-            "world_config": cfg.world_config().to_dict(),
-            "world": repr(sim.world),
-            "ground_truth": repr(sim.world.ground_truth),
-        },
-    )
-    card = sim.world.card().to_dict()
-    del card["seconds"]  # wall time: run folders are deterministic (a resumed run matches an uninterrupted one)
-    run.write_json("initialization/world_card.json", card)
-    sim.logger.text("config", _markdown_table(cfg.to_dict()), 0)
-    result = env.results[-1]
-    for t in range(1, cfg.iterations + 1):
-        bank = env.bank
-        replay = _load_bank_texts(run, t) if t <= done else None
-        next_texts = sim.iteration(t, bank, result, replay)
-        if replay is None:
-            run.mark_complete(t)
-        if t < cfg.iterations:
-            sim.phase(t + 1, "campaign")
-            _, _, _, _, info = env.step(list(next_texts))
-            result = env.results[-1]
-    sim.bar.close()
-    rows = _read_rows(run, cfg.iterations)
-    summary: dict[str, Any] = {k: rows[-1].get(k) if rows else None for k in SUMMARY_KEYS}
-    summary["per_iteration"] = {k: [r.get(k) for r in rows] for k in SUMMARY_KEYS}
-    summary["iterations"] = cfg.iterations
-    summary["final_bank_size"] = rows[-1]["new_bank_size"] if rows else None
-    run.write_json("summary.json", summary)
-    final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
-    sim.logger.hparams({k: v for k, v in cfg.to_dict().items() if v is not None}, final)
-    run.write_json(
-        "complete_simulation_results.json",
-        {"config": cfg.to_dict(), "summary": summary, "iterations": rows, "wall_seconds": time.perf_counter() - start},
-    )
-    if cfg.report:
-        try:
-            from actionbank_env.report import write_report
-        except ImportError:  # pragma: no cover - report module optional at this stage
-            pass
-        else:
-            write_report(run.path)
-    return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
+            sim.close()
 
 
 def _markdown_table(values: dict[str, Any]) -> str:
     """A two-column markdown table (TensorBoard renders text summaries as markdown)."""
     return "| setting | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in values.items())
-
-
-def _read_rows(run: RunFolder, n: int) -> list[dict[str, Any]]:
-    """Per-iteration rows rebuilt from the iteration files (so a resumed run reports every iteration)."""
-    return [_read_row(run, t) for t in range(1, n + 1)]
-
-
-def _read_row(run: RunFolder, t: int) -> dict[str, Any]:
-    """The numbers of iteration ``t`` from its files."""
-    import pandas as pd
-
-    ev = run.read_json(f"iteration_{t}/ground_truth_evaluation.json")
-    alg = run.read_json(f"iteration_{t}/algorithm_results.json")
-    obs_bank = run.read_json(f"iteration_{t}/action_bank.json")
-    new_bank = run.read_json(f"iteration_{t}/new_action_bank.json")
-    clicks = pd.read_csv(run.file(f"iteration_{t}/observations.csv"), usecols=["click"])["click"]
-    fid = ev.get("reward_model_fidelity") or {}
-    evolution = ev.get("bank_evolution", {})
-    return {
-        "iteration": t,
-        "company_reward": float(clicks.mean()),
-        "deployed_value": ev["deployed_value"],
-        "bank_value": ev["bank_value"],
-        "new_bank_value": ev["new_bank_value"],
-        "oracle_bank_value": ev["oracle_bank_value"],
-        "improvement_captured": ev["improvement_captured"],
-        "delta_value": ev.get("delta_value", ev["new_bank_value"] - ev["bank_value"]),
-        "regret": ev["regret"],
-        "algorithm_expected_value": alg.get("algorithm_expected_value"),
-        "bank_size": obs_bank["n_actions"],
-        "new_bank_size": new_bank["n_actions"],
-        "n_added": len(evolution.get("added_ids", [])),
-        "n_retired": len(evolution.get("retired_ids", [])),
-        "fidelity_spearman": fid.get("spearman"),
-        "fidelity_auc": fid.get("auc"),
-    }
-
-
-def _check_data_files(data_dir: str | os.PathLike[str], iterations: int) -> None:
-    root = Path(data_dir)
-    needed = ["initialization/action_bank.json"] + [
-        f"iteration_{t}/users.csv" for t in range(1, max(iterations, 2) + 1)
-    ]
-    missing = [n for n in needed if not (root / n).is_file()]
-    if missing:
-        raise ConfigError(f"--data_dir {root} is missing {', '.join(missing[:3])}; regenerate it with generate-data.")
-
-
-def load_data_config(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The settings stored in a ``generate-data`` folder.
-
-    Raises:
-        ConfigError: If the folder or its ``data_config.json`` is missing or of another format.
-    """
-    root = Path(data_dir)
-    path = root / "data_config.json"
-    if not path.is_file():
-        raise ConfigError(f"--data_dir {root} is not a generate-data folder (no data_config.json).")
-    from actionbank_env.core.io import read_json
-
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("format") != DATA_FORMAT:
-        raise ConfigError(
-            f"{path} must have format {DATA_FORMAT!r}, got {data.get('format') if isinstance(data, dict) else data!r}."
-        )
-    return dict(data["settings"])
-
-
-def generate_data(
-    config: SimulationConfig, *, out: str | os.PathLike[str] | None = None, overwrite: bool = False
-) -> Path:
-    """Write a reproducible data folder: fixed users per iteration and the initial bank.
-
-    Layout: ``data_config.json`` (format and settings), ``initialization/action_bank.json`` and
-    ``iteration_<t>/users.csv`` for ``t = 1 .. max(iterations, 2)`` (users of results iteration ``t``). Several
-    algorithms then run on the same data with ``run-from-data --data_dir``.
-
-    Args:
-        config: World and size settings (``users``, ``iterations``, ``initial_actions``, ``seed``, world fields).
-        out: The folder (default ``data/simulation_data/data_seed<seed>_<hash>`` of the settings).
-        overwrite: Allow a non-empty ``out``.
-    """
-    import hashlib
-    import json
-
-    import pandas as pd
-
-    settings = {k: getattr(config, k) for k in DATA_FIELDS}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    if out is None:
-        out = Path("data/simulation_data") / f"data_seed{config.seed}_{digest}"
-    folder = RunFolder.create(".", "data", out=out, overwrite=overwrite)
-    world = World.build(config.world_config())
-    users_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(4)[3])
-    folder.write_json("data_config.json", {"format": DATA_FORMAT, "settings": settings, "id": digest})
-    folder.write_json("initialization/action_bank.json", world.initial_bank.to_dict())
-    first_id = 0
-    for t in range(1, max(config.iterations, 2) + 1):
-        users = world.sample_users(config.users, rng=users_rng, first_id=first_id)
-        first_id += len(users)
-        _write_csv(folder.iteration_dir(t) / "users.csv", pd.DataFrame(users.to_columns()))
-    return folder.path

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from actionbank_env.config import REWARD_MODEL_NAMES, SimulationConfig
+from actionbank_env.config import SimulationConfig
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.observations import ObservationLog
 from actionbank_env.core.world import World
 from actionbank_env.errors import ConfigError
-from actionbank_env.results import RunFolder
+from actionbank_env.registry import REWARD_MODELS
+from actionbank_env.results import BANK_FILE, OBSERVATIONS_FILE, RunFolder, iteration_file
 
 __all__ = ["compare_models", "format_table", "ModelScore"]
 
@@ -49,17 +50,19 @@ class ModelScore:
 
 
 def _run_data(run_dir: str | os.PathLike[str]) -> tuple[SimulationConfig, ObservationLog, dict[str, np.ndarray]]:
+    from actionbank_env.experiment import load_config
+
     run = RunFolder.open(run_dir)
-    config = SimulationConfig.from_dict(run.read_json("simulation_config.json"))
+    config = load_config(run)
     logs, embeddings = [], {}
     t = 1
-    while (run.path / f"iteration_{t}" / "observations.csv").is_file():
-        logs.append(ObservationLog.from_csv(run.file(f"iteration_{t}/observations.csv")))
-        bank = ActionBank.from_dict(run.read_json(f"iteration_{t}/action_bank.json"))
+    while run.exists(iteration_file(t, OBSERVATIONS_FILE)):
+        logs.append(ObservationLog.from_csv(run.file(iteration_file(t, OBSERVATIONS_FILE))))
+        bank = ActionBank.from_dict(run.read_json(iteration_file(t, BANK_FILE)))
         embeddings.update({a.id: a.embedding for a in bank})
         t += 1
     if not logs:
-        raise ConfigError(f"{run.path} has no iteration_<t>/observations.csv to train on.")
+        raise ConfigError(f"{run.path} has no {iteration_file(1, OBSERVATIONS_FILE)} to train on.")
     return config, ObservationLog.concat(logs), embeddings
 
 
@@ -78,7 +81,7 @@ def _random_log(world: World, n_users: int, rng: np.random.Generator) -> tuple[O
 def compare_models(
     run_dir: str | os.PathLike[str] | None = None,
     *,
-    models: tuple[str, ...] = REWARD_MODEL_NAMES,
+    models: tuple[str, ...] = tuple(REWARD_MODELS),
     config: SimulationConfig | None = None,
     users: int = 2000,
     evaluation_users: int = 1000,
@@ -96,29 +99,27 @@ def compare_models(
         n_new_candidates: Offline texts never logged, to test generalisation to new actions.
         seed: Decides the synthetic log, the held-out users, the new candidates and the models' seeds.
     """
-    from actionbank_env.evaluation import fidelity_from_predictions
+    from actionbank_env._validation import check_component
+    from actionbank_env.evaluation import fidelity_from_predictions, true_click_probs
     from actionbank_env.registry import make_reward_model
 
     for name in models:
-        if name not in REWARD_MODEL_NAMES:
-            from actionbank_env._validation import check_component
-
-            check_component("model_type", name, REWARD_MODEL_NAMES)
+        check_component("model_type", name, REWARD_MODELS)
     log_rng, eval_rng, text_rng, model_rng, auc_rng = np.random.default_rng(seed).spawn(5)
     if run_dir is not None:
         config, log, embedding_of = _run_data(run_dir)
-        world = World.build(config.world_config())
+        world = World.build(config.world)
     else:
         config = config or SimulationConfig()
-        world = World.build(config.world_config())
+        world = World.build(config.world)
         log, embedding_of = _random_log(world, users, log_rng)
     served = np.stack([embedding_of[a] for a in log.action_ids.astype(str).tolist()])
     seen = np.stack(list(embedding_of.values()))
     new_texts = OfflineCopywriter().write(n_new_candidates, rng=text_rng, exclude=world.reference_texts)
     new = np.asarray(world.embedder.embed(new_texts), dtype=np.float32)
     held_out = world.sample_users(evaluation_users, rng=eval_rng).features
-    truth_seen = world.ground_truth.click_prob(held_out, seen)
-    truth_new = world.ground_truth.click_prob(held_out, new)
+    truth_seen = true_click_probs(world.ground_truth, held_out, seen)
+    truth_new = true_click_probs(world.ground_truth, held_out, new)
     scores = []
     for name, rng in zip(models, model_rng.spawn(len(models)), strict=True):
         model = make_reward_model(name, rng=rng)

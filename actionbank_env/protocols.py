@@ -6,7 +6,7 @@ module without pulling in gymnasium.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.copywriting import Copywriter
+    from actionbank_env.core.coverage import SelectionResult
     from actionbank_env.core.embedders import Embedder
     from actionbank_env.core.ground_truth import GroundTruth
     from actionbank_env.core.observations import ObservationLog
@@ -30,10 +31,12 @@ __all__ = [
     "AgentContext",
     "RewardModel",
     "CandidateGenerator",
+    "GeneratedPool",
     "Selector",
     "BankDesigner",
     "DesignerContext",
     "Proposal",
+    "Candidates",
 ]
 
 
@@ -127,35 +130,87 @@ class RewardModel(Protocol):
         ...
 
 
+class GeneratedPool(Protocol):
+    """What a :class:`CandidateGenerator` returns: distinct candidate texts with the mode that wrote each."""
+
+    texts: tuple[str, ...]
+    modes: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (without the texts)."""
+        ...
+
+
 @runtime_checkable
 class CandidateGenerator(Protocol):
-    """Proposes candidate texts for the next bank."""
+    """Writes the candidate pool of the generative designer (injected as ``GenerativeDesigner(generator=...)``)."""
 
-    def propose(self, bank: ActionBank, log: ObservationLog, n: int, *, rng: np.random.Generator) -> list[str]:
-        """Return up to ``n`` new candidate texts, distinct and not already in ``bank``."""
+    def generate(
+        self,
+        bank: ActionBank | None,
+        log: ObservationLog,
+        n: int,
+        *,
+        rng: np.random.Generator,
+        texts_by_id: Mapping[str, str] | None = None,
+    ) -> GeneratedPool:
+        """Up to ``n`` distinct candidate texts, none in ``bank``."""
         ...
 
 
 @runtime_checkable
 class Selector(Protocol):
-    """Chooses which candidates join the bank from their scores."""
+    """Chooses which candidates join the bank (injected as ``GenerativeDesigner(selector=...)``)."""
 
-    def select(self, scores: NDArray[np.float64], k: int, **kwargs: Any) -> NDArray[np.int64]:
-        """Indices of the chosen candidates, in the order chosen."""
+    def run(
+        self,
+        scores: NDArray[np.float64],
+        k: int,
+        *,
+        base: NDArray[np.float64] | None = None,
+        user_weights: NDArray[np.float64] | None = None,
+        embeddings: NDArray[np.floating[Any]] | None = None,
+        bank_embeddings: NDArray[np.floating[Any]] | None = None,
+    ) -> SelectionResult:
+        """Up to ``k`` candidates (columns of ``scores``) with their gains, in the order chosen."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The candidate pool a designer chose from, for the evaluator (the oracle bank over the same pool).
+
+    Attributes:
+        texts: The candidate texts, length n.
+        embeddings: Their embeddings by the world's embedder, float32, shape (n, d_embed).
+        budget: How many of them the designer could add to the bank (its ``action_bank_size``).
+    """
+
+    texts: tuple[str, ...]
+    embeddings: NDArray[np.float32] = field(repr=False)
+    budget: int
 
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A bank designer's answer: the next bank's texts and what it found out on the way.
 
+    The runner takes everything it needs from a designer from here (never from the designer's attributes).
+
     Attributes:
         texts: The next bank, in order (retained texts keep their ids when deployed).
         diagnostics: JSON-ready numbers and notes (expected value, fit time, ...).
+        candidates: The pool it chose from (``None`` when it drew none): the evaluator's oracle picks from it.
+        reward_model: The reward model it fitted (``None`` when it fitted none): the evaluator measures its
+            fidelity against the ground truth.
     """
 
     texts: tuple[str, ...]
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    candidates: Candidates | None = field(default=None, repr=False)
+    reward_model: RewardModel | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +234,16 @@ class DesignerContext:
 
 @runtime_checkable
 class BankDesigner(Protocol):
-    """An outer-loop agent: reads the observation history and proposes the next bank."""
+    """An outer-loop agent: reads the observation history and proposes the next bank.
+
+    Designers are built as ``DesignerClass(context, rng=rng, **params)`` by the registry (a class with
+    ``evaluation_only = True`` is given the ground truth in its context).
+    """
 
     def propose(self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator) -> Proposal:
         """Return the next bank's texts (the current bank's texts it keeps come first)."""
+        ...
+
+    def remember(self, bank: ActionBank) -> None:
+        """Record a deployed bank without proposing (a resumed run replays the iterations it completed before)."""
         ...

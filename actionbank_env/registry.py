@@ -12,10 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from actionbank_env._validation import check_component
-from actionbank_env.errors import UnknownComponentError
+from actionbank_env._validation import check_component, did_you_mean
+from actionbank_env.errors import ConfigTypeError, UnknownComponentError
 
-__all__ = ["AGENTS", "DESIGNERS", "REWARD_MODELS", "resolve", "make_agent", "make_designer", "make_reward_model"]
+__all__ = [
+    "DEFAULT_AGENT",
+    "DEFAULT_DESIGNER",
+    "AGENTS",
+    "DESIGNERS",
+    "REWARD_MODELS",
+    "resolve",
+    "make_agent",
+    "make_designer",
+    "make_reward_model",
+]
+
+#: The company's targeting agent and the bank designer when none is named.
+DEFAULT_AGENT = "linucb"
+DEFAULT_DESIGNER = "generative"
 
 #: Targeting agents (the company's policy in the inner loop).
 AGENTS: dict[str, str] = {
@@ -44,6 +58,7 @@ REWARD_MODELS: dict[str, str] = {
     "lightgbm": "optimizers.reward_models.lightgbm:LightGBMRewardModel",
     "gaussian_process": "optimizers.reward_models.gaussian_process:GaussianProcessRewardModel",
     "ft_transformer": "optimizers.reward_models.ft_transformer:FTTransformerRewardModel",
+    "bayesian_bilinear": "optimizers.reward_models.bilinear:BayesianBilinearRewardModel",
 }
 
 _KINDS = {"agent": AGENTS, "designer": DESIGNERS, "reward_model": REWARD_MODELS}
@@ -74,12 +89,16 @@ def load_entry_point(spec: str) -> Any:
         ) from None
 
 
-def resolve(kind: str, name: str | Any) -> Any:
+def resolve(kind: str, name: str | Any, *, field: str | None = None) -> Any:
     """The class (or factory) registered as ``name`` for ``kind``, or ``name`` itself if it is callable.
 
     Args:
         kind: ``"agent"``, ``"designer"`` or ``"reward_model"``.
         name: A registered name, a ``"module:attr"`` string, or a class/factory.
+        field: The setting that gave ``name``, for error messages (default: ``kind``).
+
+    Raises:
+        UnknownComponentError: For an unknown name (with the closest registered one) or a bad entry point.
 
     Example:
         >>> resolve("agent", "linucb").__name__
@@ -87,21 +106,20 @@ def resolve(kind: str, name: str | Any) -> Any:
         >>> resolve("agent", "linucbb")
         Traceback (most recent call last):
         ...
-        actionbank_env.errors.UnknownComponentError: agent must be one of ['bootstrapped_dqn', 'epsilon_greedy', 'legacy', 'linucb', 'oracle', 'random', 'sb3'], or 'module:Class', got 'linucbb'. Did you mean 'linucb'?
+        actionbank_env.errors.UnknownComponentError: agent must be one of ['bootstrapped_dqn', 'epsilon_greedy', 'legacy', 'linucb', 'oracle', 'random', 'sb3'] or 'module:Class', got 'linucbb'. Did you mean 'linucb'?
     """
     table = _KINDS[check_component("registry kind", kind, _KINDS)]
+    field = field or kind
     if callable(name):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"{kind} must be a registered name, a 'module:Class' string or a class, got {name!r}.")
+        raise ConfigTypeError(f"{field} must be a registered name, a 'module:Class' string or a class, got {name!r}.")
     if ":" in name:
         return load_entry_point(name)
     if name not in table:
-        try:
-            check_component(kind, name, table)
-        except UnknownComponentError as exc:
-            msg = str(exc).replace(f"got {name!r}", f"or 'module:Class', got {name!r}", 1)
-            raise UnknownComponentError(msg) from None
+        raise UnknownComponentError(
+            f"{field} must be one of {sorted(table)} or 'module:Class', got {name!r}.{did_you_mean(name, table)}"
+        )
     return load_entry_point(table[name])
 
 
@@ -112,9 +130,30 @@ def make_agent(name: str | Any, world: Any, *, rng: np.random.Generator, **param
     return cls(context, rng=rng, **params)
 
 
-def make_designer(name: str | Any, context: Any, *, rng: np.random.Generator, **params: Any) -> Any:
-    """Build a bank designer from a :class:`~actionbank_env.protocols.DesignerContext`."""
+def make_designer(
+    name: str | Any, world: Any, *, rng: np.random.Generator, copywriter: Any | None = None, **params: Any
+) -> Any:
+    """Build a bank designer for ``world`` (evaluation-only designers, e.g. the oracle, get the ground truth).
+
+    Args:
+        name: A registered name, ``"module:Class"`` or a class.
+        world: The :class:`~actionbank_env.core.world.World` (its embedder, feature names and, for
+            evaluation-only designers, its ground truth).
+        rng: The designer's fallback generator.
+        copywriter: The candidate text source (default: the offline copywriter).
+        **params: The designer's parameters (fields of its config, or ``config=``).
+    """
+    from actionbank_env.core.copywriting import OfflineCopywriter
+    from actionbank_env.protocols import DesignerContext
+
     cls = resolve("designer", name)
+    context = DesignerContext(
+        embedder=world.embedder,
+        copywriter=copywriter if copywriter is not None else OfflineCopywriter(),
+        d_user=world.d_user,
+        feature_names=world.feature_names,
+        ground_truth=world.ground_truth if getattr(cls, "evaluation_only", False) else None,
+    )
     return cls(context, rng=rng, **params)
 
 

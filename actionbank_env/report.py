@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +26,28 @@ from typing import Any
 
 from actionbank_env.core.io import atomic_write, atomic_write_text, read_json
 from actionbank_env.errors import ConfigError
-from actionbank_env.results import RunFolder
+from actionbank_env.results import (
+    ALGORITHM_FILE,
+    BANK_FILE,
+    CONFIG_FILE,
+    EVALUATION_FILE,
+    META_FILE,
+    METRICS_FILE,
+    NEW_BANK_FILE,
+    OBSERVATIONS_FILE,
+    PLOTS_DIR,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    WORLD_CARD_FILE,
+    RunFolder,
+    iteration_dir,
+    iteration_file,
+)
 
 __all__ = ["write_report"]
 
 log = logging.getLogger(__name__)
 
-_ITER_DIR = re.compile(r"^iteration_(\d+)$")
 _TOP_ACTIONS = 20
 _LABEL_CHARS = 48
 _DPI = 110
@@ -61,10 +75,11 @@ class _Run:
     evaluations: dict[int, dict[str, Any]]
     metrics_header: list[str] = field(default_factory=list)
     metrics_rows: list[dict[str, str]] = field(default_factory=list)
+    reward_model: str | None = None
 
     @property
     def optimizer(self) -> str:
-        return str(self.config.get("optimizer", "unknown"))
+        return str(self.config.get("designer", "unknown"))
 
     def series(self, key: str) -> list[float | None]:
         """One number per iteration (``None`` where missing or not finite)."""
@@ -139,21 +154,32 @@ def _load_run(path: str | os.PathLike[str], *, role: str) -> _Run:
         raise ConfigError(f"{role} {os.fspath(path)!r} is not a folder.")
     folder = RunFolder.open(path)
     root = folder.path
-    found = []
-    for child in root.iterdir():
-        m = _ITER_DIR.match(child.name)
-        if m and (child / "ground_truth_evaluation.json").is_file():
-            found.append(int(m.group(1)))
-    iterations = sorted(found)
+    iterations = folder.iterations()
     if not iterations:
-        raise ConfigError(f"{role} {root} has no iteration_<t>/ground_truth_evaluation.json; nothing to report.")
-    evaluations = {t: read_json(root / f"iteration_{t}" / "ground_truth_evaluation.json") for t in iterations}
-    summary = read_json(root / "summary.json") if (root / "summary.json").is_file() else None
-    meta = read_json(root / "meta.json") if (root / "meta.json").is_file() else {}
-    run = _Run(root, read_json(root / "simulation_config.json"), summary, meta, iterations, evaluations)
-    if (root / "metrics.csv").is_file():
-        run.metrics_header, run.metrics_rows = _read_csv(root / "metrics.csv")
+        raise ConfigError(f"{role} {root} has no iteration_<t>/{EVALUATION_FILE}; nothing to report.")
+    evaluations = {t: folder.read_json(iteration_file(t, EVALUATION_FILE)) for t in iterations}
+    summary = folder.read_json(SUMMARY_FILE) if folder.exists(SUMMARY_FILE) else None
+    meta = folder.read_json(META_FILE) if folder.exists(META_FILE) else {}
+    run = _Run(root, _settings(folder), summary, meta, iterations, evaluations)
+    if folder.exists(METRICS_FILE):
+        run.metrics_header, run.metrics_rows = _read_csv(root / METRICS_FILE)
+    first = iteration_file(iterations[0], ALGORITHM_FILE)
+    run.reward_model = folder.read_json(first).get("reward_model_type") if folder.exists(first) else None
     return run
+
+
+def _settings(folder: RunFolder) -> dict[str, Any]:
+    """The run's settings as ``{key: value}`` (any layout version); ``{}`` when they cannot be read back."""
+    from actionbank_env.config import SimulationConfig
+    from actionbank_env.errors import ActionBankError
+
+    try:
+        return SimulationConfig.from_dict(
+            folder.read_json(CONFIG_FILE), source=str(folder.path / CONFIG_FILE)
+        ).settings()
+    except (ActionBankError, TypeError, ValueError) as exc:
+        log.warning("%s: settings not readable (%s); the report names them 'unknown'.", folder.path / CONFIG_FILE, exc)
+        return {}
 
 
 def _bank_ids(path: Path) -> list[str] | None:
@@ -166,8 +192,8 @@ def _evolution(run: _Run) -> list[dict[str, int | None]]:
     """Per iteration: deployed bank size and the kept / added / retired counts of bank t -> t+1."""
     out = []
     for t in run.iterations:
-        folder = run.path / f"iteration_{t}"
-        old, new = _bank_ids(folder / "action_bank.json"), _bank_ids(folder / "new_action_bank.json")
+        folder = run.path / iteration_dir(t)
+        old, new = _bank_ids(folder / BANK_FILE), _bank_ids(folder / NEW_BANK_FILE)
         evo = run.evaluations[t].get("bank_evolution")
         if isinstance(evo, Mapping) and {"kept_ids", "added_ids", "retired_ids"} <= evo.keys():
             kept, added, retired = len(evo["kept_ids"]), len(evo["added_ids"]), len(evo["retired_ids"])
@@ -187,18 +213,16 @@ def _action_ctr(run: _Run) -> tuple[int, list[dict[str, Any]]]:
     import pandas as pd
 
     t = run.iterations[-1]
-    folder = run.path / f"iteration_{t}"
-    if not (folder / "observations.csv").is_file():
+    folder = run.path / iteration_dir(t)
+    if not (folder / OBSERVATIONS_FILE).is_file():
         return t, []
-    log_frame = pd.read_csv(folder / "observations.csv", usecols=["action_id", "click"], dtype={"action_id": str})
+    log_frame = pd.read_csv(folder / OBSERVATIONS_FILE, usecols=["action_id", "click"], dtype={"action_id": str})
     if log_frame.empty:
         return t, []
     grouped = log_frame.groupby("action_id", sort=True)["click"].agg(["size", "sum"])
     texts: dict[str, str] = {}
-    if (folder / "action_bank.json").is_file():
-        texts = {
-            str(a["id"]): str(a.get("text", "")) for a in read_json(folder / "action_bank.json").get("actions", [])
-        }
+    if (folder / BANK_FILE).is_file():
+        texts = {str(a["id"]): str(a.get("text", "")) for a in read_json(folder / BANK_FILE).get("actions", [])}
     rows = [
         {
             "id": str(i),
@@ -556,9 +580,9 @@ def _ope_table(run: _Run) -> str:
 
 def _world_card_section(run: _Run) -> list[str]:
     """The world card the run measured at start (``initialization/world_card.json``), or a note."""
-    path = run.path / "initialization" / "world_card.json"
+    path = run.path / WORLD_CARD_FILE
     if not path.is_file():
-        return ['<p class="note">No initialization/world_card.json (a run from before world cards).</p>']
+        return [f'<p class="note">No {WORLD_CARD_FILE} (a run from before world cards).</p>']
     card = read_json(path)
     world = card.get("world", {})
     head = "<tr><th>check</th><th>measured</th><th>target</th><th>tolerance</th><th>ok</th></tr>"
@@ -595,11 +619,11 @@ def _world_card_section(run: _Run) -> list[str]:
 
 def _final_bank_table(run: _Run) -> str:
     t = run.iterations[-1]
-    path = run.path / f"iteration_{t}" / "new_action_bank.json"
+    path = run.path / iteration_file(t, NEW_BANK_FILE)
     if not path.is_file():
         return f'<p class="note">iteration_{t}/new_action_bank.json is missing.</p>'
     actions = read_json(path).get("actions", [])
-    old = set(_bank_ids(run.path / f"iteration_{t}" / "action_bank.json") or [])
+    old = set(_bank_ids(run.path / iteration_file(t, BANK_FILE)) or [])
     rows = []
     for a in actions:
         status = "kept" if a.get("id") in old else "new"
@@ -671,7 +695,7 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
         raise TypeError(f"compare must be a sequence of run folders, got the single path {os.fspath(compare)!r}.")
     others = [_load_run(c, role="compare folder") for c in compare]
     labels = _compare_labels(run, others)
-    plots = run.path / "plots"
+    plots = run.path / PLOTS_DIR
     evolution = _evolution(run)
     fid = _fidelity(run)
 
@@ -694,9 +718,9 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(name)} - actionbank report</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(name)}</h1>",
-        f'<p class="sub">optimizer <b>{_e(cfg.get("optimizer", "?"))}</b>'
-        + (f" ({_e(cfg.get('reward_model_type'))} reward model)" if cfg.get("optimizer") == "generative" else "")
-        + f", company agent <b>{_e(cfg.get('company_strategy', '?'))}</b>, embedder {_e(cfg.get('embedder', '?'))}, "
+        f'<p class="sub">optimizer <b>{_e(cfg.get("designer", "?"))}</b>'
+        + (f" ({_e(run.reward_model)} reward model)" if run.reward_model is not None else "")
+        + f", company agent <b>{_e(cfg.get('agent', '?'))}</b>, embedder {_e(cfg.get('embedder', '?'))}, "
         f"{len(run.iterations)} iteration(s), seed {_e(cfg.get('seed'))}"
         + (f", git {_e(str(run.meta['git_commit'])[:12])}" if run.meta.get("git_commit") else "")
         + "</p>",
@@ -758,6 +782,6 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
     if isinstance(versions, Mapping):
         parts += ["<details><summary>Versions</summary>", _kv_table(versions), "</details>"]
     parts.append("</body></html>\n")
-    out = atomic_write_text(run.path / "report.html", "\n".join(parts))
+    out = atomic_write_text(run.path / REPORT_FILE, "\n".join(parts))
     log.info("wrote %s", out)
     return out

@@ -19,14 +19,13 @@ Example:
     >>> parse_seeds("0-2,7")
     (0, 1, 2, 7)
     >>> parse_grid(["optimizer=keep,random", "users=100,200"])
-    {'optimizer': ('keep', 'random'), 'users': (100, 200)}
+    {'optimizer': ('keep', 'random'), 'users': ('100', '200')}
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import io
 import itertools
 import logging
@@ -35,8 +34,6 @@ import os
 import re
 import time
 import traceback
-import types
-import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +42,11 @@ from typing import Any
 from actionbank_env._validation import check_choice, check_int
 from actionbank_env.config import SimulationConfig
 from actionbank_env.core.io import atomic_write_json, atomic_write_text, read_json
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, MissingExtraError
+from actionbank_env.results import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, SWEEP_CSV, SWEEP_JSON, TRIALS_DIR
 
 __all__ = [
     "BACKENDS",
-    "RAY_EXTRA_MESSAGE",
     "SWEEP_METRICS",
     "SweepResult",
     "Trial",
@@ -71,8 +68,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("local", "ray")
 #: Final-iteration numbers of ``summary.json`` aggregated over seeds.
 SWEEP_METRICS = ("deployed_value", "bank_value", "new_bank_value", "improvement_captured", "company_reward")
-#: The error raised when the Ray backend is asked for without Ray installed.
-RAY_EXTRA_MESSAGE = "--backend ray needs the 'ray' extra: pip install 'actionbank-env[ray]'"
 #: Settings a sweep fixes for its trials unless ``--set`` says otherwise.
 TRIAL_DEFAULTS: dict[str, Any] = {"report": False, "tensorboard": False, "threads": 1}
 
@@ -115,117 +110,135 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def _field_types() -> dict[str, Any]:
-    hints = typing.get_type_hints(SimulationConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(SimulationConfig)}
+def _tree_key(flag: str, key: str, aliases: Mapping[str, str]) -> str:
+    """The tree key of a ``--set`` / ``--grid`` key (legacy spellings through ``aliases``)."""
+    return aliases.get(key, key)
 
 
-def _check_field(flag: str, key: str) -> str:
-    names = SimulationConfig.field_names()
-    if key not in names:
-        import difflib
+def _schema(components: Mapping[str, str]) -> dict[str, Any]:
+    from actionbank_env.config import settings_schema
 
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{flag} key must be a SimulationConfig field, got {key!r}{hint}.")
-    if key == "seed":
-        raise ConfigError(f"{flag} key must not be 'seed', got {key!r}; give the seeds with --seeds.")
-    return key
+    nested = {"reward_model": components["designer.reward_model"]} if "designer.reward_model" in components else None
+    return {s.key: s for s in settings_schema(components.get("agent"), components.get("designer"), nested)}
 
 
-def parse_value(flag: str, key: str, text: str) -> Any:
-    """``text`` parsed as the type of the :class:`SimulationConfig` field ``key``.
+def _hint(flag: str, key: str, components: Mapping[str, str], aliases: Mapping[str, str] | None = None) -> Any:
+    from actionbank_env._validation import did_you_mean
 
-    ``int``, ``float``, ``bool`` (true/false, 1/0, yes/no, on/off) and ``str`` fields; optional fields
-    (``max_bank_size``, ``world_seed``, ``data_dir``) also take ``none``.
+    schema = _schema(components)
+    if key not in schema:
+        hint = did_you_mean(key, [*schema, *(aliases or {})])
+        raise ConfigError(f"{flag} key must be a setting of the configuration tree, got {key!r}.{hint}")
+    return schema[key].hint
 
-    Raises:
-        ConfigError: If ``key`` is not a field (with the closest name) or ``text`` does not parse.
+
+def parse_value(flag: str, key: str, text: str, *, components: Mapping[str, str] | None = None) -> Any:
+    """``text`` parsed as the tree setting ``key`` (of the chosen ``components``) by the one field parser
+    (:func:`actionbank_env.config.parse_value`).
 
     Example:
-        >>> parse_value("--set", "max_bank_size", "none"), parse_value("--set", "use_pca", "false")
+        >>> parse_value("--set", "designer.max_bank_size", "none"), parse_value("--set", "agent.use_pca", "false")
         (None, False)
     """
-    _check_field(flag, key)
-    hint = _field_types()[key]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    optional = (isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union) and len(args) < len(
-        typing.get_args(hint)
-    )
-    kind = args[0] if optional else hint
-    value = text.strip()
-    if optional and value.lower() in ("none", "null"):
-        return None
-    try:
-        if kind is bool:
-            if value.lower() in _TRUE:
-                return True
-            if value.lower() in _FALSE:
-                return False
-            raise ValueError
-        if kind is int:
-            return int(value)
-        if kind is float:
-            return float(value)
-    except ValueError:
-        rule = {bool: "true or false", int: "an int", float: "a float"}[kind]
-        rule += " (or none)" if optional else ""
-        raise ConfigError(f"{flag} {key} values must be {rule}, got {text!r}.") from None
-    return value
+    from actionbank_env.config import parse_value as parse_field
+
+    return parse_field(f"{flag} {key}", text, _hint(flag, key, components or {}))
 
 
 def _split_assignment(flag: str, spec: str) -> tuple[str, str]:
     if not isinstance(spec, str) or "=" not in spec:
         raise ConfigError(f"{flag} must look like key=value, got {spec!r}.")
     key, _, values = spec.partition("=")
-    return key.strip().replace("-", "_"), values
+    key = key.strip().replace("-", "_")
+    if key == "seed":
+        raise ConfigError(f"{flag} key must not be 'seed', got {key!r}; give the seeds with --seeds.")
+    return key, values
 
 
-def parse_grid(specs: Iterable[str]) -> dict[str, tuple[Any, ...]]:
-    """``["key=v1,v2", ...]`` -> ``{key: (v1, v2)}`` with values parsed by the field's type (in order given).
+def parse_grid(specs: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``["key=v1,v2", ...]`` -> ``{key: ("v1", "v2")}`` in the order given. Values stay text until each grid point
+    is built (:func:`plan_trials`): a parameter's type depends on the component the point chooses.
 
     Raises:
-        ConfigError: For an unknown key (with a suggestion), ``seed``, a key given twice, an empty or
-            repeated value, or a value of the wrong type.
+        ConfigError: For ``seed``, a key given twice, or an empty or repeated value.
 
     Example:
         >>> parse_grid(["reward-model-type=lightgbm,neural"])
         {'reward_model_type': ('lightgbm', 'neural')}
-        >>> parse_grid(["optimzer=keep"])
-        Traceback (most recent call last):
-        ...
-        actionbank_env.errors.ConfigError: --grid key must be a SimulationConfig field, got 'optimzer' (did you mean 'optimizer'?).
     """
-    grid: dict[str, tuple[Any, ...]] = {}
+    grid: dict[str, tuple[str, ...]] = {}
     for spec in specs:
         key, text = _split_assignment("--grid", spec)
-        _check_field("--grid", key)
         if key in grid:
             raise ConfigError(f"--grid {key} must be given once (list its values after one '='), got it twice.")
         parts = [p.strip() for p in text.split(",")]
         if not text.strip() or any(not p for p in parts):
             raise ConfigError(f"--grid {key} must have non-empty comma-separated values, got {text!r}.")
-        values = tuple(parse_value("--grid", key, p) for p in parts)
-        if len(set(values)) != len(values):
+        if len(set(parts)) != len(parts):
             raise ConfigError(f"--grid {key} must list each value once, got {text!r}.")
-        grid[key] = values
+        grid[key] = tuple(parts)
     return grid
 
 
-def parse_settings(specs: Iterable[str]) -> dict[str, Any]:
-    """``["key=value", ...]`` (the ``--set`` flags) -> ``{key: value}`` parsed by the field's type.
+def parse_settings(specs: Iterable[str]) -> dict[str, str]:
+    """``["key=value", ...]`` (the ``--set`` flags) -> ``{key: "value"}`` (text, parsed when the trials are built).
 
     Example:
         >>> parse_settings(["users=500", "embedder=hashing"])
-        {'users': 500, 'embedder': 'hashing'}
+        {'users': '500', 'embedder': 'hashing'}
     """
-    settings: dict[str, Any] = {}
+    settings: dict[str, str] = {}
     for spec in specs:
         key, text = _split_assignment("--set", spec)
         if key in settings:
             raise ConfigError(f"--set {key} must be given once, got it twice.")
-        settings[key] = parse_value("--set", key, text)
+        settings[key] = text
     return settings
+
+
+_COMPONENTS = ("agent", "designer", "designer.reward_model")
+
+
+def typed_settings(
+    flag: str,
+    values: Mapping[str, Any],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    base: SimulationConfig | None = None,
+) -> dict[str, Any]:
+    """``{tree key: value}`` from ``{key as given: value}``: keys through ``aliases``, text values parsed for the
+    components the values (or ``base``) choose.
+
+    Example:
+        >>> typed_settings("--set", {"alpha": "0.5", "users": "10"}, aliases={"alpha": "agent.alpha",
+        ...                "users": "users_per_iteration"})
+        {'agent.alpha': 0.5, 'users_per_iteration': 10}
+    """
+    aliases = aliases or {}
+    keyed = {_tree_key(flag, k, aliases): v for k, v in values.items()}
+    chosen = base.settings() if base is not None else {}
+    components = {k: str(keyed.get(k, chosen.get(k))) for k in _COMPONENTS if keyed.get(k, chosen.get(k)) is not None}
+    out = {}
+    for given, value in values.items():
+        key = _tree_key(flag, given, aliases)
+        if key in _COMPONENTS or not isinstance(value, str):
+            out[key] = value
+        elif given in aliases and not _applies(key, components):
+            # A legacy spelling goes only to the components that have it, as in earlier releases.
+            log.info("%s %s is ignored: the chosen components have no %s.", flag, given, key)
+        else:
+            from actionbank_env.config import parse_value as parse_field
+
+            out[key] = parse_field(f"{flag} {given}", value, _hint(flag, key, components, aliases))
+    return out
+
+
+def _applies(key: str, components: Mapping[str, str]) -> bool:
+    try:
+        _hint("", key, components)
+    except ConfigError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -268,40 +281,58 @@ class Trial:
     @property
     def finished(self) -> bool:
         """Whether the run folder holds a ``summary.json`` (the trial is skipped on a re-run)."""
-        return (self.path / "summary.json").is_file()
+        return (self.path / SUMMARY_FILE).is_file()
 
 
 def plan_trials(
-    base: SimulationConfig, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int], out: str | os.PathLike[str]
+    base: SimulationConfig,
+    grid: Mapping[str, Sequence[Any]],
+    seeds: Sequence[int],
+    out: str | os.PathLike[str],
+    *,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[Trial]:
     """Every (grid point, seed) trial, configuration-major, with its validated config and folder.
 
+    Args:
+        base: Settings shared by all trials.
+        grid: Setting key (a tree key, or a legacy spelling of ``aliases``) -> values (typed, or text to parse).
+        seeds: The seeds.
+        out: The sweep folder.
+        aliases: Legacy key spellings -> tree keys (the command line's table).
+
     Raises:
-        ConfigError: If a grid point is not a valid :class:`SimulationConfig` (the message names the point),
-            two points map to the same folder, or a finished trial's folder holds other settings (a re-run
-            must use the same settings; choose another ``out`` for new ones).
+        ConfigError: If a grid point is not a valid configuration (the message names the point), two points map
+            to the same folder, or a finished trial's folder holds other settings (a re-run must use the same
+            settings; choose another ``out`` for new ones).
     """
-    root = Path(out).resolve() / "trials"
+    root = Path(out).resolve() / TRIALS_DIR
     keys = list(grid)
     trials: list[Trial] = []
     seen: dict[str, dict[str, Any]] = {}
     for combo in itertools.product(*(grid[k] for k in keys)):
-        params = dict(zip(keys, combo, strict=True))
+        given = dict(zip(keys, combo, strict=True))
+        try:
+            typed = typed_settings("--grid", given, aliases=aliases, base=base)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"--grid point {config_key(given)}: {exc}") from None
+        params = {k: typed[_tree_key("--grid", k, aliases or {})] for k in keys}
         key = config_key(params)
         if key in seen:
             raise ConfigError(f"--grid points {seen[key]} and {params} map to the same folder {key!r}.")
         seen[key] = params
         for seed in seeds:
+            changes = {**typed, "seed": check_int("--seeds", seed, low=0), "name": f"seed_{seed}"}
             try:
-                config = base.replace(seed=check_int("--seeds", seed, low=0), name=f"seed_{seed}", **params)
+                config = base.with_settings(changes, source=f"--grid point {key}")
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"--grid point {key}: {exc}") from None
             trials.append(Trial(key=key, params=params, seed=seed, config=config, path=root / key / f"seed_{seed}"))
     for trial in trials:
-        if trial.finished and (trial.path / "simulation_config.json").is_file():
-            stored = read_json(trial.path / "simulation_config.json")
-            wanted = trial.config.to_dict()
-            diff = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        if trial.finished and (trial.path / CONFIG_FILE).is_file():
+            stored = SimulationConfig.from_dict(read_json(trial.path / CONFIG_FILE)).settings()
+            wanted = trial.config.settings()
+            diff = sorted(k for k in wanted.keys() | stored.keys() if stored.get(k) != wanted.get(k))
             if diff:
                 raise ConfigError(
                     f"{trial.path} is a finished trial with other settings ({', '.join(diff)}); re-run the sweep "
@@ -332,7 +363,7 @@ def run_trial(config: Mapping[str, Any], out: str) -> dict[str, Any]:
         result = run_simulation(SimulationConfig.from_dict(dict(config)), out=path, overwrite=True)
     except Exception as exc:  # a failed trial is data for the sweep table, not a reason to stop the sweep
         path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path / "error.txt", traceback.format_exc())
+        atomic_write_text(path / ERROR_FILE, traceback.format_exc())
         message = " ".join(str(exc).split()) or "(no message)"
         return {"status": "error", "error": f"{type(exc).__name__}: {message}", "seconds": time.perf_counter() - start}
     summary = {k: result.summary.get(k) for k in SWEEP_METRICS}
@@ -340,7 +371,7 @@ def run_trial(config: Mapping[str, Any], out: str) -> dict[str, Any]:
 
 
 def _skipped(trial: Trial) -> dict[str, Any]:
-    summary = read_json(trial.path / "summary.json")
+    summary = read_json(trial.path / SUMMARY_FILE)
     return {"status": "skipped", "summary": {k: summary.get(k) for k in SWEEP_METRICS}, "seconds": 0.0}
 
 
@@ -368,7 +399,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ImportError(RAY_EXTRA_MESSAGE) from None
+        raise MissingExtraError("ray", "--backend ray") from None
     return ray
 
 
@@ -528,12 +559,13 @@ def run_sweep(
     address: str | None = None,
     trial_fn: TrialFn = run_trial,
     on_trial_done: OnDone | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> SweepResult:
     """Run every (grid point, seed) trial not finished yet and write ``sweep.csv`` and ``sweep.json``.
 
     Args:
         base: Settings shared by all trials (its ``seed`` is replaced by each of ``seeds``).
-        grid: Field -> values; the trials are the cartesian product with ``seeds``.
+        grid: Setting key -> values (typed, or text); the trials are the cartesian product with ``seeds``.
         seeds: The seeds.
         out: The sweep folder (created; re-using it skips the finished trials).
         backend: ``local`` (a spawn process pool of ``workers``) or ``ray`` (one Ray task per trial).
@@ -541,10 +573,11 @@ def run_sweep(
         address: A running Ray cluster (``ray``; e.g. ``auto`` or ``ray://host:10001``).
         trial_fn: The task run per trial (a picklable top-level function; :func:`run_trial`).
         on_trial_done: Called in this process as each trial finishes (e.g. to print progress).
+        aliases: Legacy key spellings -> tree keys (the command line's table).
 
     Raises:
         ConfigError: For a bad backend, workers, grid point or a finished trial with other settings.
-        ImportError: ``backend="ray"`` without Ray installed (naming the ``ray`` extra).
+        MissingExtraError: ``backend="ray"`` without Ray installed (an ImportError naming the ``ray`` extra).
     """
     check_choice("--backend", backend, BACKENDS)
     check_int("--workers", workers, low=1, high=1024)
@@ -554,7 +587,7 @@ def run_sweep(
         raise ConfigError("--seeds must list at least one seed, got none.")
     if backend == "ray":
         _import_ray()
-    trials = plan_trials(base, grid, seeds, out)
+    trials = plan_trials(base, grid, seeds, out, aliases=aliases)
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     results: dict[Path, dict[str, Any]] = {}
@@ -599,9 +632,9 @@ def _write_outputs(
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(sweep.rows)
-    atomic_write_text(sweep.path / "sweep.csv", buffer.getvalue())
+    atomic_write_text(sweep.path / SWEEP_CSV, buffer.getvalue())
     atomic_write_json(
-        sweep.path / "sweep.json",
+        sweep.path / SWEEP_JSON,
         {
             "base_config": base.to_dict(),
             "grid": {k: list(v) for k, v in grid.items()},
@@ -641,7 +674,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the sweep folder (re-run it to skip finished trials)")
 
 
-def sweep_main(args: argparse.Namespace) -> int:
+def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = None) -> int:
     """Run ``actionbank sweep``: print one line per finished trial (stderr), then the table and the folder.
 
     Returns:
@@ -655,9 +688,9 @@ def sweep_main(args: argparse.Namespace) -> int:
     both = sorted(set(grid) & set(settings))
     if both:
         raise ConfigError(f"--set and --grid must not both give {', '.join(both)}.")
-    if "seed" in settings:
-        raise ConfigError("--set key must not be 'seed', got 'seed'; give the seeds with --seeds.")
-    base = SimulationConfig(**{**TRIAL_DEFAULTS, **settings})
+    base = SimulationConfig.from_settings(
+        {**TRIAL_DEFAULTS, **typed_settings("--set", settings, aliases=aliases)}, source="--set"
+    )
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
     count = 0
 
@@ -676,7 +709,8 @@ def sweep_main(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         on_trial_done=progress,
+        aliases=aliases,
     )
     print(sweep.table())
-    print(f"sweep: {sweep.path} (sweep.csv, sweep.json)")
+    print(f"sweep: {sweep.path} ({SWEEP_CSV}, {SWEEP_JSON})")
     return 1 if sweep.failures else 0

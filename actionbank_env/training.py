@@ -28,14 +28,19 @@ import numpy as np
 
 from actionbank_env._validation import check_bool, check_choice, check_int, check_str
 from actionbank_env.core.io import atomic_write, atomic_write_json
-from actionbank_env.results import RunFolder
+from actionbank_env.integrations.sb3 import SB3_ALGORITHMS, sb3_class
+from actionbank_env.results import (
+    MODEL_FILE,
+    TENSORBOARD_DIR,
+    TRAIN_CONFIG_FILE,
+    TRAIN_EVALUATION_FILE,
+    RunFolder,
+)
 
-__all__ = ["ALGORITHMS", "TrainResult", "train", "evaluate_policy_on_env"]
+__all__ = ["TrainResult", "train", "evaluate_policy_on_env"]
 
 logger = logging.getLogger(__name__)
 
-#: Algorithm names accepted by :func:`train` and their stable_baselines3 classes.
-ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN"}
 
 #: Offset of the evaluation episodes' seeds from the training seed (fresh episodes, never trained on).
 EVAL_SEED_OFFSET = 1_000_000
@@ -160,7 +165,7 @@ def train(
     Raises:
         ConfigError: For an unknown algorithm (with the closest name) or invalid sizes.
     """
-    algo = check_choice("train algo", algo.lower() if isinstance(algo, str) else algo, ALGORITHMS)
+    algo = check_choice("train algo", algo.lower() if isinstance(algo, str) else algo, SB3_ALGORITHMS)
     env_id = check_str("train env_id", env_id)
     total_timesteps = check_int("train total_timesteps", total_timesteps, low=1)
     seed = check_int("train seed", seed, low=0)
@@ -182,7 +187,7 @@ def train(
     import actionbank_env  # noqa: F401  (registers the env ids)
 
     run = RunFolder.create(results_dir, f"train_{algo}", out=out)
-    tb_dir = run.path / "tb" if tensorboard else None
+    tb_dir = run.path / TENSORBOARD_DIR if tensorboard else None
     config = {
         "algo": algo,
         "env_id": env_id,
@@ -201,12 +206,12 @@ def train(
             "torch": torch.__version__,
         },
     }
-    run.write_json("train_config.json", config)
+    run.write_json(TRAIN_CONFIG_FILE, config)
 
     # render_mode=None: SB3 asks for "rgb_array" by default, which the ActionBank envs do not render.
     vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **env_kwargs})
     policy = "MultiInputPolicy" if isinstance(vec_env.observation_space, spaces.Dict) else "MlpPolicy"
-    cls = getattr(stable_baselines3, ALGORITHMS[algo])
+    cls = sb3_class(algo)
     model = cls(
         policy,
         vec_env,
@@ -222,7 +227,7 @@ def train(
     vec_env.close()
     logger.info("trained %s on %s for %d steps in %.1f s", algo, env_id, total_timesteps, seconds)
 
-    model_path = atomic_write(run.path / "model.zip", model.save)
+    model_path = atomic_write(run.path / MODEL_FILE, model.save)
 
     eval_env = gym.make(env_id, **env_kwargs)
     try:
@@ -236,7 +241,7 @@ def train(
         eval_env.close()
     evaluation["n_episodes"] = n_eval_episodes
     evaluation["train_seconds"] = seconds
-    atomic_write_json(run.path / "evaluation.json", evaluation)
+    atomic_write_json(run.path / TRAIN_EVALUATION_FILE, evaluation)
     return TrainResult(
         path=run.path,
         model_path=model_path,

@@ -1,51 +1,18 @@
-"""Helpers shared by the targeting agents: config plumbing, input checks, PCA of embeddings, fast Decisions."""
+"""Helpers shared by the targeting agents: input checks, PCA of embeddings, fast Decisions."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env.core.actions import ActionBank
+from actionbank_env.core.pca import principal_axes
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import Decision
 
-__all__ = ["resolve_config", "EmbeddingPCA", "make_decision", "check_users", "check_feedback", "require_bank"]
-
-C = TypeVar("C")
-
-
-def resolve_config(cls: type[C], config: C | None, hyperparameters: dict[str, Any], agent: str) -> C:
-    """Build ``cls`` from ``config`` or from keyword hyperparameters (not both).
-
-    Raises:
-        TypeError: On unknown hyperparameter names (all of them are named) or a config of the wrong type.
-
-    Example:
-        >>> from dataclasses import dataclass
-        >>> @dataclass(frozen=True)
-        ... class FooConfig:
-        ...     alpha: float = 1.0
-        >>> resolve_config(FooConfig, None, {"alpha": 2.0}, "FooAgent")
-        FooConfig(alpha=2.0)
-        >>> resolve_config(FooConfig, None, {"alpah": 2.0, "beta": 1}, "FooAgent")
-        Traceback (most recent call last):
-        ...
-        TypeError: FooAgent got unknown hyperparameters ['alpah', 'beta']; valid names are ['alpha'].
-    """
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(hyperparameters) - set(names))
-    if unknown:
-        raise TypeError(f"{agent} got unknown hyperparameters {unknown}; valid names are {names}.")
-    if config is None:
-        return cls(**hyperparameters)
-    if not isinstance(config, cls):
-        raise TypeError(f"{agent} config must be a {cls.__name__}, got {type(config).__name__}.")
-    if hyperparameters:
-        return dataclasses.replace(config, **hyperparameters)  # type: ignore[type-var]
-    return config
+__all__ = ["EmbeddingPCA", "make_decision", "check_users", "check_feedback", "require_bank"]
 
 
 def make_decision(actions: NDArray[np.int64], propensities: NDArray[np.float64]) -> Decision:
@@ -126,12 +93,11 @@ class EmbeddingPCA:
                 f"AgentContext.reference_embeddings must have at least 2 rows to fit the PCA behind {name}, "
                 f"got shape {reference.shape}."
             )
-        self.mean: NDArray[np.float64] = reference.mean(axis=0)
-        centred = reference - self.mean
-        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-        supported = int(np.sum(singular > 1e-10 * max(float(singular[0]), 1e-300))) if singular.size else 0
-        self.n_components = max(1, min(n_components, supported))
-        self.components: NDArray[np.float64] = vt[: self.n_components]
+        pca = principal_axes(reference)
+        self.mean: NDArray[np.float64] = pca.mean
+        centred = pca.centred
+        self.n_components = max(1, min(n_components, pca.rank(1e-10, atol=1e-310)))
+        self.components: NDArray[np.float64] = pca.axes[: self.n_components]
         projected = centred @ self.components.T
         scale = float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
         self.scale = scale if scale > 0 else 1.0

@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_int, check_prob, check_real
+from actionbank_env._validation import check_int, check_prob, check_real, resolve_config
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
 
-from ._common import check_bank, check_feedback, check_users, make_decision, require_bank, resolve_config
+from ._common import check_bank, check_feedback, check_users, make_decision, require_bank
 
 __all__ = [
     "RandomConfig",
@@ -95,6 +95,7 @@ class RandomAgent(_CountingAgent):
     """
 
     _name = "RandomAgent"
+    config_class: ClassVar[type[RandomConfig]] = RandomConfig
 
     def __init__(
         self,
@@ -161,6 +162,7 @@ class EpsilonGreedyAgent(_CountingAgent):
     """
 
     _name = "EpsilonGreedyAgent"
+    config_class: ClassVar[type[EpsilonGreedyConfig]] = EpsilonGreedyConfig
 
     def __init__(
         self,
@@ -231,6 +233,7 @@ class LegacyAgent(_CountingAgent):
     """
 
     _name = "LegacyAgent"
+    config_class: ClassVar[type[LegacyConfig]] = LegacyConfig
 
     def __init__(
         self,
@@ -288,6 +291,7 @@ class OracleAgent:
     """
 
     evaluation_only: ClassVar[bool] = True
+    config_class: ClassVar[type[OracleConfig]] = OracleConfig
 
     def __init__(
         self,

@@ -16,14 +16,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real, check_str
+from actionbank_env._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_prob,
+    check_real,
+    check_str,
+    resolve_config,
+)
 from actionbank_env.core.actions import ActionBank
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.protocols import AgentContext, Decision
 
 from ._common import (
@@ -33,7 +41,6 @@ from ._common import (
     make_decision,
     make_projection,
     require_bank,
-    resolve_config,
 )
 
 __all__ = ["BootstrappedDQNConfig", "BootstrappedDQNAgent", "ReplayBuffer"]
@@ -90,7 +97,7 @@ class BootstrappedDQNConfig:
     def __post_init__(self) -> None:
         check_int("BootstrappedDQNConfig.n_heads", self.n_heads, low=1)
         if not isinstance(self.hidden_sizes, tuple):
-            raise TypeError(
+            raise ConfigTypeError(
                 f"BootstrappedDQNConfig.hidden_sizes must be a tuple of ints, got {type(self.hidden_sizes).__name__}."
             )
         for i, width in enumerate(self.hidden_sizes):
@@ -231,6 +238,9 @@ class BootstrappedDQNAgent:
         rng: The agent's only source of randomness.
         config: A :class:`BootstrappedDQNConfig`; or pass its fields as keyword arguments.
     """
+
+    #: The config whose fields are this agent's keyword parameters.
+    config_class: ClassVar[type[BootstrappedDQNConfig]] = BootstrappedDQNConfig
 
     def __init__(
         self,

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real
+from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real, resolve_config
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
@@ -38,7 +38,6 @@ from ._common import (
     make_decision,
     make_projection,
     require_bank,
-    resolve_config,
 )
 
 __all__ = ["LinUCBConfig", "LinUCBAgent", "choose_actions", "policy_probs"]
@@ -273,6 +272,9 @@ class LinUCBAgent:
         >>> decision.actions.shape, agent.update(np.full((4, 2), 0.5), decision.actions, np.ones(4))
         ((4,), {})
     """
+
+    #: The config whose fields are this agent's keyword parameters.
+    config_class: ClassVar[type[LinUCBConfig]] = LinUCBConfig
 
     def __init__(
         self,

@@ -33,17 +33,15 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_bool, check_choice, check_prob, check_str
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.projection import BankProjection, padded_bank
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.integrations.sb3 import SB3_ALGORITHMS, sb3_class
 from actionbank_env.protocols import AgentContext, Decision
 
 from ._common import check_bank, check_feedback, check_users, make_decision, require_bank
 
-__all__ = ["SB3PolicyConfig", "SB3PolicyAgent", "SB3_ALGORITHMS", "load_sb3_model"]
+__all__ = ["SB3PolicyConfig", "SB3PolicyAgent", "load_sb3_model"]
 
 logger = logging.getLogger(__name__)
-
-#: Algorithm names and their stable_baselines3 classes.
-SB3_ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,7 +66,7 @@ class SB3PolicyConfig:
     def __post_init__(self) -> None:
         if self.model_path is not None:
             if not isinstance(self.model_path, str | os.PathLike):
-                raise TypeError(
+                raise ConfigTypeError(
                     f"SB3PolicyConfig.model_path must be a str or path, got {self.model_path!r} "
                     f"of type {type(self.model_path).__name__}."
                 )
@@ -82,12 +80,10 @@ class SB3PolicyConfig:
 
 def load_sb3_model(algo: str, path: str | os.PathLike[str], *, device: str = "cpu") -> Any:
     """Load a model saved by ``model.save`` with the class of ``algo`` (``"ppo"``, ``"a2c"``, ``"dqn"``)."""
-    import stable_baselines3
-
-    algo = check_choice("algo", algo, SB3_ALGORITHMS)
+    cls = sb3_class(algo)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"SB3 model file {os.fspath(path)!r} does not exist.")
-    return getattr(stable_baselines3, SB3_ALGORITHMS[algo]).load(path, device=device)
+    return cls.load(path, device=device)
 
 
 class SB3PolicyAgent:
@@ -110,6 +106,9 @@ class SB3PolicyAgent:
 
     #: Not an evaluation-only agent: it never sees the ground truth.
     evaluation_only: ClassVar[bool] = False
+
+    #: The config whose fields are this agent's keyword parameters.
+    config_class: ClassVar[type[SB3PolicyConfig]] = SB3PolicyConfig
 
     def __init__(
         self,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from actionbank_env.core.coverage import GreedySelector
 from optimizers.reward_models import REWARD_MODELS, make_reward_model
-from optimizers.selection import GreedySelector
 
 N_USERS, N_CANDIDATES, N_BANK, K, D_USER, D_EMBED = 1000, 2000, 30, 10, 8, 128
 SHORTLIST = 200

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1000-1009")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
-    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.users)
+    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.campaign.users_per_iteration)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
@@ -68,14 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         for setting in settings:
             agent = ProbabilityRecorder(
                 make_agent(
-                    "linucb", world, rng=np.random.default_rng([seed, 2]),
-                    **{**SIMULATE_DEFAULTS.agent_params(), **SETTINGS[setting]},
+                    "linucb",
+                    world,
+                    rng=np.random.default_rng([seed, 2]),
+                    **{**SIMULATE_DEFAULTS.agent.kwargs(), **SETTINGS[setting]},
                 )
             )
             agent.set_bank(world.initial_bank)
             result = run_campaign(
-                world.ground_truth, world.initial_bank, agent, users, rng=np.random.default_rng([seed, 3]),
-                batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
+                world.ground_truth,
+                world.initial_bank,
+                agent,
+                users,
+                rng=np.random.default_rng([seed, 3]),
+                batch_size=SIMULATE_DEFAULTS.campaign.campaign_batch_size,
             )
             props = result.log.propensities
             values[setting].append(result.deployed_value)
@@ -84,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             min_any[setting].append(float(agent.logging_probs.min()))
         print(f"seed {seed}: " + "  ".join(f"{s} {values[s][-1]:.4f}" for s in settings), file=sys.stderr, flush=True)
     base = np.array(values["none"]) if "none" in values else None
-    print("| exploration | deployed value (mean) | paired diff to none, 95 % CI | ratio of means | share p=1 |"
-          " min propensity | min action prob |")
+    print(
+        "| exploration | deployed value (mean) | paired diff to none, 95 % CI | ratio of means | share p=1 |"
+        " min propensity | min action prob |"
+    )
     print("|---|---|---|---|---|---|---|")
     for setting in settings:
         v = np.array(values[setting])

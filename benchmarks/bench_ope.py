@@ -32,10 +32,8 @@ from actionbank_env.core.campaign import run_campaign
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.evaluation import policy_value
-from actionbank_env.experiment import _designer_params
 from actionbank_env.ope import BanditData, OPEConfig, estimate_all
 from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
-from actionbank_env.protocols import DesignerContext
 from actionbank_env.registry import make_agent, make_designer, make_reward_model
 
 #: What a default ``actionbank simulate`` uses (LinUCB's alpha and PCA, campaign batch, designer settings).
@@ -45,9 +43,9 @@ SIMULATE_DEFAULTS = SimulationConfig()
 LOGGERS: dict[str, tuple[str, dict[str, Any]]] = {
     "uniform": ("random", {}),
     "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
-    "linucb_default": ("linucb", SIMULATE_DEFAULTS.agent_params()),
-    "linucb_softmax": ("linucb", {**SIMULATE_DEFAULTS.agent_params(), "exploration": "softmax"}),
-    "linucb_deterministic": ("linucb", {**SIMULATE_DEFAULTS.agent_params(), "exploration": "none"}),
+    "linucb_default": ("linucb", SIMULATE_DEFAULTS.agent.kwargs()),
+    "linucb_softmax": ("linucb", {**SIMULATE_DEFAULTS.agent.kwargs(), "exploration": "softmax"}),
+    "linucb_deterministic": ("linucb", {**SIMULATE_DEFAULTS.agent.kwargs(), "exploration": "none"}),
 }
 
 
@@ -61,7 +59,14 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_trial(
-    world: World, logger: str, seed: int, *, n_users: int, n_folds: int, designer_params: dict[str, Any], ope_config: OPEConfig,
+    world: World,
+    logger: str,
+    seed: int,
+    *,
+    n_users: int,
+    n_folds: int,
+    designer_params: dict[str, Any],
+    ope_config: OPEConfig,
     cluster_grid: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """One logged campaign, one proposal, every estimate and the truth."""
@@ -74,19 +79,22 @@ def run_trial(
     bank = world.initial_bank
     agent.set_bank(bank)
     result = run_campaign(
-        world.ground_truth, bank, agent, users, rng=np.random.default_rng(click_seq),
-        batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
+        world.ground_truth,
+        bank,
+        agent,
+        users,
+        rng=np.random.default_rng(click_seq),
+        batch_size=SIMULATE_DEFAULTS.campaign.campaign_batch_size,
     )
     log = result.log
-    context = DesignerContext(
-        embedder=world.embedder, copywriter=OfflineCopywriter(), d_user=world.d_user, feature_names=world.feature_names
+    designer = make_designer(
+        "generative", world, copywriter=OfflineCopywriter(), rng=np.random.default_rng(designer_seq), **designer_params
     )
-    designer = make_designer("generative", context, rng=np.random.default_rng(designer_seq), **designer_params)
     start = time.perf_counter()
     proposal = designer.propose([log], bank, rng=np.random.default_rng(designer_seq.spawn(1)[0]))
     design_seconds = time.perf_counter() - start
     new_bank = world.new_catalog().bank(proposal.texts, world.embedder, origin="proposal", iteration=2)
-    model = designer.reward_model_
+    model = proposal.reward_model
     data = BanditData(
         users=log.users,
         actions=log.columns["action_index"],
@@ -110,11 +118,18 @@ def run_trial(
     # The designer's own claim: its model (fitted on every row) on its own greedy policy, in-sample.
     insample, insample_q = greedy_policy(model, data.users, new_bank.embeddings, new_bank.ids)
     estimates: dict[str, Any] = {}
-    variants = {"balanced": data, "decision": data.without("mean_logging_probs"),
-                "logged": data.without("mean_logging_probs", "logging_probs")}
+    variants = {
+        "balanced": data,
+        "decision": data.without("mean_logging_probs"),
+        "logged": data.without("mean_logging_probs", "logging_probs"),
+    }
     for variant, variant_data in variants.items():
         for k, v in estimate_all(
-            variant_data, policy, q_hat_target=q_target, q_hat_logged=q_logged, config=ope_config,
+            variant_data,
+            policy,
+            q_hat_target=q_target,
+            q_hat_logged=q_logged,
+            config=ope_config,
             rng=np.random.default_rng(ope_seq),
         ).items():
             if variant == "logged":
@@ -139,8 +154,13 @@ def run_trial(
     }
     for n_clusters in cluster_grid:
         grid = estimate_all(
-            variants["logged"], policy, q_hat_target=q_target, q_hat_logged=q_logged, estimators=("mips", "snmips", "mdr"),
-            config=replace(ope_config, n_clusters=n_clusters), rng=np.random.default_rng(ope_seq),
+            variants["logged"],
+            policy,
+            q_hat_target=q_target,
+            q_hat_logged=q_logged,
+            estimators=("mips", "snmips", "mdr"),
+            config=replace(ope_config, n_clusters=n_clusters),
+            rng=np.random.default_rng(ope_seq),
         )
         for k, v in grid.items():
             row["estimates"][f"{k}_c{n_clusters}"] = v.to_dict()
@@ -157,13 +177,24 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
         world = World.build(WorldConfig(world_seed=seed, embedder=embedder))
         for logger in loggers:
             start = time.perf_counter()
-            r = run_trial(world, logger, seed, n_users=n_users, n_folds=n_folds, designer_params=designer_params,
-                          ope_config=ope_config, cluster_grid=grid)
+            r = run_trial(
+                world,
+                logger,
+                seed,
+                n_users=n_users,
+                n_folds=n_folds,
+                designer_params=designer_params,
+                ope_config=ope_config,
+                cluster_grid=grid,
+            )
             out.append(r)
             print(
                 f"seed {seed} {logger:>22}: truth {r['truth']:.4f}  "
-                + "  ".join(f"{k} {v['value'] - r['truth']:+.4f}" for k, v in r["estimates"].items()
-                            if "[" not in k and "_c" not in k)
+                + "  ".join(
+                    f"{k} {v['value'] - r['truth']:+.4f}"
+                    for k, v in r["estimates"].items()
+                    if "[" not in k and "_c" not in k
+                )
                 + f"  ({time.perf_counter() - start:.1f} s)",
                 file=sys.stderr,
                 flush=True,
@@ -234,8 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1000-1009", help="world seeds, e.g. 0-9 or 1,4,7")
     parser.add_argument("--loggers", default=",".join(LOGGERS), help=f"comma list of {list(LOGGERS)}")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
-    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.users, help="logged users (simulate's default)")
-    parser.add_argument("--pool", type=int, default=SIMULATE_DEFAULTS.action_pool_size, help="designer's candidates")
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=SIMULATE_DEFAULTS.campaign.users_per_iteration,
+        help="logged users (simulate's default)",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=SIMULATE_DEFAULTS.designer.kwargs()["action_pool_size"],
+        help="designer's candidates",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="world seeds run in parallel processes")
     parser.add_argument("--out", default=None, help="write rows and summary as JSON here")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
@@ -252,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--loggers must be among {list(LOGGERS)}, got {unknown}")
     ope_config = OPEConfig(n_clusters=args.n_clusters)
     grid = tuple(int(c) for c in args.cluster_grid.split(",") if c)
-    designer_params = {**_designer_params(SIMULATE_DEFAULTS), "action_pool_size": args.pool}
-    jobs = [(seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
-            for seed in parse_seeds(args.seeds)]
+    designer_params = {**SIMULATE_DEFAULTS.designer.kwargs(), "action_pool_size": args.pool}
+    jobs = [
+        (seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
+        for seed in parse_seeds(args.seeds)
+    ]
     rows: list[dict[str, Any]] = []
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor

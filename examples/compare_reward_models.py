@@ -32,7 +32,6 @@ from actionbank_env.core.campaign import run_campaign  # noqa: E402
 from actionbank_env.core.copywriting import OfflineCopywriter  # noqa: E402
 from actionbank_env.core.world import World, WorldConfig, spawn_generators  # noqa: E402
 from actionbank_env.evaluation import bank_value, improvement_captured, reward_model_fidelity  # noqa: E402
-from actionbank_env.protocols import DesignerContext  # noqa: E402
 from actionbank_env.registry import make_agent, make_designer  # noqa: E402
 from optimizers.reward_models import REWARD_MODELS  # noqa: E402
 
@@ -75,10 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     world = World.build(WorldConfig(world_seed=args.world_seed, embedder=args.embedder))
     print(f"{world}  (built in {time.perf_counter() - start:.1f} s)")
-    context = DesignerContext(world.embedder, OfflineCopywriter(), world.d_user, world.feature_names)
-    oracle_context = DesignerContext(
-        world.embedder, OfflineCopywriter(), world.d_user, world.feature_names, ground_truth=world.ground_truth
-    )
     common = {"action_pool_size": args.pool, "action_bank_size": args.new_actions, "n_representative_users": n_rep}
     results: dict[str, dict[str, list[float]]] = {
         m: {k: [] for k in ("captured", "spearman", "auc", "fit", "generate", "select")} for m in args.models
@@ -96,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ).log
         eval_users = world.sample_users(args.n_eval, rng=eval_rng).features
         v_old = bank_value(world.ground_truth, eval_users, bank)
-        oracle = make_designer("oracle", oracle_context, rng=np.random.default_rng(0), **common)
+        oracle = make_designer("oracle", world, rng=np.random.default_rng(0), **common)  # gets the ground truth
         oracle_texts = oracle.propose([log], bank, rng=np.random.default_rng(designer_seed)).texts
         v_oracle = bank_value(world.ground_truth, eval_users, world.embedder.embed(list(oracle_texts)))
         oracle_gain.append(v_oracle - v_old)
@@ -104,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             params = QUICK_PARAMS.get(name, {}) if args.quick else {}
             designer = make_designer(
                 "generative",
-                context,
+                world,
                 rng=np.random.default_rng(0),
                 reward_model=name,
                 reward_model_params=params,
@@ -117,12 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             diag = proposal.diagnostics
             for key in ("fit", "generate", "select"):
                 row[key].append(float(diag.get(f"{key}_seconds", float("nan"))))
-            if designer.reward_model_ is not None:
+            if proposal.reward_model is not None and proposal.candidates is not None:
                 fidelity = reward_model_fidelity(
-                    designer.reward_model_,
+                    proposal.reward_model,
                     world.ground_truth,
                     eval_users[:500],
-                    designer.last_pool_.embeddings,
+                    proposal.candidates.embeddings,
                     rng=metric_rng,
                 )
                 row["spearman"].append(fidelity.spearman)

@@ -3,7 +3,7 @@
 An agent is any class with ``set_bank(bank)``, ``act(users (B, 8)) -> Decision`` and ``update(users, actions,
 rewards) -> dict``, built as ``Agent(context, rng=rng, **params)`` (see ``actionbank_env.protocols``). Pass the
 class itself to ``gym.make("ActionBank/BankDesign-v0", company_strategy=...)``, or ``"module:Class"`` to
-``SimulationConfig(company_strategy=...)`` / ``actionbank simulate --company_strategy module:Class``.
+``SimulationConfig.from_settings({"agent": ...})`` / ``actionbank simulate --agent module:Class``.
 
 Run (about 30 s; hashing embedder for speed, ``--embedder minilm`` for the semantic default one)::
 
@@ -92,17 +92,19 @@ def main() -> None:
     spec = f"{Path(__file__).stem}:ThompsonSamplingAgent"
     print(f"\nrun_simulation(company_strategy={spec!r}) vs linucb, optimizer 'keep'")
     for strategy in (spec, "linucb"):
-        config = SimulationConfig(
-            iterations=2,
-            users=args.users,
-            initial_actions=10,
-            embedder=args.embedder,
-            company_strategy=strategy,
-            optimizer="keep",
-            evaluation_users=500,
-            results_dir=args.results_dir,
-            tensorboard=False,
-            report=False,
+        config = SimulationConfig.from_settings(
+            {
+                "iterations": 2,
+                "users_per_iteration": args.users,
+                "initial_actions": 10,
+                "embedder": args.embedder,
+                "agent": strategy,
+                "designer": "keep",
+                "evaluation_users": 500,
+                "results_dir": args.results_dir,
+                "tensorboard": False,
+                "report": False,
+            }
         )
         result = run_simulation(config)
         regret = result.summary["per_iteration"]["regret"]

@@ -14,12 +14,19 @@ from actionbank_env.config import SimulationConfig
 from actionbank_env.sweep import run_sweep
 
 if __name__ == "__main__":  # the guard matters: trials run in other processes
-    base = SimulationConfig(
-        embedder="hashing", users=300, iterations=2, action_pool_size=100, report=False, tensorboard=False
+    base = SimulationConfig.from_settings(
+        {
+            "embedder": "hashing",
+            "users_per_iteration": 300,
+            "iterations": 2,
+            "designer.action_pool_size": 100,
+            "report": False,
+            "tensorboard": False,
+        }
     )
     sweep = run_sweep(
         base,
-        grid={"optimizer": ("generative", "random", "keep")},
+        grid={"designer": ("generative", "random", "keep")},
         seeds=range(3),
         out="results/ray_sweep",
         backend="ray",

@@ -28,19 +28,21 @@ def main() -> None:
     parser.add_argument("--embedder", default="hashing", choices=("hashing", "minilm"))
     parser.add_argument("--users", type=int, default=500, help="users per iteration")
     args = parser.parse_args()
-    config = SimulationConfig(
-        iterations=3,
-        users=args.users,
-        initial_actions=10,
-        embedder=args.embedder,
-        reward_model_type="linear",
-        action_pool_size=200,
-        action_bank_size=5,
-        evaluation_users=500,
-        results_dir=args.results_dir,
-        name="tensorboard_walkthrough",
-        tensorboard=True,
-        report=False,
+    config = SimulationConfig.from_settings(
+        {
+            "iterations": 3,
+            "users_per_iteration": args.users,
+            "initial_actions": 10,
+            "embedder": args.embedder,
+            "designer.reward_model": "linear",
+            "designer.action_pool_size": 200,
+            "designer.action_bank_size": 5,
+            "evaluation_users": 500,
+            "results_dir": args.results_dir,
+            "name": "tensorboard_walkthrough",
+            "tensorboard": True,
+            "report": False,
+        }
     )
     result = run_simulation(config)
     events = EventAccumulator(str(result.path / "tb"), size_guidance={"scalars": 0, "histograms": 0})

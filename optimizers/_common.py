@@ -7,17 +7,16 @@ compose these functions.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real, check_str
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -29,7 +28,6 @@ __all__ = [
     "TrainingRows",
     "training_rows",
     "representative_users",
-    "resolve_config",
     "REPRESENTATIVE_METHODS",
 ]
 
@@ -58,7 +56,7 @@ class GenerativeConfig:
         diversity_weight: Penalty per unit of maximal cosine similarity of a candidate to the bank and to the
             actions already chosen.
         use_uncertainty: Select on an optimistic score r̂ + ``uncertainty_weight`` * std (needs a model with
-            ``predict_with_uncertainty``: ``bayesian_neural``, ``gaussian_process``).
+            ``predict_with_uncertainty``: ``bayesian_bilinear``, ``bayesian_neural``, ``gaussian_process``).
         uncertainty_weight: Weight of the predictive standard deviation.
         screen_users: Representative users (the heaviest prototypes) on which the whole pool is screened first.
         screen_shortlist: Candidates (best single-action gain on the screening users) that are scored on every
@@ -111,6 +109,10 @@ class GenerativeConfig:
     propensity_clip: float = 0.05
     fit_on_pool_pca: bool = True
 
+    #: Fields that name a component (``reward_model``, a reward-model registry name) and the field holding its
+    #: parameters: the configuration tree gives them their own ``--designer.reward-model.*`` settings.
+    COMPONENTS: ClassVar[dict[str, tuple[str, str]]] = {"reward_model": ("reward_model", "reward_model_params")}
+
     def __post_init__(self) -> None:
         from optimizers.reward_models import REWARD_MODELS
 
@@ -119,20 +121,20 @@ class GenerativeConfig:
             pass  # a user's own class
         elif check_str(f"{name}.reward_model", self.reward_model) and ":" in self.reward_model:
             pass  # "module:Class", resolved when the model is built
-        elif self.reward_model not in REWARD_MODELS:
-            close = difflib.get_close_matches(self.reward_model, sorted(REWARD_MODELS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{name}.reward_model must be one of {sorted(REWARD_MODELS)}, got {self.reward_model!r}.{hint}"
-            )
+        else:
+            check_choice(f"{name}.reward_model", self.reward_model, REWARD_MODELS)
         if not isinstance(self.reward_model_params, Mapping):
-            raise TypeError(
+            raise ConfigTypeError(
                 f"{name}.reward_model_params must be a dict, got {self.reward_model_params!r} "
                 f"of type {type(self.reward_model_params).__name__}."
             )
         object.__setattr__(self, "reward_model_params", dict(self.reward_model_params))
         check_int(f"{name}.action_pool_size", self.action_pool_size, low=0)
         check_int(f"{name}.action_bank_size", self.action_bank_size, low=0)
+        if self.action_bank_size > self.action_pool_size:
+            raise ConfigError(
+                f"{name}.action_bank_size={self.action_bank_size} must be <= action_pool_size={self.action_pool_size}."
+            )
         if self.max_bank_size is not None:
             check_int(f"{name}.max_bank_size", self.max_bank_size, low=1)
             if self.max_bank_size < self.action_bank_size:
@@ -176,21 +178,6 @@ class GenerativeConfig:
 
 #: Generation modes, in pool order.
 MODE_NAMES: tuple[str, ...] = ("exploit", "explore", "targeted")
-
-
-def resolve_config(config: GenerativeConfig | None, params: Mapping[str, Any], owner: str) -> GenerativeConfig:
-    """A :class:`GenerativeConfig` from ``config`` and/or keyword ``params``; unknown names raise ``TypeError``."""
-    valid = [f.name for f in dataclasses.fields(GenerativeConfig)]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        hints = [f"{u!r} -> {c[0]!r}" for u in unknown if (c := difflib.get_close_matches(u, valid, n=1))]
-        hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-        raise TypeError(f"{owner} got unknown parameters {unknown}; valid names are {valid}.{hint}")
-    if config is None:
-        return GenerativeConfig(**params)
-    if not isinstance(config, GenerativeConfig):
-        raise TypeError(f"{owner} config must be a GenerativeConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, **params) if params else config
 
 
 class ActionMemory:

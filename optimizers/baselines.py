@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from actionbank_env._validation import resolve_config
+from actionbank_env.core.coverage import GreedySelector
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import DesignerContext, Proposal
-from optimizers._common import ActionMemory, GenerativeConfig, resolve_config
+from optimizers._common import ActionMemory, GenerativeConfig
 from optimizers.generative import draw_pool, finish_bank
-from optimizers.selection import GreedySelector
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -28,6 +29,9 @@ __all__ = ["KeepDesigner", "RandomDesigner", "OracleDesigner"]
 
 class _PoolDesigner:
     _name = "PoolDesigner"
+    #: The config whose fields are this designer's keyword parameters (the generative designer's: one parameter set
+    #: serves every designer of a comparison).
+    config_class: ClassVar[type[GenerativeConfig]] = GenerativeConfig
 
     def __init__(
         self,
@@ -39,11 +43,14 @@ class _PoolDesigner:
     ) -> None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"{self._name} rng must be a numpy.random.Generator, got {type(rng).__name__}.")
-        self.config = resolve_config(config, params, self._name)
+        self.config = resolve_config(GenerativeConfig, config, params, self._name)
         self.context = context
         self._rng = rng
         self.memory = ActionMemory()
-        self.last_pool_: Any = None
+
+    def remember(self, bank: ActionBank) -> None:
+        """Record a deployed bank (its texts and embeddings) without proposing."""
+        self.memory.remember(bank)
 
     def __repr__(self) -> str:
         c = self.config
@@ -85,7 +92,6 @@ class RandomDesigner(_PoolDesigner):
         pool_rng, user_rng, pick_rng = rng.spawn(3)
         self.memory.remember(bank)
         draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
-        self.last_pool_ = draw
         start = time.perf_counter()
         k = min(cfg.action_bank_size, len(draw.pool))
         chosen = pick_rng.choice(len(draw.pool), size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
@@ -106,7 +112,7 @@ class RandomDesigner(_PoolDesigner):
             "new_modes": [draw.pool.modes[i] for i in chosen],
             "retired_texts": retired,
         }
-        return Proposal(texts=tuple(texts), diagnostics=diag)
+        return Proposal(texts=tuple(texts), diagnostics=diag, candidates=draw.candidates(cfg.action_bank_size))
 
 
 class OracleDesigner(_PoolDesigner):
@@ -119,7 +125,7 @@ class OracleDesigner(_PoolDesigner):
     """
 
     _name = "OracleDesigner"
-    evaluation_only = True
+    evaluation_only: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -132,8 +138,8 @@ class OracleDesigner(_PoolDesigner):
         super().__init__(context, rng=rng, config=config, **params)
         if context.ground_truth is None:
             raise ConfigError(
-                "OracleDesigner needs the ground truth: build it with make_designer on a world's evaluation "
-                "context (DesignerContext(..., ground_truth=world.ground_truth)); it is for evaluation only."
+                'OracleDesigner needs the ground truth: build it with make_designer("oracle", world, ...), which gives '
+                "evaluation-only designers the world's ground truth; it is for evaluation only."
             )
 
     def propose(
@@ -145,7 +151,7 @@ class OracleDesigner(_PoolDesigner):
         pool_rng, user_rng, _ = rng.spawn(3)
         self.memory.remember(bank)
         draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
-        self.last_pool_ = draw
+        candidates = draw.candidates(cfg.action_bank_size)
         start = time.perf_counter()
         truth = self.context.ground_truth
         assert truth is not None  # checked in __init__
@@ -153,7 +159,9 @@ class OracleDesigner(_PoolDesigner):
         n_bank = len(bank)
         if users.shape[0] == 0:
             # No logged users: judge on the bank alone (nothing to optimise for).
-            return Proposal(texts=bank.texts, diagnostics={"designer": "oracle", "n_new": 0, "new_texts": []})
+            return Proposal(
+                texts=bank.texts, diagnostics={"designer": "oracle", "n_new": 0, "new_texts": []}, candidates=candidates
+            )
         bank_true = truth.click_prob(users, bank.embeddings) if n_bank else np.zeros((users.shape[0], 0))
         pool_true = truth.click_prob(users, draw.embeddings) if len(draw.pool) else np.zeros((users.shape[0], 0))
         base = bank_true.max(axis=1) if n_bank else np.zeros(users.shape[0])
@@ -176,4 +184,4 @@ class OracleDesigner(_PoolDesigner):
             "true_value_new": result.value,
             "retired_texts": retired,
         }
-        return Proposal(texts=texts, diagnostics=diag)
+        return Proposal(texts=texts, diagnostics=diag, candidates=candidates)

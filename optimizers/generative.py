@@ -19,24 +19,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from actionbank_env._validation import resolve_config
+from actionbank_env.core.coverage import GreedySelector, retire_least_valuable
 from actionbank_env.core.observations import ObservationLog
 from actionbank_env.errors import ConfigError
-from actionbank_env.protocols import DesignerContext, Proposal
+from actionbank_env.protocols import CandidateGenerator, Candidates, DesignerContext, Proposal, Selector
 from optimizers._common import (
     ActionMemory,
     GenerativeConfig,
     representative_users,
-    resolve_config,
     training_rows,
     window,
 )
 from optimizers.generators import CandidatePool, CopywriterCandidateGenerator
-from optimizers.selection import GreedySelector, retire_least_valuable
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -75,6 +75,10 @@ class PoolDraw:
         self.log = log
         self.seconds = seconds
 
+    def candidates(self, budget: int) -> Candidates:
+        """The pool as the evaluator sees it, with the designer's ``budget`` of new actions."""
+        return Candidates(texts=self.pool.texts, embeddings=self.embeddings, budget=budget)
+
 
 def draw_pool(
     context: DesignerContext,
@@ -85,16 +89,19 @@ def draw_pool(
     *,
     pool_rng: np.random.Generator,
     user_rng: np.random.Generator,
+    generator: CandidateGenerator | None = None,
 ) -> PoolDraw:
     """Write and embed the pool and sample the representative users (shared by every designer).
 
     Designers given generators in the same state draw the same pool and users, so a comparison of designers
-    at one seed compares their choices, not their luck.
+    at one seed compares their choices, not their luck. ``generator`` writes the pool (default: a
+    :class:`~optimizers.generators.CopywriterCandidateGenerator` over the context's copywriter).
     """
     start = time.perf_counter()
     logs = window(history, config.history_window)
     log = ObservationLog.concat(logs)
-    generator = CopywriterCandidateGenerator(context.copywriter, config, feature_names=context.feature_names)
+    if generator is None:
+        generator = CopywriterCandidateGenerator(context.copywriter, config, feature_names=context.feature_names)
     texts_by_id = {i: t for i in np.unique(log.action_ids.astype(str)) if (t := memory.text_of(str(i))) is not None}
     pool = generator.generate(bank, log, config.action_pool_size, rng=pool_rng, texts_by_id=texts_by_id)
     if len(pool):
@@ -135,11 +142,12 @@ class GenerativeDesigner:
         context: The world's embedder, copywriter and feature names.
         rng: Fallback generator for :meth:`propose` calls made without one.
         config: A :class:`GenerativeConfig`; keyword ``params`` are applied on top of it.
+        generator: Writes the candidate pool (a :class:`~actionbank_env.protocols.CandidateGenerator`; default: a
+            :class:`~optimizers.generators.CopywriterCandidateGenerator` over ``context.copywriter`` and ``config``).
+        selector: Chooses the new actions from the r̂ scores (a :class:`~actionbank_env.protocols.Selector`;
+            default: :class:`~actionbank_env.core.coverage.GreedySelector` with ``config.diversity_weight``, which
+            an injected selector replaces).
         **params: Fields of :class:`GenerativeConfig`.
-
-    Attributes:
-        reward_model_: The model fitted by the last ``propose`` (``None`` before, or when it could not fit).
-        last_pool_: The :class:`PoolDraw` of the last ``propose``.
 
     Example:
         >>> from actionbank_env.core.copywriting import OfflineCopywriter
@@ -149,29 +157,45 @@ class GenerativeDesigner:
         GenerativeDesigner(reward_model='linear', action_pool_size=2000, action_bank_size=3, max_bank_size=None)
     """
 
+    #: The config whose fields are this designer's keyword parameters.
+    config_class: ClassVar[type[GenerativeConfig]] = GenerativeConfig
+
     def __init__(
         self,
         context: DesignerContext,
         *,
         rng: np.random.Generator,
         config: GenerativeConfig | None = None,
+        generator: CandidateGenerator | None = None,
+        selector: Selector | None = None,
         **params: Any,
     ) -> None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"GenerativeDesigner rng must be a numpy.random.Generator, got {type(rng).__name__}.")
-        self.config = resolve_config(config, params, "GenerativeDesigner")
+        self.config = resolve_config(GenerativeConfig, config, params, "GenerativeDesigner")
+        if generator is not None and not isinstance(generator, CandidateGenerator):
+            raise TypeError(
+                f"GenerativeDesigner generator must implement CandidateGenerator (a generate method), "
+                f"got {type(generator).__name__}."
+            )
+        if selector is not None and not isinstance(selector, Selector):
+            raise TypeError(
+                f"GenerativeDesigner selector must implement Selector (a run method), got {type(selector).__name__}."
+            )
+        self.generator = generator
+        self.selector = (
+            selector if selector is not None else GreedySelector(diversity_weight=self.config.diversity_weight)
+        )
         self.context = context
         self._rng = rng
         self.memory = ActionMemory()
-        self.reward_model_: Any = None
-        self.last_pool_: PoolDraw | None = None
         if self.config.use_uncertainty:
             from optimizers.reward_models import reward_model_class
 
             if not hasattr(reward_model_class(self.config.reward_model), "predict_with_uncertainty"):
                 raise ConfigError(
                     f"GenerativeConfig.use_uncertainty=True needs a reward model with predictive uncertainty "
-                    f"('bayesian_neural' or 'gaussian_process'), got reward_model={self.config.reward_model!r}."
+                    f"('bayesian_bilinear', 'bayesian_neural' or 'gaussian_process'), got reward_model={self.config.reward_model!r}."
                 )
 
     def __repr__(self) -> str:
@@ -180,6 +204,10 @@ class GenerativeDesigner:
             f"GenerativeDesigner(reward_model={c.reward_model!r}, action_pool_size={c.action_pool_size}, "
             f"action_bank_size={c.action_bank_size}, max_bank_size={c.max_bank_size})"
         )
+
+    def remember(self, bank: ActionBank) -> None:
+        """Record a deployed bank (its texts and embeddings) without proposing."""
+        self.memory.remember(bank)
 
     def _fit(
         self, logs: Sequence[ObservationLog], pool_embeddings: NDArray[np.float32], rng: np.random.Generator
@@ -249,8 +277,17 @@ class GenerativeDesigner:
             diag.update(n_new=0, new_texts=[], retired_texts=[], note="action_bank_size=0 keeps the bank")
             return Proposal(texts=bank.texts, diagnostics=diag)
 
-        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
-        self.last_pool_ = draw
+        draw = draw_pool(
+            self.context,
+            cfg,
+            self.memory,
+            history,
+            bank,
+            pool_rng=pool_rng,
+            user_rng=user_rng,
+            generator=self.generator,
+        )
+        pool_view = draw.candidates(cfg.action_bank_size)
         diag.update(draw.pool.summary())
         diag["generate_seconds"] = draw.seconds
 
@@ -258,11 +295,10 @@ class GenerativeDesigner:
         model, fit_info = self._fit(window(history, cfg.history_window), draw.embeddings, fit_rng)
         diag["fit_seconds"] = time.perf_counter() - start
         diag.update(fit_info)
-        self.reward_model_ = model
         if model is None or draw.users.shape[0] == 0:
             logger.warning("GenerativeDesigner keeps the bank: %s.", fit_info.get("skipped", "no logged users"))
             diag.update(n_new=0, new_texts=[], retired_texts=[], select_seconds=0.0)
-            return Proposal(texts=bank.texts, diagnostics=diag)
+            return Proposal(texts=bank.texts, diagnostics=diag, candidates=pool_view, reward_model=model)
 
         start = time.perf_counter()
         users, weights = draw.users, draw.user_weights
@@ -297,8 +333,7 @@ class GenerativeDesigner:
                 "mean_std_pool": float(std_u[:, n_bank:].mean()) if shortlist.size else None,
                 "max_std_pool": float(std_u[:, n_bank:].max()) if shortlist.size else None,
             }
-        selector = GreedySelector(diversity_weight=cfg.diversity_weight)
-        result = selector.run(
+        result = self.selector.run(
             select_scores,
             cfg.action_bank_size,
             base=base,
@@ -327,4 +362,4 @@ class GenerativeDesigner:
             selection_evaluations=result.n_evaluations,
             pool_expected_value_max=float(weights @ pool_mean.max(axis=1)) if pool_mean.size else None,
         )
-        return Proposal(texts=texts, diagnostics=diag)
+        return Proposal(texts=texts, diagnostics=diag, candidates=pool_view, reward_model=model)

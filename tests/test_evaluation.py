@@ -13,9 +13,11 @@ from actionbank_env.evaluation import (
     compare_banks,
     expected_calibration_error,
     fidelity_from_predictions,
+    gain_diagnostics,
     improvement_captured,
     reward_model_fidelity,
     uncertainty_calibration,
+    unseen_candidate_fidelity,
 )
 from tests.worlds import hashing_world
 
@@ -173,3 +175,49 @@ def test_world_card_learnability_is_measured_on_request() -> None:
     # The well-specified model knows the functional form: it beats random picks from the same pool.
     assert row["delta_value"] > learn["random_delta_value"]
     assert "learnability" in card.format()
+
+
+class _UserOnlyModel:
+    """Knows each user's mean click probability over the texts, nothing about the texts."""
+
+    def __init__(self, truth: object, embeddings: np.ndarray) -> None:
+        self.truth, self.embeddings = truth, embeddings
+
+    def predict(self, users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        mean = self.truth.click_prob(users, self.embeddings).mean(axis=1, keepdims=True)  # type: ignore[attr-defined]
+        return np.broadcast_to(mean, (users.shape[0], embeddings.shape[0])).copy()
+
+
+def test_unseen_candidate_fidelity_puts_the_model_between_baseline_and_ceiling() -> None:
+    world = hashing_world()
+    users = world.sample_users(400, rng=np.random.default_rng(0)).features
+    candidates = world.reference_embeddings[:80]
+    served = candidates[:20]
+    truth = world.ground_truth
+    perfect = unseen_candidate_fidelity(
+        _TruthModel(truth), truth, users, candidates, rng=np.random.default_rng(1), served=served
+    )
+    assert perfect.n_candidates == 60  # the served ones are left out
+    assert perfect.fidelity.auc == pytest.approx(perfect.fidelity.auc_ceiling)
+    assert perfect.within_user_spearman == pytest.approx(1.0) and perfect.mean_ratio == pytest.approx(1.0)
+    assert perfect.fidelity.auc > perfect.user_only_auc  # the texts matter in this world
+    blind = unseen_candidate_fidelity(
+        _UserOnlyModel(truth, candidates[20:]), truth, users, candidates, rng=np.random.default_rng(1), served=served
+    )
+    # Same clicks drawn: the action-blind model reaches exactly the baseline, and ranks no text.
+    assert blind.fidelity.auc == pytest.approx(blind.user_only_auc)
+    assert math.isnan(blind.within_user_spearman)
+    assert blind.mean_ratio == pytest.approx(1.0)
+    low = unseen_candidate_fidelity(_ConstantModel(0.01), truth, users, candidates, rng=np.random.default_rng(1))
+    assert low.n_candidates == 80 and low.mean_ratio == pytest.approx(0.01 / truth.click_prob(users, candidates).mean())
+    json.dumps(perfect.to_dict())
+
+
+def test_gain_diagnostics_curse_ratio() -> None:
+    honest = gain_diagnostics(0.10, 0.12, 0.10, 0.12)
+    assert honest.predicted_gain == pytest.approx(0.02) and honest.curse_ratio == pytest.approx(1.0)
+    cursed = gain_diagnostics(0.10, 0.15, 0.20, 0.21)
+    assert cursed.curse_ratio == pytest.approx(5.0)
+    assert math.isnan(gain_diagnostics(None, None, 0.1, 0.2).curse_ratio)
+    assert math.isnan(gain_diagnostics(0.1, 0.2, 0.1, 0.1).curse_ratio)  # nothing realised: undefined
+    json.dumps(cursed.to_dict())

@@ -110,13 +110,18 @@ def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.Ca
     for key in ("company_reward", "deployed_value", "bank_value", "oracle_bank_value", "improvement_captured"):
         assert key in summary and len(summary["per_iteration"][key]) == 2
     config = SimulationConfig.from_dict(json.loads((run / "simulation_config.json").read_text()))
-    assert config.users == 200 and config.embedder == "hashing"
+    assert config.campaign.users_per_iteration == 200 and config.world.embedder == "hashing"
     # Embeddings are stored once per action (bank files), never per observation row.
     assert "embedding" not in (run / "iteration_1" / "observations.csv").read_text().splitlines()[0]
     # Bank evolution: the new bank keeps the old ids and adds action_bank_size new ones.
     evaluation = json.loads((run / "iteration_1" / "ground_truth_evaluation.json").read_text())
     assert len(evaluation["bank_evolution"]["kept_ids"]) == 5
     assert len(evaluation["bank_evolution"]["added_ids"]) == 3
+    # Issue 16 diagnostics: the optimizer's curse and the fidelity on never-served candidates with its ceiling.
+    gain = evaluation["gain"]
+    assert gain["realised_gain"] == pytest.approx(evaluation["new_bank_value"] - evaluation["bank_value"])
+    unseen = evaluation["unseen_candidate_fidelity"]
+    assert 0.0 < unseen["n_candidates"] and {"auc_ceiling", "user_only_auc", "mean_ratio"} <= set(unseen)
     # TensorBoard: scalars read back with their values.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -127,7 +132,7 @@ def test_simulate_writes_the_documented_layout(tmp_path: Path, capsys: pytest.Ca
     assert {"env/per_action_ctr", "fidelity/r_hat_minus_truth"} <= set(acc.Tags()["histograms"])
     assert {"config/text_summary", "bank/text_summary"} <= set(acc.Tags()["tensors"])
     config_text = acc.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
-    assert "| users | 200 |" in config_text
+    assert "| users_per_iteration | 200 |" in config_text
     bank_values = [e.value for e in acc.Scalars("optimizer/bank_value")]
     assert bank_values == pytest.approx(summary["per_iteration"]["bank_value"], rel=1e-6)
 
@@ -192,15 +197,22 @@ def test_resume_after_sigkill_gives_the_uninterrupted_results(tmp_path: Path) ->
     ("argv", "message"),
     [
         (["simulate", "--iteratons", "3"], "unrecognized arguments: --iteratons 3"),
-        (["simulate", "--users", "0"], "SimulationConfig.users must be an int >= 1 and <= 100000000, got 0."),
-        (["simulate", "--alpha", "-1"], "SimulationConfig.alpha must be a float >= 0.0, got -1.0."),
-        (["simulate", "--reward_model_type", "lightgmb"], "SimulationConfig.reward_model_type must be one of"),
-        (["simulate", "--optimizer", "best"], "SimulationConfig.optimizer must be one of"),
-        (["simulate", "--users", "ten"], "argument --users: invalid int value: 'ten'"),
+        (
+            ["simulate", "--users", "0"],
+            "CampaignConfig.users_per_iteration must be an int >= 1 and <= 100000000, got 0.",
+        ),
+        (["simulate", "--alpha", "-1"], "LinUCBConfig.alpha must be a float >= 0.0, got -1.0."),
+        (["simulate", "--agent.alpha", "-1"], "LinUCBConfig.alpha must be a float >= 0.0, got -1.0."),
+        (["simulate", "--reward_model_type", "lightgmb"], "designer.reward_model must be one of"),
+        (["simulate", "--reward_model_type", "lightgmb"], "Did you mean 'lightgbm'?"),
+        (["simulate", "--optimizer", "best"], "designer must be one of"),
+        (["simulate", "--users", "ten"], "users_per_iteration must be an int, got 'ten'."),
+        (["simulate", "--agent.n-heads", "3"], "unrecognized arguments: --agent.n-heads 3"),
+        (["simulate", "--agent", "random", "--agent.params", '{"alpha": 1}'], "got unknown parameters ['alpha']"),
         (["simulate", "--config", "/nonexistent/run.json"], "--config /nonexistent/run.json: no such file."),
         (
             ["simulate", "--action_bank_size", "30", "--action_pool_size", "20"],
-            "SimulationConfig.action_bank_size=30 must be <= action_pool_size=20.",
+            "GenerativeConfig.action_bank_size=30 must be <= action_pool_size=20.",
         ),
         (["simulate", "--resume", "/nonexistent"], "/nonexistent is not a run folder (no simulation_config.json)."),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -220,9 +232,9 @@ def test_config_file_and_flag_precedence(tmp_path: Path) -> None:
 
     cfg = tmp_path / "run.json"
     cfg.write_text(json.dumps({"users": 123, "iterations": 4}))
-    args = build_parser().parse_args(["simulate", "--config", str(cfg), "--iterations", "2", "--embedder", "hashing"])
-    config = _simulation_config(args)
-    assert (config.users, config.iterations, config.embedder) == (123, 2, "hashing")
+    argv = ["simulate", "--config", str(cfg), "--iterations", "2", "--embedder", "hashing"]
+    config = _simulation_config(build_parser(argv).parse_args(argv))
+    assert (config.campaign.users_per_iteration, config.run.iterations, config.world.embedder) == (123, 2, "hashing")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"user": 5}))
     assert main(["simulate", "--config", str(bad)]) == 2
@@ -239,15 +251,48 @@ def test_refuses_to_overwrite_a_non_empty_folder(tmp_path: Path, capsys: pytest.
 
 def test_generate_data_then_run_several_algorithms_on_the_same_users(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert main(["generate-data", "--embedder", "hashing", "--users", "150", "--iterations", "2",
-                 "--initial_actions", "5", "--out", str(data)]) == 0
+    assert (
+        main(
+            [
+                "generate-data",
+                "--embedder",
+                "hashing",
+                "--users",
+                "150",
+                "--iterations",
+                "2",
+                "--initial_actions",
+                "5",
+                "--out",
+                str(data),
+            ]
+        )
+        == 0
+    )
     assert (data / "data_config.json").is_file() and (data / "initialization" / "action_bank.json").is_file()
     runs = {}
     for optimizer in ("generative", "random"):
         out = tmp_path / optimizer
-        argv = ["run-from-data", "--data_dir", str(data), "--optimizer", optimizer, "--action_pool_size", "40",
-                "--action_bank_size", "2", "--reward_model_type", "linear", "--out", str(out), "--quiet", "--no-report",
-                "--no-tensorboard", "--evaluation-users", "200"]
+        argv = [
+            "run-from-data",
+            "--data_dir",
+            str(data),
+            "--optimizer",
+            optimizer,
+            "--action_pool_size",
+            "40",
+            "--action_bank_size",
+            "2",
+            "--reward_model_type",
+            "linear",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-report",
+            "--no-tensorboard",
+            "--evaluation-users",
+            "200",
+        ]
         assert main(argv) == 0
         runs[optimizer] = out
     for t in (1, 2):
@@ -255,7 +300,8 @@ def test_generate_data_then_run_several_algorithms_on_the_same_users(tmp_path: P
         for out in runs.values():
             assert (out / f"iteration_{t}" / "users.csv").read_bytes() == data_users
     config = json.loads((runs["random"] / "simulation_config.json").read_text())
-    assert config["users"] == 150 and config["embedder"] == "hashing" and config["data_dir"] == str(data)
+    assert config["campaign"]["users_per_iteration"] == 150 and config["world"]["embedder"] == "hashing"
+    assert config["run"]["data_dir"] == str(data) and config["run"]["name"] == "simulation_from_data"
     assert (runs["random"] / "run_from_data_config.json").is_file()
     assert main(["run-from-data", "--data_dir", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
 
@@ -263,8 +309,13 @@ def test_generate_data_then_run_several_algorithms_on_the_same_users(tmp_path: P
 def test_compare_models_scores_against_the_ground_truth(capsys: pytest.CaptureFixture[str]) -> None:
     from actionbank_env.model_comparison import compare_models
 
-    scores = compare_models(models=("linear", "gaussian_process"), users=3000, evaluation_users=300,
-                            n_new_candidates=60, config=SimulationConfig(embedder="hashing", initial_actions=10))
+    scores = compare_models(
+        models=("linear", "gaussian_process"),
+        users=3000,
+        evaluation_users=300,
+        n_new_candidates=60,
+        config=SimulationConfig.from_settings({"embedder": "hashing", "initial_actions": 10}),
+    )
     assert [s.model for s in scores] == ["linear", "gaussian_process"]
     for s in scores:
         assert s.fidelity_seen["spearman"] > 0.2  # learned something real about the logged actions

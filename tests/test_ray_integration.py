@@ -93,7 +93,7 @@ def test_bank_design_creator_with_a_catalog_has_a_box_action() -> None:
 def test_ray_sweep_matches_the_local_backend(tmp_path: Path) -> None:
     import ray
 
-    base = SimulationConfig(**TINY)
+    base = SimulationConfig.from_settings(TINY)
     grid = {"optimizer": ("generative", "keep")}
     local = run_sweep(base, grid=grid, seeds=(0, 1), out=tmp_path / "local", backend="local", workers=2)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

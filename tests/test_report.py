@@ -19,21 +19,23 @@ EVIL = "<script>alert('x')</script> Save $5 & more \U0001f4a5 now"
 
 
 def _tiny(optimizer: str, out: Path) -> Path:
-    cfg = SimulationConfig(
-        embedder="hashing",
-        users=200,
-        iterations=2,
-        initial_actions=5,
-        action_pool_size=50,
-        evaluation_users=200,
-        n_representative_users=32,
-        representative_method="subsample",
-        ground_truth_type="gmm",  # the cheapest world to build; the report does not depend on it
-        reward_model_type="linear",
-        optimizer=optimizer,
-        tensorboard=False,
-        report=False,
-        seed=3,
+    cfg = SimulationConfig.from_settings(
+        {
+            "embedder": "hashing",
+            "users_per_iteration": 200,
+            "iterations": 2,
+            "initial_actions": 5,
+            "evaluation_users": 200,
+            "ground_truth": "gmm",  # the cheapest world to build; the report does not depend on it
+            "designer": optimizer,
+            "designer.action_pool_size": 50,
+            "designer.n_representative_users": 32,
+            "designer.representative_method": "subsample",
+            "designer.reward_model": "linear",
+            "tensorboard": False,
+            "report": False,
+            "seed": 3,
+        }
     )
     return run_simulation(cfg, out=out).path
 
@@ -86,7 +88,9 @@ def test_generative_run_report(gen_report: Path) -> None:
     # config, summary and the final bank are on the page
     config = json.loads((run / "simulation_config.json").read_text())
     summary = json.loads((run / "summary.json").read_text())
-    assert f"<th>reward_model_type</th><td>{config['reward_model_type']}</td>" in html
+    reward_model = config["designer"]["params"]["reward_model"]["name"]
+    assert f"<th>designer.reward_model</th><td>{reward_model}</td>" in html
+    assert f"({reward_model} reward model)" in html
     assert "<th>final_bank_size</th>" in html and f">{summary['final_bank_size']}</td>" in html
     final = json.loads((run / "iteration_2" / "new_action_bank.json").read_text())
     assert final["n_actions"] > 5  # the generative designer added actions
@@ -142,7 +146,7 @@ def test_compare_runs_in_legend_and_table(runs: dict[str, Path], tmp_path: Path)
     keep = _copy(runs["keep"], tmp_path / "keep")
     twin = _copy(runs["generative"], tmp_path / "twin")
     cfg = json.loads((twin / "simulation_config.json").read_text())
-    cfg["seed"] = 99
+    cfg["run"]["seed"] = 99
     (twin / "simulation_config.json").write_text(json.dumps(cfg))
     html = write_report(run, compare=[keep, str(twin)]).read_text(encoding="utf-8")
     # series labels (the legend) come from the compared runs' simulation_config.json

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from actionbank_env.cli import ALIASES
 from actionbank_env.config import SimulationConfig
 from actionbank_env.errors import ConfigError
 from actionbank_env.sweep import (
@@ -25,21 +26,22 @@ from actionbank_env.sweep import (
     run_sweep,
     summarize,
     sweep_main,
+    typed_settings,
 )
 
 TINY = {
     "embedder": "hashing",
-    "users": 150,
+    "users_per_iteration": 150,
     "iterations": 2,
     "initial_actions": 5,
-    "action_pool_size": 40,
-    "reward_model_type": "linear",
+    "designer.action_pool_size": 40,
+    "designer.reward_model": "linear",
     "evaluation_users": 200,
     "report": False,
     "tensorboard": False,
     "threads": 1,
 }
-GRID = {"optimizer": ("generative", "keep")}
+GRID = {"designer": ("generative", "keep")}
 SEEDS = (0, 1)
 
 
@@ -70,35 +72,35 @@ def test_parse_seeds_errors(text: str, message: str) -> None:
         parse_seeds(text)
 
 
-def test_parse_grid_types_follow_the_config_fields() -> None:
-    grid = parse_grid(
-        [
-            "reward_model_type=lightgbm,neural",
-            "users=100,200",
-            "base-ctr=0.05,0.1",
-            "use_pca=true,no",
-            "world_seed=none,3",
-        ]
-    )
+def test_grid_values_are_parsed_by_the_types_of_their_settings() -> None:
+    grid = parse_grid(["reward_model_type=lightgbm,neural", "users=100,200", "base-ctr=0.05,0.1", "use_pca=true,no"])
     assert grid == {
         "reward_model_type": ("lightgbm", "neural"),
-        "users": (100, 200),
-        "base_ctr": (0.05, 0.1),
-        "use_pca": (True, False),
-        "world_seed": (None, 3),
+        "users": ("100", "200"),
+        "base_ctr": ("0.05", "0.1"),
+        "use_pca": ("true", "no"),
     }
-    assert parse_settings(["max_bank_size=none", "alpha=2"]) == {"max_bank_size": None, "alpha": 2.0}
+    given = {"users": "100", "base_ctr": "0.05", "use_pca": "no", "world_seed": "none"}
+    assert typed_settings("--grid", given, aliases=ALIASES) == {
+        "users_per_iteration": 100,
+        "base_ctr": 0.05,
+        "agent.use_pca": False,
+        "world_seed": None,
+    }
+    settings = parse_settings(["max_bank_size=none", "alpha=2"])
+    assert typed_settings("--set", settings, aliases=ALIASES) == {"designer.max_bank_size": None, "agent.alpha": 2.0}
+    # a parameter is parsed for the component its own grid point chooses
+    point = {"agent": "bootstrapped_dqn", "agent.hidden_sizes": "64,32"}
+    assert typed_settings("--grid", point) == {"agent": "bootstrapped_dqn", "agent.hidden_sizes": (64, 32)}
+    # a legacy spelling the chosen component does not have is dropped, as in earlier releases
+    assert typed_settings("--set", {"agent": "random", "alpha": "0.5"}, aliases=ALIASES) == {"agent": "random"}
 
 
 @pytest.mark.parametrize(
     ("specs", "message"),
     [
-        (["optimzer=keep"], "--grid key must be a SimulationConfig field, got 'optimzer' (did you mean 'optimizer'?)."),
         (["optimizer"], "--grid must look like key=value, got 'optimizer'."),
         (["seed=1,2"], "--grid key must not be 'seed', got 'seed'; give the seeds with --seeds."),
-        (["users=10,ten"], "--grid users values must be an int, got 'ten'."),
-        (["max_bank_size=3,x"], "--grid max_bank_size values must be an int (or none), got 'x'."),
-        (["use_pca=maybe"], "--grid use_pca values must be true or false, got 'maybe'."),
         (["users="], "--grid users must have non-empty comma-separated values, got ''."),
         (["users=1,1"], "--grid users must list each value once, got '1,1'."),
         (["users=1", "users=2"], "--grid users must be given once"),
@@ -109,20 +111,38 @@ def test_parse_grid_errors(specs: list[str], message: str) -> None:
         parse_grid(specs)
 
 
-def test_plan_names_the_bad_grid_point(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=re.escape("--grid point users=0: SimulationConfig.users must be an int >= 1")
-    ):
-        plan_trials(SimulationConfig(**TINY), {"users": (10, 0)}, (0,), tmp_path)
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"optimzer": ("keep",)}, "--grid point optimzer=keep: --grid key must be a setting of the configuration"),
+        ({"optimzer": ("keep",)}, "got 'optimzer'. Did you mean 'optimizer'?"),
+        ({"users": ("10", "ten")}, "--grid point users=ten: --grid users must be an int, got 'ten'."),
+        ({"max_bank_size": ("30", "x")}, "--grid max_bank_size must be an int (or none), got 'x'."),
+        ({"use_pca": ("maybe",)}, "--grid use_pca must be true or false, got 'maybe'."),
+        ({"users": (10, 0)}, "--grid point users=0: CampaignConfig.users_per_iteration must be an int >= 1"),
+    ],
+)
+def test_plan_names_the_bad_grid_point(tmp_path: Path, grid: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_trials(SimulationConfig.from_settings(TINY), grid, (0,), tmp_path, aliases=ALIASES)
+
+
+def test_plan_is_configuration_major(tmp_path: Path) -> None:
     trials = plan_trials(
-        SimulationConfig(**TINY), {"optimizer": ("keep", "random"), "users": (10, 20)}, (3, 4), tmp_path
+        SimulationConfig.from_settings(TINY),
+        {"optimizer": ("keep", "random"), "users": ("10", "20")},
+        (3, 4),
+        tmp_path,
+        aliases=ALIASES,
     )
     assert [(t.key, t.seed) for t in trials][:3] == [
         ("optimizer=keep,users=10", 3),
         ("optimizer=keep,users=10", 4),
         ("optimizer=keep,users=20", 3),
     ]
-    assert len(trials) == 8 and trials[0].config.users == 10 and trials[0].config.seed == 3
+    first = trials[0].config
+    assert len(trials) == 8 and first.campaign.users_per_iteration == 10 and first.run.seed == 3
+    assert first.designer.name == "keep" and first.run.name == "seed_3"
     assert trials[0].path == tmp_path.resolve() / "trials" / "optimizer=keep,users=10" / "seed_3"
 
 
@@ -137,15 +157,15 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     [
         (["--set", "users=5", "--grid", "users=1,2"], ConfigError, "--set and --grid must not both give users."),
         (["--set", "seed=3"], ConfigError, "--set key must not be 'seed'"),
-        (["--set", "userz=3"], ConfigError, "--set key must be a SimulationConfig field, got 'userz' (did you mean"),
-        (["--set", "users=-1"], ConfigError, "SimulationConfig.users must be an int >= 1"),
+        (["--set", "userz=3"], ConfigError, "--set key must be a setting of the configuration tree, got 'userz'."),
+        (["--set", "users=-1"], ConfigError, "CampaignConfig.users_per_iteration must be an int >= 1"),
         (["--workers", "0"], ConfigError, "--workers must be an int >= 1 and <= 1024, got 0."),
         (["--address", "auto"], ConfigError, "--address needs --backend ray, got --backend local."),
     ],
 )
 def test_sweep_main_errors(tmp_path: Path, extra: list[str], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=re.escape(message)):
-        sweep_main(_parse(["--seeds", "0", "--out", str(tmp_path / "s"), *extra]))
+        sweep_main(_parse(["--seeds", "0", "--out", str(tmp_path / "s"), *extra]), aliases=ALIASES)
     assert not (tmp_path / "s" / "trials").exists()  # nothing ran
 
 
@@ -156,7 +176,7 @@ def test_ray_backend_without_ray_names_the_extra(tmp_path: Path, monkeypatch: py
     with pytest.raises(
         ImportError, match=re.escape("--backend ray needs the 'ray' extra: pip install 'actionbank-env[ray]'")
     ):
-        run_sweep(SimulationConfig(**TINY), grid={}, seeds=(0,), out=tmp_path, backend="ray")
+        run_sweep(SimulationConfig.from_settings(TINY), grid={}, seeds=(0,), out=tmp_path, backend="ray")
 
 
 def test_summarize_is_a_t_interval_with_nanmean() -> None:
@@ -180,12 +200,12 @@ def test_summarize_is_a_t_interval_with_nanmean() -> None:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
     out = tmp_path_factory.mktemp("sweep")
-    return run_sweep(SimulationConfig(**TINY), grid=GRID, seeds=SEEDS, out=out, backend="local", workers=2)
+    return run_sweep(SimulationConfig.from_settings(TINY), grid=GRID, seeds=SEEDS, out=out, backend="local", workers=2)
 
 
 def test_sweep_gives_the_table(sweep: SweepResult) -> None:
     assert [r["status"] for r in sweep.records] == ["ok"] * 4
-    assert [r["config"] for r in sweep.rows] == ["optimizer=generative", "optimizer=keep"]
+    assert [r["config"] for r in sweep.rows] == ["designer=generative", "designer=keep"]
     for row in sweep.rows:
         assert (row["n_ok"], row["n_failed"]) == (2, 0)
         for metric in ("deployed_value", "bank_value", "new_bank_value", "company_reward"):
@@ -202,13 +222,13 @@ def test_sweep_gives_the_table(sweep: SweepResult) -> None:
         assert run.parent.parent == sweep.path / "trials"
         summary = json.loads((run / "summary.json").read_text())
         assert summary["deployed_value"] == record["summary"]["deployed_value"]
-        assert json.loads((run / "simulation_config.json").read_text())["seed"] == record["seed"]
+        assert json.loads((run / "simulation_config.json").read_text())["run"]["seed"] == record["seed"]
         assert not (run / "report.html").exists() and not (run / "tb").exists()
     table = sweep.table()
-    assert "optimizer=generative" in table and " ± " in table and "(2 nan)" in table
+    assert "designer=generative" in table and " ± " in table and "(2 nan)" in table
     with (sweep.path / "sweep.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["config"] for r in rows] == ["optimizer=generative", "optimizer=keep"]
+    assert [r["config"] for r in rows] == ["designer=generative", "designer=keep"]
     assert float(rows[0]["bank_value_mean"]) == pytest.approx(generative["bank_value_mean"])
     data = json.loads((sweep.path / "sweep.json").read_text())
     assert data["seeds"] == [0, 1] and len(data["trials"]) == 4 and data["metrics"] == list(SWEEP_METRICS)
@@ -217,18 +237,20 @@ def test_sweep_gives_the_table(sweep: SweepResult) -> None:
 def test_rerun_skips_finished_trials(sweep: SweepResult) -> None:
     summaries = [Path(r["path"]) / "summary.json" for r in sweep.records]
     before = [p.stat().st_mtime_ns for p in summaries]
-    again = run_sweep(SimulationConfig(**TINY), grid=GRID, seeds=SEEDS, out=sweep.path, workers=2)
+    again = run_sweep(SimulationConfig.from_settings(TINY), grid=GRID, seeds=SEEDS, out=sweep.path, workers=2)
     assert [r["status"] for r in again.records] == ["skipped"] * 4
     assert [p.stat().st_mtime_ns for p in summaries] == before
     assert again.rows == sweep.rows
-    with pytest.raises(ConfigError, match=r"is a finished trial with other settings \(users\)"):
-        run_sweep(SimulationConfig(**{**TINY, "users": 151}), grid=GRID, seeds=SEEDS, out=sweep.path)
+    with pytest.raises(ConfigError, match=r"is a finished trial with other settings \(users_per_iteration\)"):
+        run_sweep(
+            SimulationConfig.from_settings({**TINY, "users_per_iteration": 151}), grid=GRID, seeds=SEEDS, out=sweep.path
+        )
 
 
 def test_a_failed_trial_does_not_lose_the_others(tmp_path: Path) -> None:
     missing = tmp_path / "no_such_data"  # passes SimulationConfig validation, fails inside run_simulation
     grid = {"data_dir": (None, str(missing))}
-    base = SimulationConfig(**{**TINY, "optimizer": "keep"})
+    base = SimulationConfig.from_settings({**TINY, "designer": "keep"})
     first = run_sweep(base, grid=grid, seeds=(0,), out=tmp_path / "s", workers=2)
     ok, failed = first.records
     assert ok["status"] == "ok" and failed["status"] == "error"

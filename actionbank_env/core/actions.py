@@ -30,20 +30,6 @@ MAX_TEXT_LENGTH = 200
 _WHITESPACE = re.compile(r"\s+")
 
 
-def normalize_text(text: str) -> str:
-    """Canonical form used to decide whether two texts are the same action.
-
-    NFKC-normalises, drops control characters, collapses white space and case-folds.
-
-    Example:
-        >>> normalize_text("  Last  CHANCE:\\t20% off ")
-        'last chance: 20% off'
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
-    return _WHITESPACE.sub(" ", text).strip().casefold()
-
-
 def clean_text(text: str) -> str:
     """Display form of a text: NFKC, control characters removed, white space collapsed (case kept).
 
@@ -54,6 +40,22 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def normalize_text(text: str) -> str:
+    """Canonical form used to decide whether two texts are the same action: :func:`clean_text`, case-folded.
+
+    Example:
+        >>> normalize_text("  Last  CHANCE:\\t20% off ")
+        'last chance: 20% off'
+    """
+    return clean_text(text).casefold()
+
+
+def _same_action(a: Action, b: Action) -> bool:
+    return (a.id, a.text, a.origin, a.created_iteration) == (b.id, b.text, b.origin, b.created_iteration) and bool(
+        np.array_equal(a.embedding, b.embedding)
+    )
 
 
 def format_action_id(number: int) -> str:
@@ -219,7 +221,7 @@ class ActionBank:
         return cls(Action.from_dict(a) for a in data["actions"])
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ActionCatalog:
     """Every action ever seen in a run: owns the id sequence and the text -> id mapping.
 
@@ -239,6 +241,16 @@ class ActionCatalog:
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    def __eq__(self, other: object) -> bool:
+        """Same id counter and the same actions (id, text, origin, iteration, embedding) under the same texts."""
+        if not isinstance(other, ActionCatalog):
+            return NotImplemented
+        if self._next_number != other._next_number or self._by_key.keys() != other._by_key.keys():
+            return False
+        return all(_same_action(a, other._by_key[k]) for k, a in self._by_key.items())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __contains__(self, text: object) -> bool:
         return isinstance(text, str) and normalize_text(text) in self._by_key

@@ -18,7 +18,30 @@ if TYPE_CHECKING:
     from actionbank_env.core.users import UserBatch
     from actionbank_env.protocols import TargetingAgent
 
-__all__ = ["CampaignResult", "run_campaign"]
+__all__ = ["CampaignConfig", "CampaignResult", "run_campaign"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignConfig:
+    """How each campaign iteration is run.
+
+    Attributes:
+        users_per_iteration: Fresh users per campaign iteration (ids stay unique across iterations).
+        campaign_batch_size: Users per act/update round of the company's agent (1: a plain sequential bandit).
+
+    Example:
+        >>> CampaignConfig(campaign_batch_size=0)
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.ConfigError: CampaignConfig.campaign_batch_size must be an int >= 1, got 0.
+    """
+
+    users_per_iteration: int = 1000
+    campaign_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        check_int("CampaignConfig.users_per_iteration", self.users_per_iteration, low=1, high=100_000_000)
+        check_int("CampaignConfig.campaign_batch_size", self.campaign_batch_size, low=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +99,7 @@ def run_campaign(
     users: UserBatch,
     *,
     rng: np.random.Generator,
-    batch_size: int = 32,
+    batch_size: int = CampaignConfig().campaign_batch_size,
     iteration: int = 0,
     learn: bool = True,
 ) -> CampaignResult:

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_component, check_int, check_real, check_str
 from actionbank_env.core import progress
+from actionbank_env.core.openai_api import BadResponse, call_with_retries, make_client, resolve_api_key
 from actionbank_env.errors import ConfigError, ServiceError
 
 if TYPE_CHECKING:
@@ -254,146 +253,6 @@ class SentenceTransformerEmbedder:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# OpenAI plumbing shared with the chat copywriter: the key, the client, bounded retries
-# --------------------------------------------------------------------------------------------------------------
-
-
-class _Secret:
-    """Holds an API key; its repr/str never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def redact(self, text: str) -> str:
-        """``text`` with the key (and anything shaped like an OpenAI key) replaced by ``***``."""
-        if self._value:
-            text = text.replace(self._value, "***")
-        return _KEY_SHAPE.sub("sk-***", text)
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("API keys are not picklable.")
-
-
-_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{6,}")
-
-
-def _resolve_api_key(owner: str, api_key: str | None) -> _Secret:
-    if api_key is None:
-        api_key = os.environ.get("OPENAI_API_KEY")
-    if api_key is None or not isinstance(api_key, str) or not api_key.strip():
-        raise ConfigError(f"{owner} needs an API key: pass api_key=... or set the OPENAI_API_KEY environment variable.")
-    return _Secret(api_key.strip())
-
-
-def _make_openai_client(secret: _Secret, base_url: str | None, timeout: float) -> Any:
-    try:
-        import openai
-    except ImportError as exc:  # pragma: no cover - openai is a core dependency
-        raise ImportError("The OpenAI backends need the 'openai' package: pip install openai.") from exc
-    # Retries are ours (_call_with_retries), so their number is bounded and bad bodies are retried too.
-    return openai.OpenAI(api_key=secret.reveal(), base_url=base_url, timeout=timeout, max_retries=0)
-
-
-class _BadResponse(Exception):
-    """A response arrived but is not what was asked for (retried, then a ServiceError)."""
-
-
-_T = TypeVar("_T")
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    for key, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = headers.get(key)
-        if value is not None:
-            try:
-                seconds = float(value) * scale
-            except ValueError:
-                continue  # an HTTP date: fall back to our backoff
-            if seconds >= 0:
-                return seconds
-    return None
-
-
-def _classify(exc: BaseException) -> str | None:
-    """A short reason if ``exc`` is worth retrying, ``None`` if it is final."""
-    import openai
-
-    if isinstance(exc, _BadResponse):
-        return f"invalid response: {exc}"
-    if isinstance(exc, json.JSONDecodeError):
-        return "malformed JSON body"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection error"
-    if isinstance(exc, openai.APIResponseValidationError):
-        return "invalid response body"
-    if isinstance(exc, openai.APIStatusError):
-        code = exc.status_code
-        if code in (408, 409, 429) or code >= 500:
-            return f"HTTP {code}"
-    return None
-
-
-def _call_with_retries(
-    call: Callable[[], _T],
-    *,
-    what: str,
-    max_retries: int,
-    backoff: float,
-    max_backoff: float,
-    secret: _Secret,
-    sleep: Callable[[float], None] = time.sleep,
-) -> _T:
-    """Run ``call`` with at most ``max_retries`` retries on transient failures; end in a ServiceError.
-
-    Retried: rate limits (429, ``Retry-After`` honoured up to ``max_backoff``), 408/409/5xx, timeouts,
-    connection errors, malformed or invalid bodies. Other HTTP errors (400, 401, 404, ...) fail at once.
-    Error messages are redacted so the API key never shows.
-    """
-    import openai
-
-    attempts = max_retries + 1
-    for attempt in range(attempts):
-        try:
-            return call()
-        except ServiceError:
-            raise
-        except (openai.OpenAIError, _BadResponse, json.JSONDecodeError) as exc:
-            reason = _classify(exc)
-            detail = secret.redact(f"{type(exc).__name__}: {exc}")
-            if reason is None:
-                raise ServiceError(f"{what} failed without retry: {detail}") from None
-            if attempt + 1 >= attempts:
-                raise ServiceError(
-                    f"{what} failed after {attempts} attempt(s) (max_retries={max_retries}); last error: "
-                    f"{reason} ({detail})."
-                ) from None
-            delay = min(max_backoff, backoff * 2.0**attempt)
-            hinted = _retry_after(exc)
-            if hinted is not None:
-                delay = min(max_backoff, max(delay, hinted) if reason != "HTTP 429" else hinted)
-            logger.warning("%s: %s; retry %d of %d in %.2fs.", what, reason, attempt + 1, max_retries, delay)
-            if delay > 0:
-                sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------------------------------------------
 # OpenAI embeddings
 # --------------------------------------------------------------------------------------------------------------
 
@@ -447,7 +306,7 @@ class OpenAIEmbedder:
                 )
             self.dimensions = check_int("OpenAIEmbedder.dimensions", dimensions, low=1)
             self.dim = self.dimensions
-        self._api_key = _resolve_api_key("OpenAIEmbedder", api_key)
+        self._api_key = resolve_api_key("OpenAIEmbedder", api_key)
         self.base_url = None if base_url is None else check_str("OpenAIEmbedder.base_url", base_url)
         self.timeout = check_real("OpenAIEmbedder.timeout", timeout, low=0.0, low_open=True)
         self.max_retries = check_int("OpenAIEmbedder.max_retries", max_retries, low=0)
@@ -489,7 +348,7 @@ class OpenAIEmbedder:
             response = client.embeddings.create(**kwargs)
             return self._parse(response, len(texts), what)
 
-        return _call_with_retries(
+        return call_with_retries(
             call,
             what=what,
             max_retries=self.max_retries,
@@ -502,14 +361,14 @@ class OpenAIEmbedder:
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != n_texts:
             got = len(data) if isinstance(data, list) else type(data).__name__
-            raise _BadResponse(f"expected {n_texts} embeddings in 'data', got {got}")
+            raise BadResponse(f"expected {n_texts} embeddings in 'data', got {got}")
         out = np.empty((n_texts, self.dim), dtype=np.float32)
         filled = np.zeros(n_texts, dtype=bool)
         for position, item in enumerate(data):
             vector = getattr(item, "embedding", None)
             index = getattr(item, "index", position)
             if not isinstance(vector, list) or not isinstance(index, int) or not 0 <= index < n_texts:
-                raise _BadResponse(f"data[{position}] has no embedding list with a valid index")
+                raise BadResponse(f"data[{position}] has no embedding list with a valid index")
             if len(vector) != self.dim:
                 raise ServiceError(
                     f"{what} returned vectors of dimension {len(vector)}, expected {self.dim}; check the model "
@@ -518,10 +377,10 @@ class OpenAIEmbedder:
             try:
                 out[index] = np.asarray(vector, dtype=np.float32)
             except (TypeError, ValueError):
-                raise _BadResponse(f"data[{position}].embedding is not a list of numbers") from None
+                raise BadResponse(f"data[{position}].embedding is not a list of numbers") from None
             filled[index] = True
         if not filled.all() or not np.all(np.isfinite(out)):
-            raise _BadResponse("embeddings are missing indices or hold non-finite values")
+            raise BadResponse("embeddings are missing indices or hold non-finite values")
         return _l2_normalize(out)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -532,7 +391,7 @@ class OpenAIEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             if self._client is None:
-                self._client = _make_openai_client(self._api_key, self.base_url, self.timeout)
+                self._client = make_client(self._api_key, self.base_url, self.timeout)
             client = self._client
         chunks = [
             self._embed_batch(client, items[i : i + self.batch_size]) for i in range(0, len(items), self.batch_size)

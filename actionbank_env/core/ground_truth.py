@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array, check_int, check_prob, check_real
 from actionbank_env.core._math import logistic_inplace
+from actionbank_env.core.pca import principal_axes
 from actionbank_env.errors import ConfigError
 
 __all__ = [
@@ -273,10 +274,9 @@ class _EmbeddingProjection:
 
     def __init__(self, reference_embeddings: Array, n_components: int, power: float = 0.0) -> None:
         ref = np.asarray(reference_embeddings, dtype=np.float64)
-        self.mean = ref.mean(axis=0)
-        _, s, vt = np.linalg.svd(ref - self.mean, full_matrices=False)
-        rank = int(np.sum(s > s[0] * 1e-8)) if s.size else 0
-        k = max(1, min(n_components, rank))
+        pca = principal_axes(ref)
+        self.mean, s, vt = pca.mean, pca.singular, pca.axes
+        k = max(1, min(n_components, pca.rank(1e-8)))
         std = s[:k] / np.sqrt(max(ref.shape[0] - 1, 1))
         weight = (std / std[0]) ** power / std
         self.components = (vt[:k].T * weight).astype(np.float64)  # (d_embed, k)

@@ -16,6 +16,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from actionbank_env.errors import ConfigError
+
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "to_jsonable", "read_json"]
 
 
@@ -92,4 +94,4 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{p} is not valid JSON: {exc}") from None
+        raise ConfigError(f"{p} is not valid JSON: {exc}") from None

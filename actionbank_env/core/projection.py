@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env.core.actions import ActionBank
+from actionbank_env.core.pca import principal_axes
 
 __all__ = ["BankProjection", "padded_bank"]
 
@@ -37,9 +38,9 @@ class BankProjection:
     def __init__(self, reference_embeddings: NDArray[np.floating[Any]], d_obs: int) -> None:
         ref = np.asarray(reference_embeddings, dtype=np.float64)
         self.d_obs = int(d_obs)
-        self.mean = ref.mean(axis=0)
-        _, s, vt = np.linalg.svd(ref - self.mean, full_matrices=False)
-        k = min(self.d_obs, int(np.sum(s > (s[0] * 1e-8 if s.size else 0.0))))
+        pca = principal_axes(ref)
+        self.mean, s, vt = pca.mean, pca.singular, pca.axes
+        k = min(self.d_obs, pca.rank(1e-8))
         sd = s[:k] / np.sqrt(max(ref.shape[0] - 1, 1))
         components = np.zeros((ref.shape[1], self.d_obs))
         components[:, :k] = vt[:k].T / (3.0 * sd)

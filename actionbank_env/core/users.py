@@ -82,7 +82,7 @@ _DEFAULT_CORRELATION = np.array(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class UserBatch:
     """A batch of users.
 
@@ -113,6 +113,19 @@ class UserBatch:
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UserBatch):
+            return NotImplemented
+        return (
+            self.archetype_names == other.archetype_names
+            and self.feature_names == other.feature_names
+            and np.array_equal(self.ids, other.ids)
+            and np.array_equal(self.archetypes, other.archetypes)
+            and np.array_equal(self.features, other.features)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays: equal by value, not hashable
 
     def take(self, index: NDArray[np.int64] | slice) -> UserBatch:
         """Sub-batch at ``index`` (positions, a slice or a boolean mask)."""

@@ -65,7 +65,8 @@ class WorldConfig:
         max_utility: Highest click probability of any user and text, every family (the ceiling of the link).
         n_reference_texts: Texts in each of the two reference samples drawn at construction: the ground
             truth's own (fits its projection and calibrates it; never shown to agents) and the company's
-            (``reference_texts``: what agents and designers may fit their projections on).
+            (``reference_texts``: what agents and designers may fit their projections on); none:
+            max(512, initial_actions).
         n_reference_users: Users drawn at construction to calibrate the ground truth.
     """
 
@@ -85,22 +86,30 @@ class WorldConfig:
     density_scale_factor: float = 1.0
     min_utility: float = 0.005
     max_utility: float = 0.35
-    n_reference_texts: int = 512
+    n_reference_texts: int | None = None
     n_reference_users: int = 4096
 
+    @property
+    def reference_text_count(self) -> int:
+        """``n_reference_texts`` as resolved by the constructor (never ``None`` after it)."""
+        return check_int("WorldConfig.n_reference_texts", self.n_reference_texts, low=16)
+
     def __post_init__(self) -> None:
+        if self.n_reference_texts is None:  # resolved here, so every copy and record holds the number
+            object.__setattr__(
+                self, "n_reference_texts", max(512, check_int("WorldConfig.initial_actions", self.initial_actions))
+            )
         check_int("WorldConfig.world_seed", self.world_seed, low=0)
         check_int("WorldConfig.initial_actions", self.initial_actions, low=2, high=10_000)
         check_component("WorldConfig.embedder", self.embedder, EMBEDDERS)
         check_int("WorldConfig.embedding_dim", self.embedding_dim, low=8, high=8192)
         check_bool("WorldConfig.cache_embeddings", self.cache_embeddings)
         check_choice("WorldConfig.ground_truth", self.ground_truth, GROUND_TRUTHS)
-        check_int("WorldConfig.n_reference_texts", self.n_reference_texts, low=16, high=100_000)
+        n_reference_texts = check_int("WorldConfig.n_reference_texts", self.n_reference_texts, low=16, high=100_000)
         check_int("WorldConfig.n_reference_users", self.n_reference_users, low=64, high=10_000_000)
-        if self.n_reference_texts < self.initial_actions:
+        if n_reference_texts < self.initial_actions:
             raise ConfigError(
-                f"WorldConfig.n_reference_texts={self.n_reference_texts} must be >= "
-                f"initial_actions={self.initial_actions}."
+                f"WorldConfig.n_reference_texts={n_reference_texts} must be >= initial_actions={self.initial_actions}."
             )
         if self.ground_truth == "semantic" and self.embedder == "hashing":
             raise ConfigError(
@@ -114,7 +123,7 @@ class WorldConfig:
         return GroundTruthConfig(
             base_ctr=self.base_ctr,
             best_lift=self.best_lift,
-            bank_size=min(self.initial_actions, self.n_reference_texts),
+            bank_size=min(self.initial_actions, self.reference_text_count),
             personalization=self.personalization,
             spectrum_power=self.spectrum_power,
             n_experts=self.n_experts,
@@ -184,6 +193,7 @@ class World:
         embedder: Embedder | None = None,
         copywriter: Copywriter | None = None,
         population: UserPopulation | None = None,
+        api_key: str | None = None,
     ) -> World:
         """Draw a world from ``config.world_seed``.
 
@@ -192,10 +202,13 @@ class World:
             embedder: Use this embedder instead of ``config.embedder`` (e.g. your own model).
             copywriter: Source of the reference texts and the initial bank (offline by default).
             population: Use this population instead of the default archetypes.
+            api_key: The OpenAI key of ``embedder="openai"`` (default: the ``OPENAI_API_KEY`` environment variable).
         """
         config = config or WorldConfig()
         if embedder is None:
             kwargs: dict[str, Any] = {"dim": config.embedding_dim} if config.embedder == "hashing" else {}
+            if config.embedder == "openai" and api_key is not None:
+                kwargs["api_key"] = api_key
             embedder = make_embedder(config.embedder, cache=config.cache_embeddings, **kwargs)
         elif config.ground_truth == "semantic" and not getattr(embedder, "semantic", True):
             raise ConfigError(
@@ -205,9 +218,10 @@ class World:
         copywriter = copywriter or OfflineCopywriter()
         population = population or UserPopulation()
         text_rng, user_rng, truth_rng, bank_rng, company_text_rng = spawn_generators(config.world_seed, 5)
-        truth_texts = tuple(copywriter.write(config.n_reference_texts, rng=text_rng))
+        n_texts = config.reference_text_count
+        truth_texts = tuple(copywriter.write(n_texts, rng=text_rng))
         # The company's sample: an independent draw that shares no text with the ground truth's.
-        reference_texts = tuple(copywriter.write(config.n_reference_texts, rng=company_text_rng, exclude=truth_texts))
+        reference_texts = tuple(copywriter.write(n_texts, rng=company_text_rng, exclude=truth_texts))
         initial_texts = copywriter.write(config.initial_actions, rng=bank_rng, brief=CopyBrief(mode="explore"))
         all_embeddings = np.asarray(
             embedder.embed(list(truth_texts) + list(reference_texts) + list(initial_texts)), dtype=np.float32

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from actionbank_env._validation import check_known_names
 from actionbank_env.core.actions import ActionBank, ActionCatalog
 from actionbank_env.core.ground_truth import monotone_scores
 from actionbank_env.core.projection import BankProjection
@@ -50,7 +51,7 @@ def split_world_kwargs(
     """Split env keyword arguments into the env's own fields and :class:`WorldConfig` fields.
 
     Raises:
-        TypeError: For a keyword that is neither, naming the closest valid one.
+        ConfigTypeError: For a keyword that is neither, naming the closest valid one.
     """
     own: dict[str, Any] = {}
     world: dict[str, Any] = {}
@@ -60,12 +61,7 @@ def split_world_kwargs(
         elif key in WORLD_FIELDS:
             world[key] = value
         else:
-            import difflib
-
-            valid = sorted(set(own_fields) | WORLD_FIELDS)
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"{owner} got an unexpected keyword argument {key!r}; valid keywords: {valid}.{hint}")
+            check_known_names(owner, [key], sorted(set(own_fields) | WORLD_FIELDS), what="keyword arguments")
     return own, world
 
 

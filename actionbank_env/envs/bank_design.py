@@ -1,10 +1,11 @@
 """``ActionBank/BankDesign-v0``: the outer loop. One step deploys a bank for one campaign iteration.
 
-``reset(seed=...)`` deploys the world's initial bank as iteration 0 (so the designer has data for its
-first proposal). Each ``step(texts)`` deploys the next bank with the company's targeting agent on fresh
-users and returns the mean ground-truth click probability of what was actually served. The episode
-ends with ``terminated=True`` after ``n_iterations`` steps (a design run has a fixed number of
-iterations; ``truncated`` is always ``False``).
+``reset(seed=...)`` deploys the world's initial bank as iteration ``first_iteration`` (0 by default; ``actionbank
+simulate`` counts from 1, like its ``iteration_<t>`` folders), so the designer has data for its first proposal.
+Each ``step(texts)`` deploys the next bank with the company's targeting agent on fresh users and returns the mean
+ground-truth click probability of what was actually served. The episode ends with ``terminated=True`` after
+``n_iterations`` steps (a design run has a fixed number of iterations; ``truncated`` is always ``False``); with
+``n_iterations=0`` the episode is the initial deployment alone.
 
 The action is the next bank as a sequence of texts, and every element of the action space is valid:
 
@@ -20,10 +21,9 @@ The action is the next bank as a sequence of texts, and every element of the act
 
 Replay (``data_dir=``): ``data_dir/initialization/action_bank.json`` (``ActionBank.to_dict``) is the
 initial bank, and ``data_dir/iteration_<t>/users.csv`` (``UserBatch.to_columns`` written with pandas,
-columns ``user_id``, ``archetype`` and the feature names) are the users of the campaign of env iteration
-``t - 1`` for ``t = 1 .. n_iterations + 1`` (numbered like the ``iteration_<t>`` folders of ``actionbank
-simulate``, whose iteration 1 deploys the initial bank). Every episode replays the same users; the seed then drives the clicks and the
-agent.
+columns ``user_id``, ``archetype`` and the feature names) are the users of the ``t``-th campaign of the episode,
+``t = 1 .. n_iterations + 1`` (the layout ``actionbank generate-data`` writes). Every episode replays the same
+users; the seed then drives the clicks and the agent.
 """
 
 from __future__ import annotations
@@ -42,62 +42,75 @@ from gymnasium import spaces
 from gymnasium.error import InvalidAction, ResetNeeded
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_int
+from actionbank_env._validation import check_int, check_str
 from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, ActionCatalog, clean_text, normalize_text
-from actionbank_env.core.campaign import CampaignResult, run_campaign
+from actionbank_env.core.campaign import CampaignConfig, CampaignResult, run_campaign
 from actionbank_env.core.observations import ObservationLog
 from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.users import UserBatch
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import bank_projection, get_world, split_world_kwargs
-from actionbank_env.errors import ConfigError
-from actionbank_env.registry import make_agent
+from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.registry import DEFAULT_AGENT, make_agent
+from actionbank_env.results import INITIAL_BANK_FILE, USERS_FILE, iteration_file
 
-__all__ = ["BankDesignConfig", "BankDesignEnv", "TEXT_CHARSET", "load_replay_data"]
+__all__ = ["BankDesignConfig", "BankDesignEnv", "TEXT_CHARSET", "MAX_BANK_SLOTS", "load_replay_data"]
 
+#: Largest ``max_bank_size`` (observation slots) an env accepts.
+MAX_BANK_SLOTS = 10_000
 #: Characters ``action_space.sample()`` draws texts from (letters, digits, space, common punctuation).
 TEXT_CHARSET = string.ascii_letters + string.digits + " .,!?%'&:-$"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BankDesignConfig:
-    """Settings of ``ActionBank/BankDesign-v0`` (the world's settings are :class:`WorldConfig` fields).
+    """Settings of ``ActionBank/BankDesign-v0`` (the world's settings are :class:`WorldConfig` fields, the
+    campaign's :class:`~actionbank_env.core.campaign.CampaignConfig` fields; the env takes both as keywords too).
 
     Attributes:
-        users_per_iteration: Fresh users per campaign iteration (ids stay unique across iterations).
-        n_iterations: Steps per episode (designed banks), after iteration 0 with the initial bank.
+        campaign: How each campaign is run (users per iteration, the agent's batch size).
+        n_iterations: Steps per episode (designed banks), after the initial bank's campaign; 0: that campaign only.
         max_bank_size: Largest deployed bank; also the number of slots of the observation.
         bank_obs_dim: Features per action in the observation (fixed projection of the embeddings).
         company_strategy: The company's targeting agent: a registry name, ``"module:Class"`` or a class.
-        company_params: Keyword arguments of the agent.
-        campaign_batch_size: Users per act/update round of the agent.
+        company_params: Keyword arguments of the agent (or ``config=`` its config object).
         data_dir: Replay users and the initial bank from this folder (see the module docstring).
+        first_iteration: Number of the initial bank's campaign (the observation's and the log's ``iteration``).
+        origin: Recorded as :attr:`~actionbank_env.core.actions.Action.origin` of the texts a step adds.
     """
 
-    users_per_iteration: int = 1000
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     n_iterations: int = 3
     max_bank_size: int = 64
     bank_obs_dim: int = 16
-    company_strategy: Any = "linucb"
+    company_strategy: Any = DEFAULT_AGENT
     company_params: Mapping[str, Any] = field(default_factory=dict)
-    campaign_batch_size: int = 32
     data_dir: str | os.PathLike[str] | None = None
+    first_iteration: int = 0
+    origin: str = "designer"
 
     def __post_init__(self) -> None:
-        check_int("BankDesignConfig.users_per_iteration", self.users_per_iteration, low=1)
-        check_int("BankDesignConfig.n_iterations", self.n_iterations, low=1)
-        check_int("BankDesignConfig.max_bank_size", self.max_bank_size, low=1, high=10_000)
+        if not isinstance(self.campaign, CampaignConfig):
+            raise ConfigTypeError(
+                f"BankDesignConfig.campaign must be a CampaignConfig, got {type(self.campaign).__name__}."
+            )
+        check_int("BankDesignConfig.n_iterations", self.n_iterations, low=0)
+        check_int("BankDesignConfig.max_bank_size", self.max_bank_size, low=1, high=MAX_BANK_SLOTS)
         check_int("BankDesignConfig.bank_obs_dim", self.bank_obs_dim, low=1, high=1024)
-        check_int("BankDesignConfig.campaign_batch_size", self.campaign_batch_size, low=1)
+        check_int("BankDesignConfig.first_iteration", self.first_iteration, low=0)
+        check_str("BankDesignConfig.origin", self.origin)
         if not isinstance(self.company_params, Mapping):
-            raise TypeError(
+            raise ConfigTypeError(
                 f"BankDesignConfig.company_params must be a mapping, got {type(self.company_params).__name__}."
             )
         if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
-            raise TypeError(f"BankDesignConfig.data_dir must be a path or None, got {type(self.data_dir).__name__}.")
+            raise ConfigTypeError(
+                f"BankDesignConfig.data_dir must be a path or None, got {type(self.data_dir).__name__}."
+            )
 
 
 _DESIGN_FIELDS = tuple(BankDesignConfig.__dataclass_fields__)
+_CAMPAIGN_FIELDS = tuple(CampaignConfig.__dataclass_fields__)
 
 
 def _inside(root: Path, relative: str, what: str) -> Path:
@@ -107,7 +120,7 @@ def _inside(root: Path, relative: str, what: str) -> Path:
     if not path.is_file():
         raise ConfigError(
             f"data_dir is missing {relative} (expected {path}); the layout is data_dir/initialization/"
-            "action_bank.json and data_dir/iteration_<t>/users.csv for t = 0 .. n_iterations."
+            "action_bank.json and data_dir/iteration_<t>/users.csv for t = 1 .. n_iterations + 1."
         )
     return path
 
@@ -115,9 +128,9 @@ def _inside(root: Path, relative: str, what: str) -> Path:
 def load_replay_data(
     data_dir: str | os.PathLike[str], world: World, n_iterations: int
 ) -> tuple[ActionBank, list[UserBatch]]:
-    """Read the initial bank and the users of env iterations ``0 .. n_iterations`` from ``data_dir``.
+    """Read the initial bank and the users of the episode's ``n_iterations + 1`` campaigns from ``data_dir``.
 
-    The users of env iteration ``t`` are in ``iteration_<t + 1>/users.csv`` (results numbering).
+    The users of the ``t``-th campaign (``t`` from 1) are in ``iteration_<t>/users.csv``.
 
     Raises:
         ConfigError: If the folder or a file is missing, a path escapes ``data_dir`` (e.g. a symlink), the
@@ -129,7 +142,7 @@ def load_replay_data(
     root = Path(data_dir).resolve()
     if not root.is_dir():
         raise ConfigError(f"BankDesignConfig.data_dir must be an existing folder, got {str(data_dir)!r}.")
-    bank_path = _inside(root, "initialization/action_bank.json", "file")
+    bank_path = _inside(root, INITIAL_BANK_FILE, "file")
     try:
         bank = ActionBank.from_dict(json.loads(bank_path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
@@ -147,7 +160,7 @@ def load_replay_data(
         )
     users = []
     for t in range(n_iterations + 1):
-        frame = pd.read_csv(_inside(root, f"iteration_{t + 1}/users.csv", "file"))
+        frame = pd.read_csv(_inside(root, iteration_file(t + 1, USERS_FILE), "file"))
         columns = {c: frame[c].to_numpy() for c in frame.columns}
         users.append(UserBatch.from_columns(columns, archetype_names=world.population.archetype_names))
     return bank, users
@@ -165,14 +178,18 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
     ground truth), ``"history"`` (every log of the episode), ``"bank"`` (:class:`ActionBank`),
     ``"bank_ids"``, ``"bank_texts"``, ``"iteration"``, ``"company_reward"`` (realised CTR),
     ``"deployed_value"``, ``"bank_value"`` (perfect targeting), ``"random_targeting_value"``,
-    ``"regret"``, ``"summary"`` (:meth:`CampaignResult.summary`); after a step also ``"kept_bank"``,
+    ``"regret"``, ``"summary"`` (:meth:`CampaignResult.summary`), ``"users"`` (the campaign's
+    :class:`~actionbank_env.core.users.UserBatch`) and ``"catalog"`` (a copy of the episode's
+    :class:`~actionbank_env.core.actions.ActionCatalog`: ``info["catalog"].bank(texts, world.embedder)`` is the bank a
+    ``step(texts)`` would deploy, with the same ids, without deploying it); after a step also ``"kept_bank"``,
     ``"skipped_texts"`` (blank) and ``"dropped_texts"`` (past ``max_bank_size``).
 
     Args:
         config: Env settings (or pass :class:`BankDesignConfig` fields as keywords).
         world: A prebuilt world; otherwise the cached world of the given ``WorldConfig`` keywords.
         render_mode: ``None`` or ``"ansi"``.
-        **kwargs: :class:`BankDesignConfig` and :class:`WorldConfig` fields.
+        **kwargs: :class:`BankDesignConfig`, :class:`~actionbank_env.core.campaign.CampaignConfig` and
+            :class:`WorldConfig` fields.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
@@ -185,9 +202,16 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
-        own, world_kwargs = split_world_kwargs(type(self).__name__, kwargs, _DESIGN_FIELDS)
+        own, world_kwargs = split_world_kwargs(type(self).__name__, kwargs, _DESIGN_FIELDS + _CAMPAIGN_FIELDS)
         if config is not None and own:
             raise ConfigError(f"BankDesignEnv got both config= and the config fields {sorted(own)}; pass one.")
+        campaign = {k: own.pop(k) for k in _CAMPAIGN_FIELDS if k in own}
+        if campaign:
+            if "campaign" in own:
+                raise ConfigError(
+                    f"BankDesignEnv got both campaign= and the campaign fields {sorted(campaign)}; pass one."
+                )
+            own["campaign"] = CampaignConfig(**campaign)
         self.config = config if config is not None else BankDesignConfig(**own)
         if render_mode not in (None, "ansi"):
             raise ConfigError(f"BankDesignEnv.render_mode must be one of [None, 'ansi'], got {render_mode!r}.")
@@ -200,7 +224,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             total_users = sum(len(u) for u in self._replay)
         else:
             self._initial_bank = self.world.initial_bank
-            total_users = cfg.users_per_iteration * (cfg.n_iterations + 1)
+            total_users = cfg.campaign.users_per_iteration * (cfg.n_iterations + 1)
         if len(self._initial_bank) > cfg.max_bank_size:
             raise ConfigError(
                 f"BankDesignConfig.max_bank_size={cfg.max_bank_size} must be >= the initial bank size "
@@ -210,7 +234,12 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         k_max, bound = cfg.max_bank_size, float(total_users)
         self.observation_space = spaces.Dict(
             {
-                "iteration": spaces.Box(0.0, float(cfg.n_iterations), shape=(1,), dtype=np.float32),
+                "iteration": spaces.Box(
+                    float(cfg.first_iteration),
+                    float(cfg.first_iteration + cfg.n_iterations),
+                    shape=(1,),
+                    dtype=np.float32,
+                ),
                 "bank": spaces.Box(-1.0, 1.0, shape=(k_max, cfg.bank_obs_dim), dtype=np.float32),
                 "bank_mask": spaces.Box(0.0, 1.0, shape=(k_max,), dtype=np.float32),
                 "impressions": spaces.Box(0.0, bound, shape=(k_max,), dtype=np.float32),
@@ -221,9 +250,8 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self._iteration = -1  # -1: reset needed
         self._done = True
         self.bank = self._initial_bank
-        self.history: list[ObservationLog] = []
-        self.users_history: list[UserBatch] = []
-        self.results: list[CampaignResult] = []
+        self._history: list[ObservationLog] = []
+        self._results: list[CampaignResult] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -237,9 +265,9 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
 
     def _users(self, iteration: int) -> UserBatch:
         if self._replay is not None:
-            return self._replay[iteration]
+            return self._replay[iteration - self.config.first_iteration]
         users = self.world.sample_users(
-            self.config.users_per_iteration, rng=self._user_rng, first_id=self._next_user_id
+            self.config.campaign.users_per_iteration, rng=self._user_rng, first_id=self._next_user_id
         )
         self._next_user_id += len(users)
         return users
@@ -253,7 +281,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             self._agent,
             users,
             rng=self._click_rng,
-            batch_size=self.config.campaign_batch_size,
+            batch_size=self.config.campaign.campaign_batch_size,
             iteration=self._iteration,
         )
         cols = result.log.columns
@@ -263,9 +291,9 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             old = self._counts.get(action_id, (0.0, 0.0))
             self._counts[action_id] = (old[0] + n_shown, old[1] + n_clicked)
         self.bank = bank
-        self.history.append(result.log)
-        self.users_history.append(users)
-        self.results.append(result)
+        self._history.append(result.log)
+        self._results.append(result)
+        self._users_now = users
         return result
 
     def _observation(self) -> dict[str, NDArray[np.float32]]:
@@ -289,7 +317,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         return {
             "iteration": self._iteration,
             "log": result.log,
-            "history": list(self.history),
+            "history": list(self._history),
             "bank": self.bank,
             "bank_ids": self.bank.ids,
             "bank_texts": self.bank.texts,
@@ -299,6 +327,8 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             "random_targeting_value": summary["random_targeting_value"],
             "regret": result.regret,
             "summary": summary,
+            "users": self._users_now,
+            "catalog": self._catalog.copy(),
         }
 
     def parse_action(self, action: Any) -> tuple[list[str], int, int]:
@@ -342,18 +372,6 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
             texts.append(cleaned)
         return texts, skipped, dropped
 
-    def resolve_bank(
-        self, texts: Sequence[str], *, origin: str = "designer", iteration: int | None = None
-    ) -> ActionBank:
-        """The bank ``texts`` would deploy, with ids from this episode's catalog (new texts are embedded).
-
-        Lets a caller evaluate a proposal before (or without) stepping; ids stay consistent with ``step``.
-        """
-        if self._iteration < 0:
-            raise ResetNeeded("Call reset() before resolve_bank().")
-        it = self._iteration + 1 if iteration is None else iteration
-        return self._catalog.bank(list(texts), self.world.embedder, origin=origin, iteration=it)
-
     # ------------------------------------------------------------------ gymnasium API
 
     def reset(
@@ -372,12 +390,11 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self._catalog = self._initial_catalog()
         self._counts: dict[str, tuple[float, float]] = {}
         self._next_user_id = 0
-        self.history = []
-        self.users_history = []
-        self.results = []
-        self._iteration = 0
+        self._history = []
+        self._results = []
+        self._iteration = cfg.first_iteration
         result = self._deploy(self._initial_bank)
-        self._done = False
+        self._done = cfg.n_iterations == 0
         return self._observation(), self._info(result)
 
     def step(self, action: Any) -> tuple[dict[str, NDArray[np.float32]], float, bool, bool, dict[str, Any]]:
@@ -392,12 +409,12 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         texts, skipped, dropped = self.parse_action(action)
         iteration = self._iteration + 1
         if texts:
-            bank = self._catalog.bank(texts, self.world.embedder, origin="designer", iteration=iteration)
+            bank = self._catalog.bank(texts, self.world.embedder, origin=self.config.origin, iteration=iteration)
         else:
             bank = self.bank
         self._iteration = iteration
         result = self._deploy(bank)
-        terminated = iteration == self.config.n_iterations
+        terminated = iteration == self.config.first_iteration + self.config.n_iterations
         self._done = terminated
         info = self._info(result)
         info.update(kept_bank=not texts, skipped_texts=skipped, dropped_texts=dropped)
@@ -407,9 +424,9 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         """``"ansi"``: the iteration, the bank size and the last campaign's numbers."""
         if self.render_mode != "ansi":
             return None
-        if not self.results:
+        if not self._results:
             return "BankDesign-v0: not reset yet.\n"
-        s = self.results[-1].summary()
+        s = self._results[-1].summary()
         return (
             f"iteration {self._iteration}: bank of {len(self.bank)} actions, ctr={s['company_reward']:.4f}, "
             f"deployed={s['deployed_value']:.4f}, bank_value={s['bank_value']:.4f}, regret={s['regret']:.4f}\n"

@@ -38,12 +38,9 @@ import gymnasium as gym
 import numpy as np
 
 from actionbank_env.envs.registration import ENV_IDS, register_envs
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, MissingExtraError
 
-__all__ = ["RAY_EXTRA_MESSAGE", "make_ray_env", "register_ray_envs", "worker_seed"]
-
-#: The error raised when this integration is used without Ray installed.
-RAY_EXTRA_MESSAGE = "actionbank_env.integrations.ray needs the 'ray' extra: pip install 'actionbank-env[ray]'"
+__all__ = ["make_ray_env", "register_ray_envs", "worker_seed"]
 
 _COPIES_ATTR = "_actionbank_env_copies"
 
@@ -170,7 +167,7 @@ def _import_ray() -> Any:
         import ray
         from ray.tune.registry import register_env
     except ImportError:
-        raise ImportError(RAY_EXTRA_MESSAGE) from None
+        raise MissingExtraError("ray", "actionbank_env.integrations.ray") from None
     return ray, register_env
 
 
@@ -187,7 +184,7 @@ def register_ray_envs(env_ids: Sequence[str] = ENV_IDS) -> tuple[str, ...]:
         The registered names.
 
     Raises:
-        ImportError: Without Ray (naming the ``ray`` extra).
+        MissingExtraError: Without Ray (an ImportError naming the ``ray`` extra).
         ConfigError: For an id this package does not register.
     """
     _, register_env = _import_ray()

@@ -153,20 +153,21 @@ def evaluate_run(
     from actionbank_env.config import SimulationConfig
     from actionbank_env.core.observations import ObservationLog
     from actionbank_env.core.world import World
-    from actionbank_env.results import RunFolder
+    from actionbank_env.results import BANK_FILE, CONFIG_FILE, NEW_BANK_FILE, OBSERVATIONS_FILE, OPE_FILE, RunFolder
+    from actionbank_env.results import iteration_file as at
 
     if bank is not None and policy is not None:
         raise ConfigError("pass either --bank or --policy, not both.")
     run = RunFolder.open(run_dir)
-    sim = SimulationConfig.from_dict(run.read_json("simulation_config.json"))
+    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE))
     done = run.completed_iterations()
     if done == 0:
         raise ConfigError(f"{run.path} has no complete iteration to evaluate.")
     t = done if iteration is None else int(iteration)
     if not 1 <= t <= done:
         raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
-    logged = ActionBank.from_dict(run.read_json(f"iteration_{t}/action_bank.json"))
-    log = ObservationLog.from_csv(run.file(f"iteration_{t}/observations.csv"))
+    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)))
+    log = ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE)))
     data = bandit_data_from_log(log, logged)
     world = World.build(sim.world_config())
     rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
@@ -177,7 +178,7 @@ def evaluate_run(
         if bank is not None:
             texts, label = load_bank_texts(bank), f"bank={bank}"
         else:
-            texts = [a["text"] for a in run.read_json(f"iteration_{t}/new_action_bank.json")["actions"]]
+            texts = [a["text"] for a in run.read_json(at(t, NEW_BANK_FILE))["actions"]]
             label = f"proposal after iteration {t}"
         embeddings, ids = _target_bank(texts, logged, world.embedder)
         reference = np.concatenate([logged.embeddings, embeddings]).astype(np.float32)
@@ -190,12 +191,12 @@ def evaluate_run(
             config=config,
             n_folds=n_folds,
             rng=rng,
-            name=f"{label}, greedy under {sim.reward_model_type}",
+            name=f"{label}, greedy under {_reward_model_spec(sim)[0]}",
         )
     report = OPEReport(
         report.policy, report.n_rounds, report.truth, report.estimates, {**report.info, "iteration": t, "seed": seed}
     )
-    path = run.write_json(f"iteration_{t}/ope.json", report.to_dict()) if write else None
+    path = run.write_json(at(t, OPE_FILE), report.to_dict()) if write else None
     return report, path
 
 
@@ -237,18 +238,28 @@ def estimate_proposal(
         ground_truth=ground_truth,
         n_folds=n_folds,
         rng=np.random.default_rng(np.random.SeedSequence([seed, iteration])),
-        name=f"proposed bank, greedy under {sim.reward_model_type}",
+        name=f"proposed bank, greedy under {_reward_model_spec(sim)[0]}",
     )
     return {**report.to_dict(), "iteration": int(iteration), "seed": int(seed)}
+
+
+def _reward_model_spec(sim: Any) -> tuple[Any, dict[str, Any]]:
+    """The run designer's reward model and its parameters (the default designer's for a designer that has none)."""
+    from actionbank_env.config import SimulationConfig
+
+    params = sim.designer.kwargs()
+    if "reward_model" not in params:
+        params = SimulationConfig().designer.kwargs()
+    return params["reward_model"], dict(params.get("reward_model_params") or {})
 
 
 def _model_factory(sim: Any, reference: NDArray[np.float32]) -> Any:
     from actionbank_env.registry import make_reward_model
 
-    params = sim.reward_model_params()
+    name, params = _reward_model_spec(sim)
 
     def factory(rng: np.random.Generator) -> Any:
-        return make_reward_model(sim.reward_model_type, rng=rng, reference_embeddings=reference, **params)
+        return make_reward_model(name, rng=rng, reference_embeddings=reference, **params)
 
     return factory
 
@@ -278,7 +289,7 @@ def _evaluate_agent(
     cross = crossfit_greedy_policy(
         _model_factory(sim, reference), data, logged.embeddings, logged.ids, n_folds=n_folds, rng=fit_rng
     )
-    params = sim.agent_params() if name == sim.company_strategy else {}
+    params = sim.agent.kwargs() if name == sim.agent.name else {}
     probs = np.empty((data.n_rounds, data.n_actions))
     for k, fold_rng in enumerate(agent_rng.spawn(n_folds)):
         test = cross.folds == k
@@ -340,15 +351,16 @@ def write_obp(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, i
     from actionbank_env.core.io import atomic_write
     from actionbank_env.core.observations import ObservationLog
     from actionbank_env.core.world import World
-    from actionbank_env.results import RunFolder
+    from actionbank_env.results import BANK_FILE, CONFIG_FILE, OBSERVATIONS_FILE, RunFolder
+    from actionbank_env.results import iteration_file as at
 
     run = RunFolder.open(run_dir)
     done = run.completed_iterations()
     t = done if iteration is None else int(iteration)
     if not 1 <= t <= done:
         raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
-    sim = SimulationConfig.from_dict(run.read_json("simulation_config.json"))
-    logged = ActionBank.from_dict(run.read_json(f"iteration_{t}/action_bank.json"))
-    data = bandit_data_from_log(ObservationLog.from_csv(run.file(f"iteration_{t}/observations.csv")), logged)
+    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE))
+    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)))
+    data = bandit_data_from_log(ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE))), logged)
     feedback = obp_bandit_feedback(data, World.build(sim.world_config()).ground_truth)
     return atomic_write(out, lambda handle: np.savez_compressed(handle, **feedback))

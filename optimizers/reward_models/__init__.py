@@ -7,11 +7,11 @@ Bayesian ones also have ``predict_with_uncertainty``. Models are built by name t
 
 Example:
     >>> sorted(REWARD_MODELS)
-    ['bayesian_neural', 'ft_transformer', 'gaussian_process', 'lightgbm', 'linear', 'neural']
+    ['bayesian_bilinear', 'bayesian_neural', 'ft_transformer', 'gaussian_process', 'lightgbm', 'linear', 'neural']
     >>> make_reward_model("linaer", rng=np.random.default_rng(0))
     Traceback (most recent call last):
     ...
-    actionbank_env.errors.UnknownComponentError: reward_model must be one of ['bayesian_neural', 'ft_transformer', 'gaussian_process', 'lightgbm', 'linear', 'neural'], or 'module:Class', got 'linaer'. Did you mean 'linear'?
+    actionbank_env.errors.UnknownComponentError: reward_model must be one of ['bayesian_bilinear', 'bayesian_neural', 'ft_transformer', 'gaussian_process', 'lightgbm', 'linear', 'neural'] or 'module:Class', got 'linaer'. Did you mean 'linear'?
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ persistence. Saved models are folders, never pickles:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_array, check_int
-from actionbank_env.errors import ActionBankError, ConfigError
+from actionbank_env._validation import check_array, check_int, check_real, resolve_config
+from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from optimizers.reward_models._features import FeatureMap, distinct_rows
 
 __all__ = ["NotFittedError", "RewardModelBase", "check_common_config", "FORMAT_VERSION"]
@@ -40,12 +39,29 @@ def check_common_config(config: Any) -> None:
     check_int(f"{name}.embedding_components", config.embedding_components, low=1)
 
 
+def check_training_fields(config: Any) -> None:
+    """Validate the torch training fields (learning rate, weight decay, batch size, epochs, patience, validation
+    share, scoring chunk) that the neural, Bayesian neural and FT-Transformer configs share, then the common ones.
+
+    The fields stay declared in each config because their defaults differ by model (e.g. 40 vs 50 epochs).
+    """
+    name = type(config).__name__
+    check_real(f"{name}.learning_rate", config.learning_rate, low=0.0, low_open=True)
+    check_real(f"{name}.weight_decay", config.weight_decay, low=0.0)
+    check_int(f"{name}.batch_size", config.batch_size, low=1)
+    check_int(f"{name}.max_epochs", config.max_epochs, low=1)
+    check_int(f"{name}.patience", config.patience, low=1)
+    check_real(f"{name}.validation_fraction", config.validation_fraction, low=0.0, high=0.5, high_open=True)
+    check_int(f"{name}.max_pairs_per_chunk", config.max_pairs_per_chunk, low=1)
+    check_common_config(config)
+
+
 def _as_tuple_of_ints(config: Any, field: str, *, low: int) -> None:
     """Validate a tuple-of-ints field (JSON round trips give lists) and store it as a tuple."""
     name = f"{type(config).__name__}.{field}"
     value = getattr(config, field)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a tuple of ints, got {value!r} of type {type(value).__name__}.")
+        raise ConfigTypeError(f"{name} must be a tuple of ints, got {value!r} of type {type(value).__name__}.")
     items = tuple(value)
     if not items:
         raise ConfigError(f"{name} must contain at least one int, got {value!r}.")
@@ -82,19 +98,7 @@ class RewardModelBase:
         cls_name = type(self).__name__
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"{cls_name} rng must be a numpy.random.Generator, got {type(rng).__name__}.")
-        valid = [f.name for f in dataclasses.fields(self.config_class)]
-        unknown = sorted(set(params) - set(valid))
-        if unknown:
-            hints = [f"{u!r} -> {close[0]!r}" for u in unknown if (close := difflib.get_close_matches(u, valid, n=1))]
-            hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-            raise TypeError(f"{cls_name} got unknown parameters {unknown}; valid names are {valid}.{hint}")
-        if config is None:
-            config = self.config_class(**params)
-        elif not isinstance(config, self.config_class):
-            raise TypeError(f"{cls_name} config must be a {self.config_class.__name__}, got {type(config).__name__}.")
-        elif params:
-            config = dataclasses.replace(config, **params)
-        self.config = config
+        self.config = resolve_config(self.config_class, config, params, cls_name)
         self._rng = rng
         self.reference_embeddings = (
             None

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_choice, check_int, check_real
+from actionbank_env._validation import check_choice, check_int
 from actionbank_env.errors import ConfigError
-from optimizers.reward_models._base import RewardModelBase, check_common_config
+from optimizers.reward_models._base import RewardModelBase, check_training_fields
 from optimizers.reward_models._features import user_chunks
 
 __all__ = ["FTTransformerConfig", "FTTransformerRewardModel"]
@@ -79,14 +79,7 @@ class FTTransformerConfig:
             raise ConfigError(f"{name}.d_token={self.d_token} must be divisible by n_heads={self.n_heads}.")
         check_int(f"{name}.d_ffn", self.d_ffn, low=1)
         check_int(f"{name}.d_hidden", self.d_hidden, low=1)
-        check_real(f"{name}.learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_real(f"{name}.weight_decay", self.weight_decay, low=0.0)
-        check_int(f"{name}.batch_size", self.batch_size, low=1)
-        check_int(f"{name}.max_epochs", self.max_epochs, low=1)
-        check_int(f"{name}.patience", self.patience, low=1)
-        check_real(f"{name}.validation_fraction", self.validation_fraction, low=0.0, high=0.5, high_open=True)
-        check_int(f"{name}.max_pairs_per_chunk", self.max_pairs_per_chunk, low=1)
-        check_common_config(self)
+        check_training_fields(self)
 
 
 def _make_net(d_user: int, d_action: int, cfg: FTTransformerConfig) -> Any:

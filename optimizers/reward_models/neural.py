@@ -16,23 +16,15 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_choice, check_int, check_prob, check_real
 from actionbank_env.errors import ConfigError
-from optimizers.reward_models._base import RewardModelBase, _as_tuple_of_ints, check_common_config
+from optimizers.reward_models._base import RewardModelBase, _as_tuple_of_ints, check_training_fields
 from optimizers.reward_models._features import user_chunks
 
 __all__ = ["NeuralConfig", "BayesianNeuralConfig", "NeuralRewardModel", "BayesianNeuralRewardModel"]
 
 
 def _check_training_fields(config: Any) -> None:
-    name = type(config).__name__
     _as_tuple_of_ints(config, "hidden_sizes", low=1)
-    check_real(f"{name}.learning_rate", config.learning_rate, low=0.0, low_open=True)
-    check_real(f"{name}.weight_decay", config.weight_decay, low=0.0)
-    check_int(f"{name}.batch_size", config.batch_size, low=1)
-    check_int(f"{name}.max_epochs", config.max_epochs, low=1)
-    check_int(f"{name}.patience", config.patience, low=1)
-    check_real(f"{name}.validation_fraction", config.validation_fraction, low=0.0, high=0.5, high_open=True)
-    check_int(f"{name}.max_pairs_per_chunk", config.max_pairs_per_chunk, low=1)
-    check_common_config(config)
+    check_training_fields(config)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

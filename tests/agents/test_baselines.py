@@ -142,7 +142,7 @@ def test_config_validation(factory: Any, kwargs: dict[str, Any], error: type[Exc
 
 @pytest.mark.parametrize("name", ["random", "epsilon_greedy", "legacy", "oracle"])
 def test_unknown_hyperparameters_raise(name: str) -> None:
-    with pytest.raises(TypeError, match=re.escape("got unknown hyperparameters ['bogus']")):
+    with pytest.raises(TypeError, match=re.escape("got unknown parameters ['bogus']")):
         _make(name, bogus=1)
 
 

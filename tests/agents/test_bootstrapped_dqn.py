@@ -121,7 +121,7 @@ def test_config_validation(kwargs: dict[str, Any], error: type[Exception], messa
 
 
 def test_unknown_hyperparameters_raise() -> None:
-    with pytest.raises(TypeError, match=re.escape("BootstrappedDQNAgent got unknown hyperparameters ['n_head']")):
+    with pytest.raises(TypeError, match=re.escape("BootstrappedDQNAgent got unknown parameters ['n_head']")):
         BootstrappedDQNAgent(make_context(), rng=np.random.default_rng(0), n_head=3)
 
 

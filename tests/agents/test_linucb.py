@@ -291,7 +291,7 @@ def test_config_validation(kwargs: dict[str, Any], error: type[Exception], messa
 
 
 def test_unknown_hyperparameters_and_config_object() -> None:
-    with pytest.raises(TypeError, match=re.escape("LinUCBAgent got unknown hyperparameters ['alfa', 'beta']")):
+    with pytest.raises(TypeError, match=re.escape("LinUCBAgent got unknown parameters ['alfa', 'beta']")):
         _agent(alfa=1.0, beta=2)
     agent = LinUCBAgent(make_context(), rng=np.random.default_rng(0), config=LinUCBConfig(alpha=0.3))
     assert agent.config.alpha == 0.3

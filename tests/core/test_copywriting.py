@@ -289,7 +289,7 @@ def test_openai_key_never_leaks(fake_openai: FakeOpenAIServer, caplog: pytest.Lo
 
 
 def test_chat_content_is_parsed_then_sanitised() -> None:
-    from actionbank_env.core import copywriting
+    from actionbank_env.core.copywriting import openai_chat
 
     content = json.dumps({"subject_lines": ['1. "Hi\x00 there"', 42, "hi there", "x" * 500, INJECTION, "Fine"]})
 
@@ -303,6 +303,6 @@ def test_chat_content_is_parsed_then_sanitised() -> None:
     class _Response:
         choices = [_Choice()]
 
-    assert copywriting._parse_subject_lines(_Response())[0] == '1. "Hi\x00 there"'
-    lines = sanitize_lines(copywriting._parse_subject_lines(_Response()))
+    assert openai_chat._parse_subject_lines(_Response())[0] == '1. "Hi\x00 there"'
+    lines = sanitize_lines(openai_chat._parse_subject_lines(_Response()))
     assert lines == ["Hi there", INJECTION, "Fine"]

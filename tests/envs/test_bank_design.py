@@ -172,7 +172,7 @@ def test_replay_from_data_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"n_iterations": 0}, ValueError, "BankDesignConfig.n_iterations must be"),
+        ({"n_iterations": -1}, ValueError, "BankDesignConfig.n_iterations must be"),
         ({"max_bank_size": 5}, ConfigError, "max_bank_size=5 must be >= the initial bank size 10"),
         ({"company_params": [1]}, TypeError, "BankDesignConfig.company_params must be a mapping"),
         ({"users_per_iteraton": 3}, TypeError, "Did you mean 'users_per_iteration'?"),

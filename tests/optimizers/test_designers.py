@@ -19,20 +19,15 @@ from actionbank_env.evaluation import bank_value, improvement_captured
 from actionbank_env.protocols import BankDesigner, DesignerContext
 from actionbank_env.registry import make_agent, make_designer
 from optimizers._common import GenerativeConfig
+from optimizers.baselines import OracleDesigner
 from optimizers.generative import GenerativeDesigner
 from tests.worlds import hashing_world
 
 FAST_MODEL = {"reward_model": "linear", "reward_model_params": {"C": 0.05}}
 
 
-def _context(world: World, *, evaluation: bool = False) -> DesignerContext:
-    return DesignerContext(
-        world.embedder,
-        OfflineCopywriter(),
-        world.d_user,
-        world.feature_names,
-        ground_truth=world.ground_truth if evaluation else None,
-    )
+def _context(world: World) -> DesignerContext:
+    return DesignerContext(world.embedder, OfflineCopywriter(), world.d_user, world.feature_names)
 
 
 @lru_cache(maxsize=8)
@@ -86,7 +81,7 @@ def test_config_round_trips_through_json() -> None:
 
 def test_unknown_parameter_and_uncertainty_without_a_bayesian_model() -> None:
     ctx = _context(hashing_world())
-    with pytest.raises(TypeError, match=re.escape("'action_bank_sise' -> 'action_bank_size'")):
+    with pytest.raises(TypeError, match=re.escape("Did you mean 'action_bank_size'?")):
         GenerativeDesigner(ctx, rng=np.random.default_rng(0), action_bank_sise=3)
     with pytest.raises(ConfigError, match="use_uncertainty=True needs a reward model with predictive uncertainty"):
         GenerativeDesigner(ctx, rng=np.random.default_rng(0), use_uncertainty=True, reward_model="linear")
@@ -95,13 +90,15 @@ def test_unknown_parameter_and_uncertainty_without_a_bayesian_model() -> None:
 @pytest.mark.parametrize("name", ["generative", "keep", "random", "oracle"])
 def test_registry_builds_every_designer(name: str) -> None:
     world = hashing_world()
-    designer = make_designer(name, _context(world, evaluation=name == "oracle"), rng=np.random.default_rng(0))
+    designer = make_designer(name, world, rng=np.random.default_rng(0))
     assert isinstance(designer, BankDesigner)
+    # The registry gives the ground truth to evaluation-only designers (the oracle) and to no other.
+    assert (designer.context.ground_truth is not None) == (name == "oracle")
 
 
 def test_oracle_refuses_to_run_without_the_ground_truth() -> None:
     with pytest.raises(ConfigError, match="OracleDesigner needs the ground truth"):
-        make_designer("oracle", _context(hashing_world()), rng=np.random.default_rng(0))
+        OracleDesigner(_context(hashing_world()), rng=np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------------------------- proposals
@@ -133,6 +130,49 @@ def test_generative_proposal_contract() -> None:
     assert again.texts == proposal.texts
 
 
+def test_generator_and_selector_are_injected() -> None:
+    """GenerativeDesigner writes with the generator and chooses with the selector it is given (the protocols)."""
+    from actionbank_env.core.coverage import GreedySelector, SelectionResult
+    from actionbank_env.protocols import CandidateGenerator, Selector
+    from optimizers.generators import CopywriterCandidateGenerator
+
+    world = hashing_world()
+    bank, log = _logged(0)
+    config = GenerativeConfig(action_pool_size=150, action_bank_size=4, **FAST_MODEL)
+
+    class Recording:
+        def __init__(self) -> None:
+            self.inner = CopywriterCandidateGenerator(OfflineCopywriter(), config, feature_names=world.feature_names)
+            self.calls = 0
+
+        def generate(self, *args: object, **kwargs: object) -> object:
+            self.calls += 1
+            return self.inner.generate(*args, **kwargs)  # type: ignore[arg-type]
+
+    class LowestScore:
+        """Picks the k candidates r̂ likes least: the opposite of the default greedy coverage."""
+
+        def run(self, scores: np.ndarray, k: int, **kwargs: object) -> SelectionResult:
+            order = np.argsort(scores.mean(axis=0), kind="stable")[:k].astype(np.int64)
+            zeros = np.zeros(order.size)
+            return SelectionResult(order, zeros, zeros, 0.0, 0.0, int(scores.shape[1]))
+
+    generator, selector = Recording(), LowestScore()
+    assert isinstance(generator, CandidateGenerator) and isinstance(selector, Selector)
+    default = GenerativeDesigner(_context(world), rng=np.random.default_rng(0), config=config)
+    assert isinstance(default.selector, GreedySelector) and default.selector.diversity_weight == config.diversity_weight
+    injected = GenerativeDesigner(
+        _context(world), rng=np.random.default_rng(0), config=config, generator=generator, selector=selector
+    )
+    chosen = injected.propose([log], bank, rng=np.random.default_rng(1))
+    greedy = default.propose([log], bank, rng=np.random.default_rng(1))
+    assert generator.calls == 1
+    assert chosen.diagnostics["pool_size"] == greedy.diagnostics["pool_size"] == 150  # the same pool ...
+    assert chosen.diagnostics["expected_value_new"] < greedy.diagnostics["expected_value_new"]  # ... other choices
+    with pytest.raises(TypeError, match="GenerativeDesigner selector must implement Selector"):
+        GenerativeDesigner(_context(world), rng=np.random.default_rng(0), config=config, selector=object())
+
+
 def test_max_bank_size_retires_and_none_never_drops() -> None:
     world = hashing_world()
     bank, log = _logged(0)
@@ -145,9 +185,9 @@ def test_max_bank_size_retires_and_none_never_drops() -> None:
     assert set(retired).isdisjoint(proposal.texts)
     assert set(proposal.texts) | set(retired) == set(bank.texts) | set(proposal.diagnostics["new_texts"])
     for name in ("random", "oracle"):
-        p = make_designer(
-            name, _context(world, evaluation=True), rng=np.random.default_rng(0), max_bank_size=40, **params
-        ).propose([log], bank, rng=np.random.default_rng(2))
+        p = make_designer(name, world, rng=np.random.default_rng(0), max_bank_size=40, **params).propose(
+            [log], bank, rng=np.random.default_rng(2)
+        )
         assert len(p.texts) == 40
     uncapped = GenerativeDesigner(_context(world), rng=np.random.default_rng(0), **params)
     assert uncapped.propose([log], bank, rng=np.random.default_rng(2)).texts[: len(bank)] == bank.texts
@@ -158,7 +198,7 @@ def test_zero_new_actions_keeps_the_bank_and_keep_designer() -> None:
     bank, log = _logged(0)
     zero = GenerativeDesigner(_context(world), rng=np.random.default_rng(0), action_bank_size=0, **FAST_MODEL)
     assert zero.propose([log], bank, rng=np.random.default_rng(0)).texts == bank.texts
-    keep = make_designer("keep", _context(world), rng=np.random.default_rng(0))
+    keep = make_designer("keep", world, rng=np.random.default_rng(0))
     assert keep.propose([log], bank, rng=np.random.default_rng(0)).texts == bank.texts
 
 
@@ -169,7 +209,7 @@ def test_unfittable_log_keeps_the_bank() -> None:
     designer = GenerativeDesigner(_context(world), rng=np.random.default_rng(0), action_pool_size=20, **FAST_MODEL)
     proposal = designer.propose([no_clicks], bank, rng=np.random.default_rng(0))
     assert proposal.texts == bank.texts
-    assert "skipped" in proposal.diagnostics and designer.reward_model_ is None
+    assert "skipped" in proposal.diagnostics and proposal.reward_model is None
 
 
 def test_history_window_and_unknown_ids() -> None:
@@ -223,6 +263,31 @@ def test_uncertainty_path_with_a_gaussian_process() -> None:
     assert proposal.diagnostics["n_representative_users"] <= 300
 
 
+def test_bilinear_model_in_the_designer_uses_the_pool_and_its_posterior() -> None:
+    world = hashing_world()
+    bank, log = _logged(1, n_users=1500)
+    designer = GenerativeDesigner(
+        _context(world),
+        rng=np.random.default_rng(0),
+        reward_model="bayesian_bilinear",
+        reward_model_params={"spectrum_grid": (0.5,), "prior_sd_grid": (0.25, 1.0), "cv_folds": 3},
+        use_uncertainty=True,
+        uncertainty_weight=1.0,
+        uncertainty_shortlist=40,
+        action_pool_size=120,
+        action_bank_size=4,
+        n_representative_users=300,
+    )
+    proposal = designer.propose([log], bank, rng=np.random.default_rng(0))
+    model = proposal.reward_model
+    # The embedding basis was fitted on the unlabelled pool too (fit_on_pool_pca), not only the served texts.
+    assert model.reference_embeddings is not None and model.reference_embeddings.shape[0] == 120
+    assert len(model.cv_scores_) == 4 and model.prior_sds_["action"] in (0.25, 1.0)
+    unc = proposal.diagnostics["uncertainty"]
+    assert unc["shortlist"] == 40 and unc["mean_std_pool"] > unc["mean_std_bank"] > 0.0  # unseen texts: less known
+    assert len(proposal.texts) == len(bank) + 4
+
+
 # ----------------------------------------------------------------------------------------- value order
 
 
@@ -241,8 +306,7 @@ def test_oracle_ge_generative_gt_random_ge_keep_over_seeds() -> None:
         eval_users = world.sample_users(5000, rng=np.random.default_rng(100 + seed)).features
         for name in values:
             kwargs = {**params, **FAST_MODEL} if name == "generative" else params
-            ctx = _context(world, evaluation=name == "oracle")
-            designer = make_designer(name, ctx, rng=np.random.default_rng(0), **kwargs)
+            designer = make_designer(name, world, rng=np.random.default_rng(0), **kwargs)
             proposal = designer.propose([log], bank, rng=np.random.default_rng(seed))
             values[name].append(bank_value(world.ground_truth, eval_users, world.embedder.embed(list(proposal.texts))))
     v = {k: np.array(x) for k, x in values.items()}

@@ -17,13 +17,13 @@ KEY = "sk-test-SECRET-abc123-RELIABILITY"
 #: A simulation small enough to run several times per test file (hashing embedder, linear reward model).
 SMALL_RUN: dict[str, Any] = {
     "embedder": "hashing",
-    "users": 100,
+    "users_per_iteration": 100,
     "iterations": 2,
     "initial_actions": 5,
-    "action_pool_size": 40,
-    "action_bank_size": 3,
-    "reward_model_type": "linear",
-    "n_representative_users": 32,
+    "designer.action_pool_size": 40,
+    "designer.action_bank_size": 3,
+    "designer.reward_model": "linear",
+    "designer.n_representative_users": 32,
     "evaluation_users": 100,
     "report": False,
     "tensorboard": False,
@@ -103,7 +103,7 @@ def small_run_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "run"
     with pytest.MonkeyPatch.context() as monkeypatch:
         share_worlds(monkeypatch)
-        return run_simulation(SimulationConfig(**SMALL_RUN), out=out).path
+        return run_simulation(SimulationConfig.from_settings(SMALL_RUN), out=out).path
 
 
 @pytest.fixture

@@ -56,12 +56,11 @@ class Ctx:
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
-    from actionbank_env.experiment import generate_data
+    from actionbank_env.data import generate_data
 
     root = tmp_path_factory.mktemp("precious")
-    data = generate_data(
-        SimulationConfig(embedder="hashing", users=40, iterations=2, initial_actions=5), out=root / "data"
-    )
+    settings = {"embedder": "hashing", "users_per_iteration": 40, "iterations": 2, "initial_actions": 5}
+    data = generate_data(SimulationConfig.from_settings(settings), out=root / "data")
     (root / "results" / "old_run").mkdir(parents=True)
     (root / "results" / "old_run" / "simulation_config.json").write_text(json.dumps(SimulationConfig().to_dict()))
     (root / "results" / "old_run" / "summary.json").write_text('{"bank_value": 0.1}\n')
@@ -122,7 +121,7 @@ def _cli(*argv: str) -> Callable[[Ctx], Any]:
 
 
 def _sim(**kwargs: Any) -> Callable[[Ctx], Any]:
-    return lambda c: SimulationConfig(**kwargs)
+    return lambda c: SimulationConfig.from_settings({k.replace("__", "."): v for k, v in kwargs.items()})
 
 
 def _replay(name: str) -> Callable[[Ctx], Any]:
@@ -177,31 +176,53 @@ def _config(module: str, cls: str, **kwargs: Any) -> Callable[[Ctx], Any]:
 # (id, call, expected exception type, substrings the message must contain: field, rule, value)
 ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]]] = [
     # --- SimulationConfig
-    ("sim.users=0", _sim(users=0), ConfigError, ("SimulationConfig.users", "int >= 1", "got 0")),
-    ("sim.users='10'", _sim(users="10"), TypeError, ("SimulationConfig.users", "must be an int", "'10'")),
-    ("sim.base_ctr=nan", _sim(base_ctr=float("nan")), ConfigError, ("SimulationConfig.base_ctr", "finite", "nan")),
-    ("sim.base_ctr=1", _sim(base_ctr=1.0), ConfigError, ("SimulationConfig.base_ctr", "< 1.0", "got 1.0")),
-    ("sim.name=../x", _sim(name="../evil"), ConfigError, ("SimulationConfig.name", "plain folder name", "'../evil'")),
+    (
+        "sim.users=0",
+        _sim(users_per_iteration=0),
+        ConfigError,
+        ("CampaignConfig.users_per_iteration", "int >= 1", "got 0"),
+    ),
+    (
+        "sim.users='10'",
+        _sim(users_per_iteration="10"),
+        TypeError,
+        ("CampaignConfig.users_per_iteration", "must be an int", "'10'"),
+    ),
+    ("sim.base_ctr=nan", _sim(base_ctr=float("nan")), ConfigError, ("GroundTruthConfig.base_ctr", "finite", "nan")),
+    ("sim.base_ctr=1", _sim(base_ctr=1.0), ConfigError, ("GroundTruthConfig.base_ctr", "< 1.0", "got 1.0")),
+    ("sim.name=../x", _sim(name="../evil"), ConfigError, ("RunConfig.name", "plain folder name", "'../evil'")),
     (
         "sim.embedder",
         _sim(embedder="opnai"),
-        ConfigError,
-        ("SimulationConfig.embedder", "one of", "Did you mean 'openai'"),
+        UnknownComponentError,
+        ("WorldConfig.embedder", "one of", "Did you mean 'openai'"),
     ),
-    ("sim.use_pca=1", _sim(use_pca=1), TypeError, ("SimulationConfig.use_pca", "must be a bool", "got 1")),
+    ("sim.use_pca=1", _sim(agent__use_pca=1), TypeError, ("LinUCBConfig.use_pca", "must be a bool", "got 1")),
     (
         "sim.bank>pool",
-        _sim(action_bank_size=30, action_pool_size=20),
+        _sim(designer__action_bank_size=30, designer__action_pool_size=20),
         ConfigError,
-        ("action_bank_size=30", "<=", "action_pool_size=20"),
+        ("GenerativeConfig.action_bank_size=30", "<=", "action_pool_size=20"),
     ),
-    ("sim.threads=0", _sim(threads=0), ConfigError, ("SimulationConfig.threads", "int >= 1", "got 0")),
-    ("sim.world_seed<0", _sim(world_seed=-3), ConfigError, ("SimulationConfig.world_seed", "int >= 0", "got -3")),
+    ("sim.threads=0", _sim(threads=0), ConfigError, ("RunConfig.threads", "int >= 1", "got 0")),
+    ("sim.world_seed<0", _sim(world_seed=-3), ConfigError, ("RunConfig.world_seed", "int >= 0", "got -3")),
+    (
+        "sim.unknown key",
+        _sim(agent__alpah=0.5),
+        TypeError,
+        ("agent 'linucb' (LinUCBConfig)", "unknown parameters ['alpah']", "Did you mean 'alpha'"),
+    ),
     (
         "sim.from_dict typo",
         lambda c: SimulationConfig.from_dict({"user": 5}),
+        TypeError,
+        ("unknown settings", "'user'", "Did you mean 'users'"),
+    ),
+    (
+        "sim.from_dict version",
+        lambda c: SimulationConfig.from_dict({"version": 7}),
         ConfigError,
-        ("unknown settings", "'user'", "did you mean 'users'"),
+        ("version", "must be 1 or 2", "got 7"),
     ),
     # --- WorldConfig
     (
@@ -304,7 +325,7 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         "make.typo",
         _make("ActionBank/Targeting-v0", embeder="x"),
         TypeError,
-        ("unexpected keyword argument 'embeder'", "valid keywords", "Did you mean 'embedder'"),
+        ("unknown keyword arguments ['embeder']", "valid names", "Did you mean 'embedder'"),
     ),
     (
         "make.max_bank_size=0",
@@ -357,18 +378,23 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         ("action", "1-D sequence", "(1, 2)"),
     ),
     # --- CLI flags (exit code 2, one line on stderr)
-    ("cli --users -5", _cli("simulate", "--users", "-5"), SystemExit, ("SimulationConfig.users", "int >= 1", "got -5")),
+    (
+        "cli --users -5",
+        _cli("simulate", "--users", "-5"),
+        SystemExit,
+        ("CampaignConfig.users_per_iteration", "int >= 1", "got -5"),
+    ),
     (
         "cli --embedder typo",
         _cli("simulate", "--embedder", "hashng"),
         SystemExit,
-        ("SimulationConfig.embedder", "one of", "'hashng'"),
+        ("WorldConfig.embedder", "one of", "'hashng'"),
     ),
     (
         "cli --base-ctr nan",
         _cli("simulate", "--base-ctr", "nan"),
         SystemExit,
-        ("SimulationConfig.base_ctr", "finite", "nan"),
+        ("GroundTruthConfig.base_ctr", "finite", "nan"),
     ),
     (
         "cli --config bad json",
@@ -376,7 +402,7 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         SystemExit,
         ("--config", "is not valid JSON", "data_config.json"),
     ),
-    ("cli --users x", _cli("simulate", "--users", "x"), SystemExit, ("--users", "invalid int value", "'x'")),
+    ("cli --users x", _cli("simulate", "--users", "x"), SystemExit, ("--users", "must be an int", "'x'")),
     (
         "cli --config list",
         _cli("simulate", "--config", "{root}/list.json"),
@@ -405,7 +431,7 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         "cli run-from-data wrong format",
         _cli("run-from-data", "--data_dir", "{root}/broken/wrong_format", "--out", "{root}/results/x"),
         SystemExit,
-        ("data_config.json", "must have format 'actionbank-data-v1'", "'v0'"),
+        ("data_config.json", "must have format 'actionbank-data-v2'", "'v0'"),
     ),
     (
         "cli report not a run",

@@ -166,7 +166,7 @@ def test_full_disk_mid_run_is_a_clear_error_and_resume_gives_the_uninterrupted_r
     run = tmp_path / "run"
     hits = _fail_replace_once(monkeypatch, suffix)
     with pytest.raises(OSError) as info:
-        run_simulation(SimulationConfig(**SMALL_RUN), out=run)
+        run_simulation(SimulationConfig.from_settings(SMALL_RUN), out=run)
     monkeypatch.undo()
     share_worlds(monkeypatch)
     assert hits, f"no write to *{suffix} happened"
@@ -199,7 +199,7 @@ def test_embedding_outage_mid_run_stops_the_run_without_switching_embedder_and_r
 
     monkeypatch.setattr(HashingEmbedder, "embed", flaky_embed)
     with pytest.raises(ServiceError, match="failed after 4 attempt"):
-        run_simulation(SimulationConfig(**SMALL_RUN), out=run)
+        run_simulation(SimulationConfig.from_settings(SMALL_RUN), out=run)
     monkeypatch.undo()
     share_worlds(monkeypatch)
     assert len(calls) == 1  # the run stopped at the first failed embedding, no other embedder was tried

@@ -219,10 +219,10 @@ def test_simulation_falls_back_to_offline_copy_when_chat_fails_but_keeps_openai_
     monkeypatch.setattr(
         _Handler, "_chat", lambda self, body, fault: self._error(429, "Rate limit (fake).", {"Retry-After": "0"})
     )
-    config = SimulationConfig(**{**SMALL_RUN, "embedder": "openai", "iterations": 1})
+    config = SimulationConfig.from_settings({**SMALL_RUN, "embedder": "openai", "iterations": 1})
     writer = make_copywriter(config)
     assert isinstance(writer, FallbackCopywriter) and isinstance(writer.primary, OpenAICopywriter)
-    assert make_copywriter(config.replace(embedder="hashing")).name == "offline-v1"
+    assert make_copywriter(config.with_settings({"embedder": "hashing"})).name == "offline-v1"
     with caplog.at_level(logging.WARNING):
         result = run_simulation(config, out=tmp_path / "run")
     assert (result.path / "summary.json").is_file()

@@ -91,7 +91,7 @@ def test_a_simulation_with_openai_writes_the_key_nowhere(
     _assert_clean("stdout", printed.out)
     _assert_clean("stderr", printed.err)
     _assert_clean("logs", caplog.text)
-    config = SimulationConfig.from_dict({**SMALL_RUN, "embedder": "openai"})
+    config = SimulationConfig.from_settings({**SMALL_RUN, "embedder": "openai"})
     for obj in (config, make_copywriter(config), make_embedder("openai", cache=tmp_path / "c2.sqlite")):
         _assert_clean(f"repr of {type(obj).__name__}", repr(obj))
         _assert_clean(f"str of {type(obj).__name__}", str(obj))

@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from actionbank_env.errors import ConfigError
-from optimizers.selection import (
+from actionbank_env.core.coverage import (
     GreedySelector,
     coverage_value,
     exhaustive_select,
     retire_least_valuable,
 )
+from actionbank_env.errors import ConfigError
 
 
 def _instance(seed: int, n_users: int = 12, n_candidates: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

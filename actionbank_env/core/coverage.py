@@ -1,4 +1,7 @@
-"""Bank selection: lazy greedy maximisation of the bank's value over a representative user sample.
+"""The bank's coverage objective and its lazy greedy maximisation over a representative user sample.
+
+Shared by the bank designers (selection under the reward model) and the evaluator (the oracle bank under the ground
+truth), so both maximise the same function.
 
 The objective of adding a set S of candidates to a bank B is
 
@@ -76,7 +79,8 @@ def cosine_similarity(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]
     b = np.asarray(b, dtype=np.float64)
     a_n = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b_n = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a_n @ b_n.T
+    similarity: NDArray[np.float64] = a_n @ b_n.T
+    return similarity
 
 
 @dataclass(frozen=True, slots=True)

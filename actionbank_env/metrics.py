@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from actionbank_env.core.io import atomic_write_text
+from actionbank_env.results import METRICS_FILE, TENSORBOARD_DIR
 
 __all__ = ["MetricLogger"]
 
@@ -59,7 +60,7 @@ class MetricLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(self.folder / "tb"))
+            self._writer = SummaryWriter(log_dir=str(self.folder / TENSORBOARD_DIR))
 
     @property
     def writer(self) -> Any:
@@ -113,7 +114,7 @@ class MetricLogger:
             lines.append(
                 ",".join(str(int(r["step"])) if k == "step" else _fmt(r[k]) if k in r else "" for k in self._keys)
             )
-        atomic_write_text(self.folder / "metrics.csv", "\n".join(lines) + "\n")
+        atomic_write_text(self.folder / METRICS_FILE, "\n".join(lines) + "\n")
         if self._writer is not None and tensorboard:
             for key, value in row.items():
                 if key != "step" and math.isfinite(value):
