@@ -79,11 +79,11 @@ def run(repeats: int = 7) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"{'env':<24}{'num_envs':>9}{'median':>14}{'min..max':>28}")
     for r in run(args.repeats):
         spread = f"{r['min']:,.0f}..{r['max']:,.0f}"
