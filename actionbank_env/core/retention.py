@@ -38,6 +38,7 @@ __all__ = [
     "RetentionDynamics",
     "RetentionState",
     "StepOutcome",
+    "action_hazards",
     "current_click_probs",
     "fatigue_sensitivity",
     "hazards",
@@ -298,17 +299,19 @@ def current_click_probs(
         [[0.1, 0.2, 0.0]]
     """
     n, k = state.base_probs.shape
-    out = np.zeros((n, k + 1))
-    probs = out[:, :k]
-    np.multiply(
-        state.base_probs, np.exp(-dynamics.fatigue_click * state.sensitivity * state.fatigue)[:, None], out=probs
-    )
+    fatigue = np.exp(-dynamics.fatigue_click * state.sensitivity * state.fatigue)[:, None]
     if dynamics.novelty_penalty > 0.0:
-        repeat = state.exposure @ similarity
-        np.minimum(repeat, 1.0, out=repeat)
-        repeat *= -dynamics.novelty_penalty
-        repeat += 1.0
-        probs *= repeat
+        # 1 - penalty * min(1, E @ S) = max(1 - penalty * (E @ S), 1 - penalty): one matrix product, two passes.
+        probs = state.exposure @ (-dynamics.novelty_penalty * similarity)
+        probs += 1.0
+        np.maximum(probs, 1.0 - dynamics.novelty_penalty, out=probs)
+        probs *= state.base_probs
+        probs *= fatigue
+    else:
+        probs = state.base_probs * fatigue
+    out = np.empty((n, k + 1))
+    out[:, :k] = probs
+    out[:, k] = 0.0
     return out
 
 
@@ -333,16 +336,58 @@ def hazards(
     np.maximum(send, 0.0, out=send)
     send *= dynamics.unsubscribe_irrelevance
     send += 1.0
-    send *= (dynamics.unsubscribe_base * np.exp(dynamics.unsubscribe_fatigue * state.sensitivity * state.fatigue))[
-        :, None
-    ]
+    send *= _fatigue_hazard(state, dynamics)[:, None]
     np.minimum(send, 1.0, out=send)
-    if dynamics.inactivity_churn > 0.0:
-        # Resting this week makes the gap since the last email (or since subscribing) week - last + 1 weeks.
-        gap = state.week - state.last_send_week
-        out[:, k] = np.where(gap >= dynamics.inactivity_weeks, dynamics.inactivity_churn, 0.0)
-    else:
-        out[:, k] = 0.0
+    out[:, k] = _inactivity_hazard(state, dynamics)
+    return out
+
+
+def action_hazards(
+    state: RetentionState,
+    dynamics: RetentionDynamics,
+    actions: NDArray[np.int64],
+    click_prob: NDArray[np.float64],
+    relevance_ctr: float,
+) -> NDArray[np.float64]:
+    """The column ``actions`` of :func:`hazards` (one action per subscriber) without computing the others, (n,).
+
+    Args:
+        state: The subscribers.
+        dynamics: The dynamics' parameters.
+        actions: Action per subscriber (K sends nothing), shape (n,).
+        click_prob: Click probability of each subscriber's action now, shape (n,).
+        relevance_ctr: Click probability below which an email counts as irrelevant.
+
+    Example:
+        >>> s = RetentionState.new(np.zeros((2, 8)), np.array([[0.0, 0.05], [0.0, 0.05]]))
+        >>> action_hazards(s, RetentionDynamics(), np.array([0, 2]), np.array([0.0, 0.0]), 0.05).round(4).tolist()
+        [0.003, 0.0]
+    """
+    k = state.base_probs.shape[1]
+    irrelevance = np.maximum(1.0 - click_prob / relevance_ctr, 0.0)
+    irrelevance *= dynamics.unsubscribe_irrelevance
+    irrelevance += 1.0
+    send = _fatigue_hazard(state, dynamics)
+    send *= irrelevance
+    np.minimum(send, 1.0, out=send)
+    return np.where(actions < k, send, _inactivity_hazard(state, dynamics))
+
+
+def _fatigue_hazard(state: RetentionState, dynamics: RetentionDynamics) -> NDArray[np.float64]:
+    """Hazard of a relevant email at the subscriber's fatigue, shape (n,)."""
+    out: NDArray[np.float64] = dynamics.unsubscribe_base * np.exp(
+        dynamics.unsubscribe_fatigue * state.sensitivity * state.fatigue
+    )
+    return out
+
+
+def _inactivity_hazard(state: RetentionState, dynamics: RetentionDynamics) -> NDArray[np.float64] | float:
+    """Hazard of a week without email: ``inactivity_churn`` once the gap reaches ``inactivity_weeks``."""
+    if dynamics.inactivity_churn <= 0.0:
+        return 0.0
+    # Resting this week makes the gap since the last email (or since subscribing) week - last + 1 weeks.
+    gap = state.week - state.last_send_week
+    out: NDArray[np.float64] = np.where(gap >= dynamics.inactivity_weeks, dynamics.inactivity_churn, 0.0)
     return out
 
 
@@ -376,9 +421,8 @@ def step(
     n, k = state.base_probs.shape
     rows = np.arange(n)
     probs = current_click_probs(state, dynamics, similarity)
-    all_hazards = hazards(state, dynamics, probs, relevance_ctr)
     chosen = probs[rows, actions]
-    hazard = all_hazards[rows, actions]
+    hazard = action_hazards(state, dynamics, actions, chosen, relevance_ctr)
     clicks = (uniforms[0] < chosen).astype(np.float64)
     unsubscribed = uniforms[1] < hazard
     fatigue = state.fatigue.copy()

@@ -109,6 +109,19 @@ def test_hazard_rises_with_fatigue_and_with_irrelevant_mail() -> None:
     assert hazard_by_week[0] < hazard_by_week[1] < hazard_by_week[2]
 
 
+@pytest.mark.parametrize("inactivity_churn", [0.0, 0.3])
+def test_the_hazard_of_the_chosen_action_is_that_column_of_all_hazards(inactivity_churn: float) -> None:
+    dyn = RetentionDynamics(inactivity_churn=inactivity_churn, inactivity_weeks=2)
+    rng = np.random.default_rng(0)
+    state = RetentionState.new(rng.random((64, 8)), rng.random((64, K)) * 0.2, rng.random(64) * 3)
+    for _ in range(4):
+        actions = rng.integers(0, K + 1, size=64)
+        probs = current_click_probs(state, dyn, np.eye(K))
+        expected = hazards(state, dyn, probs, 0.05)[np.arange(64), actions]
+        out = step(state, actions, rng.random((2, 64)), dyn, np.eye(K), 0.05)
+        np.testing.assert_allclose(out.hazard, expected, rtol=1e-12)
+
+
 def test_unsubscribes_follow_the_uniforms_and_rewards_count_clicks() -> None:
     dyn = RetentionDynamics(unsubscribe_base=0.5, unsubscribe_irrelevance=0.0, subscriber_value=0.25)
     state = subscribers(2)
