@@ -53,7 +53,9 @@ def interval(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / np.sqrt(arr.size))
 
 
-def measure_world(world_seed: int, *, subscribers: int, ppo_timesteps: int, cohort_seed: int) -> dict[str, Any]:
+def measure_world(
+    world_seed: int, *, subscribers: int, ppo_timesteps: int, cohort_seed: int, dqn: bool = True
+) -> dict[str, Any]:
     """Every policy's lifetime summary on one world (same measured cohort for all)."""
     from agents.bootstrapped_dqn import BootstrappedDQNAgent
     from agents.linucb import LinUCBAgent
@@ -66,10 +68,10 @@ def measure_world(world_seed: int, *, subscribers: int, ppo_timesteps: int, coho
     for every in (2, 3):
         out[f"cadence_{every}"] = run_lifetimes(envs, FixedCadencePolicy(every), seed=cohort_seed).summary()
     out["oracle_resting_0.4"] = run_lifetimes(envs, OracleRestingPolicy(0.4), seed=cohort_seed).summary()
-    for name, make, rng in (
-        ("linucb", lambda c, r: LinUCBAgent(c, rng=r), agent_rng),
-        ("bootstrapped_dqn", lambda c, r: BootstrappedDQNAgent(c, rng=r), dqn_rng),
-    ):
+    learners: list[tuple[str, Any, np.random.Generator]] = [("linucb", lambda c, r: LinUCBAgent(c, rng=r), agent_rng)]
+    if dqn:  # scores every (subscriber, message) pair with 10 heads: minutes per world on one core
+        learners.append(("bootstrapped_dqn", lambda c, r: BootstrappedDQNAgent(c, rng=r), dqn_rng))
+    for name, make, rng in learners:
         policy = TargetingAgentPolicy(envs, make, rng=rng)
         run_lifetimes(envs, policy, seed=cohort_seed + 1)  # the cohort it learns from first
         out[name] = run_lifetimes(envs, policy, seed=cohort_seed).summary()
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=10_000, help="subscribers per cohort")
     parser.add_argument("--ppo-timesteps", type=int, default=3_000_000, help="0 skips PPO")
     parser.add_argument("--cohort-seed", type=int, default=1)
+    parser.add_argument("--skip-dqn", action="store_true", help="leave out bootstrapped DQN (the slowest baseline)")
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
         "--from-json", nargs="+", default=None, help="print the table of earlier --json files (e.g. seeds run apart)"
@@ -111,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         per_seed.append(
             measure_world(
-                seed, subscribers=args.subscribers, ppo_timesteps=args.ppo_timesteps, cohort_seed=args.cohort_seed
+                seed,
+                subscribers=args.subscribers,
+                ppo_timesteps=args.ppo_timesteps,
+                cohort_seed=args.cohort_seed,
+                dqn=not args.skip_dqn,
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
