@@ -289,6 +289,14 @@ def test_reproduce_episode_by_seed(tmp_path: Path) -> None:
     assert "reproducible: yes" in out
 
 
+def test_train_sb3_on_retention(tmp_path: Path) -> None:
+    out = ok(run_example("train_sb3_on_retention.py", "--timesteps", "2048", "--subscribers", "100", cwd=tmp_path))
+    rows = {li.split("  ")[0]: li.split()[-3:] for li in out.splitlines()[1:]}
+    assert set(rows) == {"oracle-myopic", "every 2 weeks", "LinUCB", "PPO (2,048)"}
+    for clicks, unsubscribed, emails in rows.values():
+        assert 0.0 <= float(clicks) <= 26 and 0.0 <= float(unsubscribed) <= 1.0 and 0.0 <= float(emails) <= 26
+
+
 @pytest.mark.slow
 def test_custom_targeting_agent(tmp_path: Path) -> None:
     out = ok(run_example("custom_targeting_agent.py", "--users", "300", "--results_dir", "r", cwd=tmp_path))

@@ -48,7 +48,7 @@ def _creator(name: str) -> Any:
 def test_registered_creators_seed_each_worker_differently_and_reproducibly() -> None:
     from ray.rllib.env.env_context import EnvContext
 
-    assert register_ray_envs() == ("ActionBank/Targeting-v0", "ActionBank/BankDesign-v0")
+    assert register_ray_envs() == ("ActionBank/Targeting-v0", "ActionBank/BankDesign-v0", "ActionBank/Retention-v0")
     create = _creator("ActionBank/Targeting-v0")
     config = {**SMALL_WORLD, "users_per_episode": 20, "seed": 3}
 

@@ -2,6 +2,9 @@
 
 - ``ActionBank/Targeting-v0``: :class:`~actionbank_env.envs.targeting.TargetingEnv` (per-user targeting),
   with the native vector twin :class:`~actionbank_env.envs.targeting_vector.TargetingVectorEnv`.
+- ``ActionBank/Retention-v0``: :class:`~actionbank_env.envs.retention.RetentionEnv` (a subscriber's weekly emails
+  with fatigue, novelty and unsubscribes), with the native vector twin
+  :class:`~actionbank_env.envs.retention.RetentionVectorEnv`.
 - ``ActionBank/BankDesign-v0``: :class:`~actionbank_env.envs.bank_design.BankDesignEnv` (the outer loop),
   and :class:`~actionbank_env.envs.wrappers.FixedCatalogActionWrapper` for SB3/RLlib on it.
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 __all__ = ["ENV_IDS", "register_envs"]
 
 #: Every env id this package registers.
-ENV_IDS: tuple[str, ...] = ("ActionBank/Targeting-v0", "ActionBank/BankDesign-v0")
+ENV_IDS: tuple[str, ...] = ("ActionBank/Targeting-v0", "ActionBank/BankDesign-v0", "ActionBank/Retention-v0")
 
 
 def register_envs() -> None:
-    """Register ``ActionBank/Targeting-v0`` (with its native vector twin) and ``ActionBank/BankDesign-v0``.
+    """Register ``ActionBank/Targeting-v0`` and ``ActionBank/Retention-v0`` (each with its native vector twin)
+    and ``ActionBank/BankDesign-v0``.
 
     Idempotent: ids already in gymnasium's registry are left alone, so calling it twice (or importing the
     package in a worker process) neither warns nor re-registers. No ``max_episode_steps``: both envs end
     their episodes themselves with ``terminated=True`` (a campaign has a fixed number of users, a design
-    run a fixed number of iterations).
+    run a fixed number of iterations). ``Retention-v0`` is registered with ``max_episode_steps=26`` (its
+    default ``horizon``, which it also enforces itself).
 
     Example:
         >>> import gymnasium
@@ -34,4 +36,12 @@ def register_envs() -> None:
         gymnasium.register(
             id="ActionBank/BankDesign-v0",
             entry_point="actionbank_env.envs.bank_design:BankDesignEnv",
+        )
+    if "ActionBank/Retention-v0" not in gymnasium.registry:
+        # A subscriber's lifetime: 26 weekly steps (the env also truncates itself at its own ``horizon``).
+        gymnasium.register(
+            id="ActionBank/Retention-v0",
+            entry_point="actionbank_env.envs.retention:RetentionEnv",
+            vector_entry_point="actionbank_env.envs.retention:RetentionVectorEnv",
+            max_episode_steps=26,
         )

@@ -1,0 +1,201 @@
+"""The subscriber dynamics of Retention-v0: fatigue, novelty, unsubscribes, observations and parameter checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+
+from actionbank_env.core.retention import (
+    HISTORY_WEEKS,
+    RetentionDynamics,
+    RetentionState,
+    current_click_probs,
+    fatigue_sensitivity,
+    hazards,
+    observations,
+    similarity_matrix,
+    step,
+)
+from actionbank_env.errors import ConfigError
+
+K = 3
+NO_EMAIL = K
+
+
+def subscribers(n: int = 1, probs: tuple[float, ...] = (0.2, 0.1, 0.05), sensitivity: float = 1.0) -> RetentionState:
+    return RetentionState.new(np.full((n, 8), 0.5), np.tile(np.asarray(probs), (n, 1)), np.full(n, sensitivity))
+
+
+def play(
+    state: RetentionState,
+    actions: list[int],
+    dynamics: RetentionDynamics | None = None,
+    similarity: np.ndarray | None = None,
+    uniforms: float = 0.999,
+) -> list[Any]:
+    """Play the same action sequence for every subscriber with fixed uniforms (no clicks, no unsubscribes)."""
+    dynamics = dynamics or RetentionDynamics()
+    sim = np.eye(K) if similarity is None else similarity
+    outcomes = []
+    for a in actions:
+        u = np.full((2, state.n), uniforms)
+        outcomes.append(step(state, np.full(state.n, a, dtype=np.int64), u, dynamics, sim, 0.05))
+    return outcomes
+
+
+def test_fatigue_rises_with_each_send_and_decays_with_rest() -> None:
+    state = subscribers()
+    fatigue = [float(o.fatigue[0]) for o in play(state, [0, 0, 0, NO_EMAIL, NO_EMAIL, NO_EMAIL])]
+    assert fatigue[0] == 0.0
+    assert fatigue[0] < fatigue[1] < fatigue[2] < fatigue[3]  # three sends in a row
+    assert fatigue[3] > fatigue[4] > fatigue[5]  # resting
+    d = RetentionDynamics().fatigue_decay
+    assert fatigue[1] == pytest.approx(d)
+    assert fatigue[4] == pytest.approx(d * fatigue[3])
+
+
+def test_click_probability_falls_with_fatigue_and_recovers_with_rest() -> None:
+    dyn = RetentionDynamics(novelty_penalty=0.0)
+    state = subscribers()
+    outcomes = play(state, [1, 1, 1, NO_EMAIL, NO_EMAIL], dyn)
+    best_now = [float(o.click_probs[0, 0]) for o in outcomes]  # message 0 is never sent: fatigue alone
+    assert best_now[0] == pytest.approx(0.2)
+    assert best_now[0] > best_now[1] > best_now[2]
+    assert best_now[3] < best_now[4] < 0.2
+    np.testing.assert_allclose(outcomes[1].click_probs[0, 0], 0.2 * np.exp(-dyn.fatigue_click * outcomes[1].fatigue[0]))
+    assert outcomes[0].click_probs[0, NO_EMAIL] == 0.0
+
+
+def test_loyal_subscribers_tire_less() -> None:
+    dyn = RetentionDynamics()
+    users = np.full((2, 8), 0.5)
+    users[0, 4], users[1, 4] = 0.2, 0.8  # brand_loyalty
+    sens = fatigue_sensitivity(users, 4, dyn)
+    assert sens[0] > 1.0 > sens[1]
+    state = RetentionState.new(users, np.full((2, K), 0.1), sens)
+    play(state, [0, 0], dyn)
+    probs = current_click_probs(state, dyn, np.eye(K))
+    assert probs[0, 1] < probs[1, 1]
+    flat = RetentionDynamics(sensitivity_slope=0.0)
+    np.testing.assert_allclose(fatigue_sensitivity(users, 4, flat), 1.0)
+
+
+def test_repeats_and_near_repeats_are_worth_less() -> None:
+    dyn = RetentionDynamics(fatigue_click=0.0)
+    embeddings = np.array([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.0, 0.0, 1.0]])
+    sim = similarity_matrix(embeddings, dyn.novelty_similarity)
+    assert sim[0, 1] > 0.5 and sim[0, 2] == 0.0 and np.all(np.diag(sim) == 1.0)
+    state = subscribers(probs=(0.2, 0.2, 0.2))
+    play(state, [0], dyn, sim)
+    probs = current_click_probs(state, dyn, sim)[0]
+    assert probs[0] < probs[1] < probs[2] == pytest.approx(0.2)  # the repeat, the near repeat, a new text
+    assert probs[0] == pytest.approx(0.2 * (1 - dyn.novelty_penalty * min(1.0, dyn.novelty_decay)))
+    play(state, [NO_EMAIL] * 6, dyn, sim)  # novelty comes back with time
+    assert current_click_probs(state, dyn, sim)[0, 0] > 0.19
+
+
+def test_hazard_rises_with_fatigue_and_with_irrelevant_mail() -> None:
+    dyn = RetentionDynamics()
+    state = subscribers(probs=(0.2, 0.0, 0.05))
+    first = play(state, [0], dyn)[0]
+    rested = hazards(subscribers(probs=(0.2, 0.0, 0.05)), dyn, first.click_probs, 0.05)[0]
+    assert rested[0] == pytest.approx(dyn.unsubscribe_base)  # relevant mail to a rested subscriber
+    assert rested[1] == pytest.approx(dyn.unsubscribe_base * (1 + dyn.unsubscribe_irrelevance))  # p = 0
+    assert rested[NO_EMAIL] == 0.0
+    hazard_by_week = [float(o.hazard[0]) for o in play(state, [2, 2, 2], dyn)]
+    assert hazard_by_week[0] < hazard_by_week[1] < hazard_by_week[2]
+
+
+@pytest.mark.parametrize("inactivity_churn", [0.0, 0.3])
+def test_the_hazard_of_the_chosen_action_is_that_column_of_all_hazards(inactivity_churn: float) -> None:
+    dyn = RetentionDynamics(inactivity_churn=inactivity_churn, inactivity_weeks=2)
+    rng = np.random.default_rng(0)
+    state = RetentionState.new(rng.random((64, 8)), rng.random((64, K)) * 0.2, rng.random(64) * 3)
+    for _ in range(4):
+        actions = rng.integers(0, K + 1, size=64)
+        probs = current_click_probs(state, dyn, np.eye(K))
+        expected = hazards(state, dyn, probs, 0.05)[np.arange(64), actions]
+        out = step(state, actions, rng.random((2, 64)), dyn, np.eye(K), 0.05)
+        np.testing.assert_allclose(out.hazard, expected, rtol=1e-12)
+
+
+def test_unsubscribes_follow_the_uniforms_and_rewards_count_clicks() -> None:
+    dyn = RetentionDynamics(unsubscribe_base=0.5, unsubscribe_irrelevance=0.0, subscriber_value=0.25)
+    state = subscribers(2)
+    u = np.array([[0.01, 0.99], [0.1, 0.9]])  # sub 0 clicks and leaves, sub 1 neither
+    out = step(state, np.array([0, 0]), u, dyn, np.eye(K), 0.05)
+    assert out.clicks.tolist() == [1.0, 0.0]
+    assert out.unsubscribed.tolist() == [True, False]
+    assert out.rewards.tolist() == [1.0, 0.25]  # the value of staying goes to who stays
+
+
+def test_resting_never_unsubscribes_without_inactivity_churn_and_lapses_with_it() -> None:
+    state = subscribers(50)
+    quiet = play(state, [NO_EMAIL] * 10, uniforms=0.0)
+    assert not any(o.unsubscribed.any() for o in quiet)
+    dyn = RetentionDynamics(inactivity_churn=1.0, inactivity_weeks=3)
+    state = subscribers(1)
+    lapses = [bool(o.unsubscribed[0]) for o in play(state, [NO_EMAIL] * 4, dyn, uniforms=0.5)]
+    assert lapses == [False, False, True, True]  # the gap reaches 3 weeks in the third week
+
+
+def test_observations_are_bounded_and_count_the_last_four_weeks() -> None:
+    state = subscribers()
+    features = np.vstack([np.array([[0.5, -0.5], [1.0, 0.0], [0.0, 1.0]], np.float32), np.zeros((1, 2), np.float32)])
+    obs = observations(state, 26, features)
+    assert obs.dtype == np.float32 and obs.flags.writeable
+    assert obs[0, 8:].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]  # never mailed: rested, no history, no message
+    outcomes = play(state, [0, 1, NO_EMAIL, 2, NO_EMAIL, NO_EMAIL], uniforms=0.0)  # uniforms 0: every email clicked
+    assert [int(o.clicks[0]) for o in outcomes] == [1, 1, 0, 1, 0, 0]
+    obs = observations(state, 26, features)[0]
+    assert obs[8] == pytest.approx(3 / 26)  # last email in week 3, now week 6
+    assert obs[9] == pytest.approx(1 / HISTORY_WEEKS)  # weeks 2..5: one email
+    assert obs[10] == pytest.approx(1 / HISTORY_WEEKS)
+    assert obs[11] == pytest.approx(6 / 26)
+    assert obs[12:].tolist() == [0.0, 1.0]  # message 2's features
+    assert np.all((obs >= -1) & (obs <= 1))
+
+
+def test_state_rows_can_be_replaced_by_fresh_subscribers() -> None:
+    state = subscribers(3)
+    play(state, [0, 0])
+    state.replace_rows(np.array([1]), subscribers(1, probs=(0.3, 0.3, 0.3)))
+    assert state.week.tolist() == [2, 0, 2]
+    assert state.fatigue[1] == 0.0 and state.base_probs[1].tolist() == [0.3, 0.3, 0.3]
+    copy = state.copy()
+    copy.week[:] = 9
+    assert state.week.tolist() == [2, 0, 2]
+
+
+ERRORS = [
+    (
+        {"fatigue_decay": 1.5},
+        ConfigError,
+        "RetentionDynamics.fatigue_decay must be a float >= 0.0 and <= 1.0, got 1.5.",
+    ),
+    (
+        {"fatigue_click": -1.0},
+        ConfigError,
+        "RetentionDynamics.fatigue_click must be a float >= 0.0 and <= 10.0, got -1.0.",
+    ),
+    (
+        {"novelty_penalty": 2},
+        ConfigError,
+        "RetentionDynamics.novelty_penalty must be a float >= 0.0 and <= 1.0, got 2.",
+    ),
+    ({"unsubscribe_base": "x"}, TypeError, "RetentionDynamics.unsubscribe_base must be a float"),
+    ({"inactivity_weeks": 0}, ConfigError, "RetentionDynamics.inactivity_weeks must be an int >= 1, got 0."),
+    ({"relevance_ctr": 0.0}, ConfigError, "RetentionDynamics.relevance_ctr must be a float > 0.0"),
+    ({"sensitivity_feature": ""}, ConfigError, "RetentionDynamics.sensitivity_feature must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), ERRORS)
+def test_bad_parameters_name_the_field_the_rule_and_the_value(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        RetentionDynamics(**kwargs)
