@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from actionbank_env.core.campaign import CampaignConfig
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.world import World, WorldConfig
-from actionbank_env.core.campaign import CampaignConfig
 from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
 from actionbank_env.protocols import DesignerContext
 from actionbank_env.registry import make_designer
@@ -38,7 +38,7 @@ from actionbank_env.registry import make_designer
 Variant = tuple[str, dict[str, Any]]
 
 
-def designer_rng(case: "Case") -> np.random.Generator:
+def designer_rng(case: Case) -> np.random.Generator:
     """A generator of the case's designer stream in its initial state.
 
     A fresh SeedSequence each time: ``Generator.spawn`` advances the SeedSequence it was built from, so two
@@ -229,12 +229,12 @@ def run_reference(case: Case, name: str, true_user: bool = True, true_action: bo
     A Bayesian bilinear logistic fit (prior sds by evidence) on [1, user basis] x [1, action basis], then
     greedy selection of its posterior-mean probabilities over the same pool and representative users.
     """
+    from actionbank_env.core.coverage import GreedySelector
     from actionbank_env.evaluation import improvement_captured
     from optimizers._common import ActionMemory, GenerativeConfig, training_rows
     from optimizers.generative import draw_pool
     from optimizers.reward_models._features import sigmoid
     from optimizers.reward_models.bilinear import _Design, evidence_sds
-    from actionbank_env.core.coverage import GreedySelector
 
     world, truth, bank = case.world, case.world.ground_truth, case.info["bank"]
     context = DesignerContext(world.embedder, OfflineCopywriter(), world.d_user, world.feature_names)
