@@ -1,15 +1,17 @@
 """``actionbank benchmark``: designers over world seeds, paired by seed, against the random and keep designers.
 
-``actionbank benchmark --seeds 301-310 --set embedder=minilm --out BENCH`` runs the full simulation
-(:func:`~actionbank_env.experiment.run_simulation`, ``iterations`` of them) for each designer (``generative``,
-``random``, ``keep``, ``oracle`` by default) at each seed, through the sweep machinery
-(:func:`~actionbank_env.sweep.run_sweep`: a grid over ``designer``, the same process pool, resumable). A trial's
+``actionbank benchmark --seeds 301-310 --set embedder=minilm --grid designer.reward_model=lightgbm,bayesian_bilinear
+--out BENCH`` runs the full simulation (:func:`~actionbank_env.experiment.run_simulation`, ``iterations`` of them)
+for each designer (``generative``, ``random``, ``keep``, ``oracle`` by default; ``--grid`` gives variants of the
+generative designer, e.g. its reward model) at each seed, through the sweep machinery
+(:func:`~actionbank_env.sweep.run_sweep`: the same process pool, resumable). A trial's
 seed is also its world seed (``world_seed`` unset), so the designers of one seed meet the same world, the same
 campaign users and, at the first iteration, the same candidate pool (every designer draws it from the same
 designer stream): their differences are their choices. The folder::
 
     BENCH/
-      sweep.csv  sweep.json  trials/designer=<d>/seed_<s>/    as actionbank sweep writes them
+      baselines/  generative/   two sweep folders (random, keep, oracle / the generative variants) as
+                                actionbank sweep writes them: sweep.csv, sweep.json, trials/<config>/seed_<s>/
       benchmark_trials.csv    one row per designer x seed x iteration (the numbers the tables use)
       benchmark.csv           every statistic of the tables (designer, baseline, metric, mean, ci95, n)
       benchmark.md            the tables in markdown
@@ -62,6 +64,9 @@ __all__ = [
 
 #: The designers of a benchmark unless ``--designers`` says otherwise.
 BENCHMARK_DESIGNERS = ("generative", "random", "keep", "oracle")
+#: Settings a benchmark fixes unless ``--set`` says otherwise (besides the sweep's): the off-policy estimate of each
+#: proposal is not compared here and costs six reward-model fits per iteration.
+BENCHMARK_DEFAULTS: dict[str, Any] = {"ope": False}
 #: Paired baselines (each designer's difference to them, seed by seed).
 BASELINES = ("random", "keep")
 #: Per-seed numbers compared between designers.
@@ -273,6 +278,7 @@ def run_benchmark(
     workers: int = 1,
     backend: str = "local",
     address: str | None = None,
+    generative_grid: Mapping[str, Sequence[Any]] | None = None,
     plot: bool = True,
     on_trial_done: Any = None,
     aliases: Mapping[str, str] | None = None,
@@ -285,6 +291,9 @@ def run_benchmark(
         seeds: The world seeds (each trial's ``seed``).
         out: The benchmark folder (a sweep folder; re-running it skips finished trials).
         designers: Registered designer names (must include ``random`` or ``keep`` for paired differences).
+        generative_grid: Variants of the generative designer: setting key -> values, their product (e.g.
+            ``{"designer.reward_model": ("lightgbm", "bayesian_bilinear")}``); each is a designer of the tables,
+            labelled ``generative[reward_model=lightgbm]``.
         workers, backend, address, on_trial_done, aliases: As :func:`~actionbank_env.sweep.run_sweep`.
         plot: Write ``benchmark.png``.
 
@@ -300,38 +309,71 @@ def run_benchmark(
         raise ConfigError(
             f"run.world_seed must be unset for a benchmark (each seed is its own world), got {base.run.world_seed}."
         )
-    sweep = run_sweep(
-        base,
-        grid={"designer": designers, **_designer_settings(base)},
-        seeds=seeds,
-        out=out,
-        backend=backend,
-        workers=workers,
-        address=address,
-        on_trial_done=on_trial_done,
-        aliases=aliases,
-    )
+    settings = _designer_settings(base)
+    variants = {k: tuple(v) for k, v in (generative_grid or {}).items()}
+    groups: list[tuple[str, dict[str, tuple[Any, ...]]]] = []
+    baselines = tuple(d for d in designers if d != "generative")
+    if baselines:  # the reward model's settings are the generative designer's alone
+        kept = {k: v for k, v in settings.items() if not k.startswith("designer.reward_model")}
+        groups.append(("baselines", {"designer": baselines, **kept}))
+    if "generative" in designers:
+        groups.append(("generative", {"designer": ("generative",), **settings, **variants}))
+    records: list[dict[str, Any]] = []
+    for folder, grid in groups:
+        sweep = run_sweep(
+            base,
+            grid=grid,
+            seeds=seeds,
+            out=Path(out) / folder,
+            backend=backend,
+            workers=workers,
+            address=address,
+            on_trial_done=on_trial_done,
+            aliases=aliases,
+        )
+        records.extend(sweep.records)
+    for record in records:
+        record["label"] = _label(record["params"], variants)
     rows: list[dict[str, Any]] = []
-    trials = {(str(r["params"]["designer"]), int(r["seed"])): Path(r["path"]) for r in sweep.records}
-    for record in sweep.records:
+    trials = {(str(r["label"]), int(r["seed"])): Path(r["path"]) for r in records}
+    for record in records:
         if record["status"] == "error":
             continue
         summary = read_json(Path(record["path"]) / SUMMARY_FILE)
         per = summary["per_iteration"]
         for t in range(summary["iterations"]):
-            row: dict[str, Any] = {"designer": record["params"]["designer"], "seed": record["seed"], "iteration": t + 1}
+            row: dict[str, Any] = {"designer": record["label"], "seed": record["seed"], "iteration": t + 1}
             row.update({k: per[k][t] if per[k][t] is not None else math.nan for k in ITERATION_KEYS})
             rows.append(row)
     stats = paired_statistics(rows) if rows else []
     iterations = max((int(r["iteration"]) for r in rows), default=0)
     markdown = format_markdown(stats, n_seeds=len(seeds), iterations=iterations)
-    path = sweep.path
+    path = Path(out).resolve()
     atomic_write_text(path / BENCHMARK_TRIALS_CSV, _csv(rows, ["designer", "seed", "iteration", *ITERATION_KEYS]))
     atomic_write_text(path / BENCHMARK_CSV, _csv(stats, ["designer", "baseline", "metric", "mean", "ci95", "n"]))
     atomic_write_text(path / BENCHMARK_MD, markdown + "\n")
     if plot and rows:
         _plot(rows, path / BENCHMARK_PLOT)
-    return BenchmarkResult(path=path, rows=rows, stats=stats, markdown=markdown, failures=sweep.failures, trials=trials)
+    return BenchmarkResult(
+        path=path,
+        rows=rows,
+        stats=stats,
+        markdown=markdown,
+        failures=[r for r in records if r["status"] == "error"],
+        trials=trials,
+    )
+
+
+def _label(params: Mapping[str, Any], variants: Mapping[str, Any]) -> str:
+    """A designer's name in the tables: the generative designer's variant settings in brackets.
+
+    Example:
+        >>> _label({"designer": "generative", "designer.reward_model": "linear"}, {"designer.reward_model": ()})
+        'generative[reward_model=linear]'
+    """
+    name = str(params["designer"])
+    shown = [f"{k.removeprefix('designer.')}={params[k]}" for k in variants if k in params]
+    return f"{name}[{','.join(shown)}]" if name == "generative" and shown else name
 
 
 def _designer_settings(base: SimulationConfig) -> dict[str, tuple[Any, ...]]:
@@ -381,7 +423,15 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="a setting shared by every trial (repeatable), e.g. embedder=minilm users=1000 iterations=3",
+        help="a setting shared by every trial (repeatable), e.g. embedder=minilm users=1000; benchmarks default to "
+        "ope=false report=false tensorboard=false threads=1",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="variants of the generative designer, e.g. designer.reward_model=lightgbm,bayesian_bilinear (repeatable)",
     )
     parser.add_argument("--workers", type=int, default=1, help="parallel trials (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="the benchmark folder (re-run it to resume)")
@@ -394,17 +444,21 @@ def benchmark_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | Non
     Returns:
         0 when every trial succeeded, 1 when some failed.
     """
-    from actionbank_env.sweep import TRIAL_DEFAULTS, parse_seeds, parse_settings, typed_settings
+    from actionbank_env.sweep import TRIAL_DEFAULTS, parse_grid, parse_seeds, parse_settings, typed_settings
 
     seeds = parse_seeds(args.seeds)
     designers = [d.strip() for d in args.designers.split(",") if d.strip()]
     settings = parse_settings(args.settings)
+    grid = parse_grid(args.grid)
+    if any(not k.startswith("designer.") for k in grid):
+        raise ConfigError(f"--grid keys must be settings of the generative designer (designer.*), got {sorted(grid)}.")
     if "designer" in settings:
         raise ConfigError("--set designer must not be given to a benchmark; list the designers with --designers.")
     base = SimulationConfig.from_settings(
-        {**TRIAL_DEFAULTS, **typed_settings("--set", settings, aliases=aliases)}, source="--set"
+        {**TRIAL_DEFAULTS, **BENCHMARK_DEFAULTS, **typed_settings("--set", settings, aliases=aliases)}, source="--set"
     )
-    total = len(designers) * len(seeds)
+    variants = math.prod(len(v) for v in grid.values()) if "generative" in designers else 1
+    total = (len(designers) - 1 + variants) * len(seeds) if "generative" in designers else len(designers) * len(seeds)
     count = 0
 
     def progress(trial: Any, result: dict[str, Any]) -> None:
@@ -419,6 +473,7 @@ def benchmark_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | Non
         out=args.out,
         designers=designers,
         workers=args.workers,
+        generative_grid=grid,
         plot=args.plot,
         on_trial_done=progress,
         aliases=aliases,

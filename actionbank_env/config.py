@@ -75,6 +75,8 @@ class RunConfig:
             n_threads of every component that has one.
         tensorboard: Write TensorBoard events under tb/.
         report: Write report.html with plots at the end.
+        ope: Estimate each proposed bank off-policy from the campaign's log before it is deployed (ope.json beside
+            its truth; cross-fits the designer's reward model, 6 fits per iteration).
     """
 
     iterations: int = 3
@@ -87,6 +89,7 @@ class RunConfig:
     threads: int = 1
     tensorboard: bool = True
     report: bool = True
+    ope: bool = True
 
     def __post_init__(self) -> None:
         c = "RunConfig"
@@ -104,6 +107,7 @@ class RunConfig:
         check_int(f"{c}.threads", self.threads, low=1, high=256)
         check_bool(f"{c}.tensorboard", self.tensorboard)
         check_bool(f"{c}.report", self.report)
+        check_bool(f"{c}.ope", self.ope)
 
     @property
     def resolved_world_seed(self) -> int:

@@ -308,7 +308,7 @@ class _Simulation:
             rng=np.random.default_rng(self.fidelity_seq),
         )
         log = info["log"]
-        if len(log) >= 10 and new_bank.ids != bank.ids:  # the pre-deployment estimate, beside its truth
+        if self.config.run.ope and len(log) >= 10 and new_bank.ids != bank.ids:  # the pre-deployment estimate, beside its truth
             from actionbank_env.ope.run import estimate_proposal
 
             evaluation.record["ope"] = estimate_proposal(

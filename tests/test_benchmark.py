@@ -29,12 +29,21 @@ TINY = {
 }
 SEEDS = (0, 1, 2)
 DESIGNERS = ("generative", "random", "keep")
+GENERATIVE = "generative[reward_model=linear]"
+LABELS = (GENERATIVE, "random", "keep")
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkResult:
     out = tmp_path_factory.mktemp("bench")
-    return run_benchmark(SimulationConfig.from_settings(TINY), seeds=SEEDS, out=out, designers=DESIGNERS, workers=2)
+    return run_benchmark(
+        SimulationConfig.from_settings(TINY),
+        seeds=SEEDS,
+        out=out,
+        designers=DESIGNERS,
+        workers=2,
+        generative_grid={"designer.reward_model": ("linear",)},
+    )
 
 
 def _summary(bench: BenchmarkResult, designer: str, seed: int) -> dict:
@@ -44,15 +53,15 @@ def _summary(bench: BenchmarkResult, designer: str, seed: int) -> dict:
 def test_designers_of_one_seed_share_world_users_and_pool(bench: BenchmarkResult) -> None:
     assert not bench.failures
     for seed in SEEDS:
-        first = {d: _summary(bench, d, seed)["per_iteration"] for d in DESIGNERS}
+        first = {d: _summary(bench, d, seed)["per_iteration"] for d in LABELS}
         # the same world, initial bank and evaluation users: the first deployed bank is worth the same
-        values = [first[d]["bank_value"][0] for d in DESIGNERS]
+        values = [first[d]["bank_value"][0] for d in LABELS]
         assert values == pytest.approx([values[0]] * len(values), rel=1e-12)
         # the same campaign users and agent: the first campaign is the same campaign
-        rewards = [first[d]["company_reward"][0] for d in DESIGNERS]
+        rewards = [first[d]["company_reward"][0] for d in LABELS]
         assert rewards == pytest.approx([rewards[0]] * len(rewards), rel=1e-12)
         # the same first pool: the oracle bank over it is the same for the generative and random designers
-        assert first["generative"]["oracle_bank_value"][0] == pytest.approx(
+        assert first[GENERATIVE]["oracle_bank_value"][0] == pytest.approx(
             first["random"]["oracle_bank_value"][0], rel=1e-12
         )
     worlds = {seed: _summary(bench, "keep", seed)["per_iteration"]["bank_value"][0] for seed in SEEDS}
@@ -64,22 +73,22 @@ def test_the_tables_match_hand_computed_differences(bench: BenchmarkResult) -> N
     t = stats.t.ppf(0.975, df=len(SEEDS) - 1)
     for baseline in ("random", "keep"):
         diffs = [
-            _summary(bench, "generative", s)["new_bank_value"] - _summary(bench, baseline, s)["new_bank_value"]
+            _summary(bench, GENERATIVE, s)["new_bank_value"] - _summary(bench, baseline, s)["new_bank_value"]
             for s in SEEDS
         ]
         mean = sum(diffs) / len(diffs)
         sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
-        row = index["generative", baseline, "final_new_bank_value"]
+        row = index[GENERATIVE, baseline, "final_new_bank_value"]
         assert row["n"] == len(SEEDS)
         assert row["mean"] == pytest.approx(mean, rel=1e-9, abs=1e-12)
         assert row["ci95"] == pytest.approx(t * sd / math.sqrt(len(SEEDS)), rel=1e-9, abs=1e-12)
     # over the run: the mean of each seed's per-iteration company reward, then paired against keep
     per_seed = []
     for s in SEEDS:
-        gen = _summary(bench, "generative", s)["per_iteration"]["company_reward"]
+        gen = _summary(bench, GENERATIVE, s)["per_iteration"]["company_reward"]
         keep = _summary(bench, "keep", s)["per_iteration"]["company_reward"]
         per_seed.append(sum(gen) / len(gen) - sum(keep) / len(keep))
-    assert index["generative", "keep", "run_company_reward"]["mean"] == pytest.approx(sum(per_seed) / len(SEEDS))
+    assert index[GENERATIVE, "keep", "run_company_reward"]["mean"] == pytest.approx(sum(per_seed) / len(SEEDS))
     # improvement captured: a ratio of means over seeds and iterations
     gains, oracle_gains = 0.0, 0.0
     for s in SEEDS:
@@ -97,10 +106,15 @@ def test_the_folder_holds_csv_markdown_and_plot(bench: BenchmarkResult) -> None:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(DESIGNERS) * len(SEEDS) * TINY["iterations"]
     markdown = (bench.path / BENCHMARK_MD).read_text(encoding="utf-8")
-    assert "| generative | random |" in markdown and "| generative | keep |" in markdown
+    assert f"| {GENERATIVE} | random |" in markdown and f"| {GENERATIVE} | keep |" in markdown
     # re-running the folder recomputes the same tables from the finished trials
     again = run_benchmark(
-        SimulationConfig.from_settings(TINY), seeds=SEEDS, out=bench.path, designers=DESIGNERS, plot=False
+        SimulationConfig.from_settings(TINY),
+        seeds=SEEDS,
+        out=bench.path,
+        designers=DESIGNERS,
+        generative_grid={"designer.reward_model": ("linear",)},
+        plot=False,
     )
     assert again.stats == bench.stats or all(
         (a["mean"] == pytest.approx(b["mean"], nan_ok=True)) for a, b in zip(again.stats, bench.stats, strict=True)
