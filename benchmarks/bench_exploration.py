@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1000-1009")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
-    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.users)
+    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.campaign.users_per_iteration)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                     "linucb",
                     world,
                     rng=np.random.default_rng([seed, 2]),
-                    **{**SIMULATE_DEFAULTS.agent_params(), **SETTINGS[setting]},
+                    **{**SIMULATE_DEFAULTS.agent.kwargs(), **SETTINGS[setting]},
                 )
             )
             agent.set_bank(world.initial_bank)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 agent,
                 users,
                 rng=np.random.default_rng([seed, 3]),
-                batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
+                batch_size=SIMULATE_DEFAULTS.campaign.campaign_batch_size,
             )
             props = result.log.propensities
             values[setting].append(result.deployed_value)

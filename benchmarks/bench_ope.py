@@ -32,10 +32,8 @@ from actionbank_env.core.campaign import run_campaign
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.evaluation import policy_value
-from actionbank_env.experiment import _designer_params
 from actionbank_env.ope import BanditData, OPEConfig, estimate_all
 from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
-from actionbank_env.protocols import DesignerContext
 from actionbank_env.registry import make_agent, make_designer, make_reward_model
 
 #: What a default ``actionbank simulate`` uses (LinUCB's alpha and PCA, campaign batch, designer settings).
@@ -45,9 +43,9 @@ SIMULATE_DEFAULTS = SimulationConfig()
 LOGGERS: dict[str, tuple[str, dict[str, Any]]] = {
     "uniform": ("random", {}),
     "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
-    "linucb_default": ("linucb", SIMULATE_DEFAULTS.agent_params()),
-    "linucb_softmax": ("linucb", {**SIMULATE_DEFAULTS.agent_params(), "exploration": "softmax"}),
-    "linucb_deterministic": ("linucb", {**SIMULATE_DEFAULTS.agent_params(), "exploration": "none"}),
+    "linucb_default": ("linucb", SIMULATE_DEFAULTS.agent.kwargs()),
+    "linucb_softmax": ("linucb", {**SIMULATE_DEFAULTS.agent.kwargs(), "exploration": "softmax"}),
+    "linucb_deterministic": ("linucb", {**SIMULATE_DEFAULTS.agent.kwargs(), "exploration": "none"}),
 }
 
 
@@ -86,18 +84,17 @@ def run_trial(
         agent,
         users,
         rng=np.random.default_rng(click_seq),
-        batch_size=SIMULATE_DEFAULTS.campaign_batch_size,
+        batch_size=SIMULATE_DEFAULTS.campaign.campaign_batch_size,
     )
     log = result.log
-    context = DesignerContext(
-        embedder=world.embedder, copywriter=OfflineCopywriter(), d_user=world.d_user, feature_names=world.feature_names
+    designer = make_designer(
+        "generative", world, copywriter=OfflineCopywriter(), rng=np.random.default_rng(designer_seq), **designer_params
     )
-    designer = make_designer("generative", context, rng=np.random.default_rng(designer_seq), **designer_params)
     start = time.perf_counter()
     proposal = designer.propose([log], bank, rng=np.random.default_rng(designer_seq.spawn(1)[0]))
     design_seconds = time.perf_counter() - start
     new_bank = world.new_catalog().bank(proposal.texts, world.embedder, origin="proposal", iteration=2)
-    model = designer.reward_model_
+    model = proposal.reward_model
     data = BanditData(
         users=log.users,
         actions=log.columns["action_index"],
@@ -268,8 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1000-1009", help="world seeds, e.g. 0-9 or 1,4,7")
     parser.add_argument("--loggers", default=",".join(LOGGERS), help=f"comma list of {list(LOGGERS)}")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
-    parser.add_argument("--users", type=int, default=SIMULATE_DEFAULTS.users, help="logged users (simulate's default)")
-    parser.add_argument("--pool", type=int, default=SIMULATE_DEFAULTS.action_pool_size, help="designer's candidates")
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=SIMULATE_DEFAULTS.campaign.users_per_iteration,
+        help="logged users (simulate's default)",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=SIMULATE_DEFAULTS.designer.kwargs()["action_pool_size"],
+        help="designer's candidates",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="world seeds run in parallel processes")
     parser.add_argument("--out", default=None, help="write rows and summary as JSON here")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
@@ -286,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--loggers must be among {list(LOGGERS)}, got {unknown}")
     ope_config = OPEConfig(n_clusters=args.n_clusters)
     grid = tuple(int(c) for c in args.cluster_grid.split(",") if c)
-    designer_params = {**_designer_params(SIMULATE_DEFAULTS), "action_pool_size": args.pool}
+    designer_params = {**SIMULATE_DEFAULTS.designer.kwargs(), "action_pool_size": args.pool}
     jobs = [
         (seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
         for seed in parse_seeds(args.seeds)
