@@ -13,7 +13,15 @@ from actionbank_env.benchmark import BenchmarkResult, paired_statistics, run_ben
 from actionbank_env.config import SimulationConfig
 from actionbank_env.core.io import read_json
 from actionbank_env.errors import ConfigError
-from actionbank_env.results import BENCHMARK_CSV, BENCHMARK_MD, BENCHMARK_PLOT, BENCHMARK_TRIALS_CSV, SUMMARY_FILE
+from actionbank_env.results import (
+    BENCHMARK_CSV,
+    BENCHMARK_MD,
+    BENCHMARK_PLOT,
+    BENCHMARK_TRIALS_CSV,
+    EVALUATION_FILE,
+    SUMMARY_FILE,
+    iteration_file,
+)
 
 TINY = {
     "embedder": "hashing",
@@ -26,6 +34,7 @@ TINY = {
     "report": False,
     "tensorboard": False,
     "threads": 1,
+    "ope": False,
 }
 SEEDS = (0, 1, 2)
 DESIGNERS = ("generative", "random", "keep")
@@ -105,6 +114,9 @@ def test_the_folder_holds_csv_markdown_and_plot(bench: BenchmarkResult) -> None:
     with (bench.path / BENCHMARK_TRIALS_CSV).open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(DESIGNERS) * len(SEEDS) * TINY["iterations"]
+    # run.ope=false: no off-policy estimate was fitted for the proposals
+    evaluation = read_json(bench.trials[GENERATIVE, SEEDS[0]] / iteration_file(1, EVALUATION_FILE))
+    assert "ope" not in evaluation and "new_bank_value" in evaluation
     markdown = (bench.path / BENCHMARK_MD).read_text(encoding="utf-8")
     assert f"| {GENERATIVE} | random |" in markdown and f"| {GENERATIVE} | keep |" in markdown
     # re-running the folder recomputes the same tables from the finished trials
