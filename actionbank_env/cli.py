@@ -16,11 +16,12 @@ A subcommand is one function and one entry in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,18 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags (``--openai-api-k`` would set the key under a spelling no redaction knows; a prefix
+    would also change meaning when a flag is added); errors as one line with exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> typing.NoReturn:  # one clear line, exit code 2
+        head, sep, rest = message.partition("unrecognized arguments: ")
+        if sep:  # name the unknown flags, not the values after them (one may be a key given to a misspelt flag)
+            shown = [arg.partition("=")[0] + ("=..." if "=" in arg else "") for arg in rest.split() if arg[:1] == "-"]
+            message = f"{head}{sep}{' '.join(shown) or '(values without a flag)'}"
         raise _UsageError(f"{self.prog}: {message}")
 
 
@@ -100,10 +112,12 @@ def _aliases_of(key: str) -> list[str]:
 
 
 def _json_object(text: str) -> dict[str, Any]:
+    from actionbank_env.core.io import parse_json
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+        value = parse_json(text, "the value")
+    except ActionBankError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("the value is not", "not")) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
     return value
@@ -165,7 +179,9 @@ def _file_components(path: Path) -> dict[str, str]:
     from actionbank_env.config import migrate_v1, nested_to_settings
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        from actionbank_env.core.io import read_json
+
+        data = read_json(path)
         settings = nested_to_settings(data if "version" in data else migrate_v1(data, source=str(path)))
     except (OSError, ValueError, TypeError, AttributeError, ActionBankError):
         return {}
@@ -248,10 +264,12 @@ def _simulation_config(args: argparse.Namespace, api_key: str | None = None) -> 
     if path is not None:
         if not path.is_file():
             raise _UsageError(f"--config {path}: no such file.")
+        from actionbank_env.core.io import read_json
+
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise _UsageError(f"--config {path} is not valid JSON: {exc}.") from None
+            loaded = read_json(path)
+        except ActionBankError as exc:  # names the file: not UTF-8, not JSON, too deep, too large
+            raise _UsageError(f"actionbank: error: --config {exc}") from None
         base = SimulationConfig.from_dict(loaded, source=f"--config {path}")
         file_keys = set(loaded) | set(loaded.get("world", {}) if isinstance(loaded.get("world"), dict) else {})
     else:
@@ -270,6 +288,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 _COMMAND_ARGS = {
     "command",
+    "trust_plugins",
     "config",
     "resume",
     "out",
@@ -292,6 +311,11 @@ def _add_run_args(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
             metavar="RUN_DIR",
             help="continue an interrupted run from its last complete iteration",
         )
+        parser.add_argument(
+            "--trust-plugins",
+            action="store_true",
+            help="with --resume: import the module:Class components the run folder names (they run code)",
+        )
     parser.add_argument("--out", type=Path, help="write into exactly this folder instead of results_dir/name_timestamp")
     parser.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
     parser.add_argument(
@@ -313,7 +337,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     api_key = _api_key(args)
     if getattr(args, "resume", None) is not None:
-        result = run_simulation(None, resume=args.resume, progress=not args.quiet, api_key=api_key)
+        given = [f"--{k.replace('_', '-')}" for k in _settings(args)]
+        given += [flag for flag, value in (("--config", args.config), ("--out", args.out)) if value is not None]
+        given += ["--overwrite"] if args.overwrite else []
+        if given:
+            raise _UsageError(
+                f"--resume {args.resume} continues the run with its own settings ({args.resume}/simulation_config.json) "
+                f"and folder; it cannot be combined with {', '.join(sorted(given))}."
+            )
+        result = run_simulation(
+            None, resume=args.resume, progress=not args.quiet, api_key=api_key, trust_plugins=args.trust_plugins
+        )
     else:
         config = _simulation_config(args, api_key)
         result = run_simulation(
@@ -433,6 +467,22 @@ def _configure_train(parser: argparse.ArgumentParser, selection: Mapping[str, st
         "--algo-kwargs", "--algo_kwargs", dest="algo_kwargs", type=_json_object, default=None, metavar="JSON"
     )
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
+    parser.add_argument(
+        "--eval-freq",
+        "--eval_freq",
+        dest="eval_freq",
+        type=int,
+        default=None,
+        help="evaluate the deterministic policy every N env steps (default: ten times per run; 0: at the end)",
+    )
+    parser.add_argument(
+        "--n-eval-episodes",
+        "--n_eval_episodes",
+        dest="n_eval_episodes",
+        type=int,
+        default=5,
+        help="episodes per evaluation",
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -449,10 +499,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_envs=args.n_envs,
         tensorboard=args.tensorboard,
         algo_kwargs=args.algo_kwargs,
+        n_eval_episodes=args.n_eval_episodes,
+        eval_freq=args.eval_freq,
     )
     print(
         f"mean reward {result.mean_reward:.4f} (random {result.random_reward:.4f}, "
-        f"best single action {result.best_single_action_reward:.4f})"
+        f"best single action {result.best_single_action_reward:.4f}, oracle {result.oracle_reward:.4f})"
     )
     print(f"model: {result.model_path}")
     print(f"results: {result.path}")
@@ -465,8 +517,22 @@ def _configure_sweep(parser: argparse.ArgumentParser, selection: Mapping[str, st
     add_sweep_arguments(parser)
 
 
+#: Most seeds one sweep takes (each is a full run per grid point; a larger list is a typo, e.g. ``0-100000000``).
+MAX_SWEEP_SEEDS = 10_000
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import re
+
     from actionbank_env.sweep import sweep_main
+
+    # Count the seeds before any list of them is built (a range like 0-100000000 would take minutes and GBs).
+    ranges = [re.fullmatch(r"\s*(\d{1,18})\s*(?:-\s*(\d{1,18})\s*)?", part) for part in str(args.seeds).split(",")]
+    count = sum(int(m.group(2) or m.group(1)) - int(m.group(1)) + 1 for m in ranges if m is not None)
+    if count > MAX_SWEEP_SEEDS:
+        raise _UsageError(
+            f"actionbank sweep: --seeds must list at most {MAX_SWEEP_SEEDS} seeds, got {count} ({args.seeds!r})."
+        )
 
     return sweep_main(args, aliases=ALIASES)
 
@@ -676,8 +742,31 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _cwd_on_sys_path() -> Iterator[None]:
+    """The current folder on ``sys.path`` (last, so it never shadows an installed package) while a command runs.
+
+    ``python -m actionbank_env`` has it; the ``actionbank`` console script does not, so ``--company-strategy
+    my_agent:MyAgent`` would fail from the agent's own folder.
+    """
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``actionbank`` command; returns the exit code."""
+    with _cwd_on_sys_path():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(argv)

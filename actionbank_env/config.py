@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actionbank_env._validation import check_bool, check_int, check_known_names, check_str
+from actionbank_env._validation import check_bool, check_choice, check_int, check_known_names, check_str
 from actionbank_env.core.campaign import CampaignConfig
 from actionbank_env.core.world import WorldConfig
 from actionbank_env.errors import ConfigError, ConfigTypeError
@@ -58,6 +58,10 @@ __all__ = [
 CONFIG_VERSION = 2
 
 
+#: Upper bound of ``evaluation_users`` (memory: the evaluation arrays are evaluation_users x candidates float64).
+MAX_EVALUATION_USERS = 1_000_000
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunConfig:
     """The run: how many iterations, the seeds, where results go and what is written.
@@ -67,7 +71,8 @@ class RunConfig:
             evaluating bank t+1 (bank 1 is the world's initial bank; the last proposal is evaluated, not deployed).
         seed: Decides the episode: users, clicks, the company's agent, the designer and the evaluation users.
         world_seed: Decides the world (ground truth, reference texts, initial bank); none: the same as seed.
-        evaluation_users: Fresh users on which bank values are evaluated each iteration.
+        evaluation_users: Fresh users on which bank values are evaluated each iteration (at most 1,000,000: the
+            evaluator holds evaluation_users x candidates float64 arrays).
         results_dir: Parent folder of run folders.
         name: Run folder prefix.
         data_dir: Replay the users and initial bank of a generate-data folder (its world settings win).
@@ -77,6 +82,8 @@ class RunConfig:
         report: Write report.html with plots at the end.
         ope: Estimate each proposed bank off-policy from the campaign's log before it is deployed (ope.json beside
             its truth; cross-fits the designer's reward model, 6 fits per iteration).
+        tracker: Also log the finished run to an experiment tracker: none, or mlflow (the 'mlflow' extra).
+        tracking_uri: The tracker's store; none: the local file store results_dir/mlruns.
     """
 
     iterations: int = 3
@@ -90,6 +97,8 @@ class RunConfig:
     tensorboard: bool = True
     report: bool = True
     ope: bool = True
+    tracker: str | None = None
+    tracking_uri: str | None = None
 
     def __post_init__(self) -> None:
         c = "RunConfig"
@@ -97,7 +106,8 @@ class RunConfig:
         check_int(f"{c}.seed", self.seed, low=0)
         if self.world_seed is not None:
             check_int(f"{c}.world_seed", self.world_seed, low=0)
-        check_int(f"{c}.evaluation_users", self.evaluation_users, low=1)
+        # The evaluator holds (evaluation_users x candidates) float64 arrays: 1e6 users x 1000 candidates is 8 GB.
+        check_int(f"{c}.evaluation_users", self.evaluation_users, low=1, high=MAX_EVALUATION_USERS)
         check_str(f"{c}.results_dir", self.results_dir)
         check_str(f"{c}.name", self.name)
         if any(ch in self.name for ch in "/\\") or self.name in (".", ".."):
@@ -108,6 +118,10 @@ class RunConfig:
         check_bool(f"{c}.tensorboard", self.tensorboard)
         check_bool(f"{c}.report", self.report)
         check_bool(f"{c}.ope", self.ope)
+        if self.tracker is not None:
+            check_choice(f"{c}.tracker", self.tracker, ("mlflow",))
+        if self.tracking_uri is not None:
+            check_str(f"{c}.tracking_uri", self.tracking_uri)
 
     @property
     def resolved_world_seed(self) -> int:

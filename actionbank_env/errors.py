@@ -14,6 +14,8 @@ __all__ = [
     "UnknownComponentError",
     "MissingExtraError",
     "ServiceError",
+    "DataError",
+    "MissingFileError",
 ]
 
 
@@ -48,3 +50,12 @@ class MissingExtraError(ActionBankError, ImportError):
 
 class ServiceError(ActionBankError, RuntimeError):
     """An outside service (OpenAI) failed after bounded retries."""
+
+
+class DataError(ConfigError):
+    """A file's content breaks a rule (not valid JSON or CSV, a missing column, counts that disagree with its
+    config, a model file that is not plain data); the message names the file, the rule and the value."""
+
+
+class MissingFileError(ActionBankError, FileNotFoundError):
+    """An input file or folder named by the settings does not exist; the message names the setting and the path."""

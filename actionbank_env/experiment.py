@@ -29,6 +29,8 @@ recomputed), then continues; the results are identical to an uninterrupted run.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +43,13 @@ from actionbank_env.core.copywriting import Copywriter
 from actionbank_env.core.progress import bar as progress_bar
 from actionbank_env.core.progress import progress_bars
 from actionbank_env.core.world import World
-from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from actionbank_env.metrics import MetricLogger
 from actionbank_env.provenance import run_meta
 from actionbank_env.results import (
     COMPLETE_FILE,
     CONFIG_FILE,
+    EVALUATION_FILE,
     FROM_DATA_FILE,
     INITIAL_BANK_FILE,
     META_FILE,
@@ -55,11 +58,15 @@ from actionbank_env.results import (
     WORLD_CARD_FILE,
     WORLD_FILE,
     RunFolder,
+    iteration_file,
     summarize_rows,
 )
 from actionbank_env.runtime import thread_limits
 
 __all__ = ["run_simulation", "RunResult", "make_copywriter", "load_config"]
+
+#: The SQLite file of cached chat responses, in the folder of the embedding cache (``$ACTIONBANK_CACHE_DIR``).
+CHAT_CACHE_FILE = "chat_responses.sqlite"
 
 #: TensorBoard / metrics.csv key -> per-iteration row column.
 METRIC_KEYS = {
@@ -76,6 +83,29 @@ METRIC_KEYS = {
     "fidelity/spearman": "fidelity_spearman",
     "fidelity/auc": "fidelity_auc",
 }
+
+
+#: TensorBoard's "Custom Scalars" tab: the numbers read together, on one chart each.
+TENSORBOARD_LAYOUT: dict[str, dict[str, list[str]]] = {
+    "bank design": {
+        "value: deployed, bank, proposed, oracle": [
+            "env/deployed_value",
+            "optimizer/bank_value",
+            "optimizer/new_bank_value",
+            "optimizer/oracle_bank_value",
+        ],
+        "company reward vs deployed value": ["env/company_reward", "env/deployed_value"],
+    },
+    "reward model fidelity": {
+        "AUC vs its ceiling (0.5: chance)": ["fidelity/auc", "fidelity/auc_ceiling"],
+        "log loss vs its ceiling": ["fidelity/log_loss", "fidelity/log_loss_ceiling"],
+        "rank correlation": ["fidelity/spearman", "fidelity/pearson"],
+    },
+}
+
+
+#: Summary entries that describe the run rather than measure it (kept out of TensorBoard's hparams metrics).
+_NOT_METRICS = frozenset({"iterations", "n_iterations"})
 
 
 HEADLINE_MEANINGS = {
@@ -161,9 +191,13 @@ def make_copywriter(config: SimulationConfig, api_key: str | None = None) -> Cop
         api_key: The OpenAI key (default: the ``OPENAI_API_KEY`` environment variable, as the OpenAI embedder's).
     """
     from actionbank_env.core.copywriting import FallbackCopywriter, OfflineCopywriter, OpenAICopywriter
+    from actionbank_env.core.embedding_cache import default_cache_path
 
     if config.world.embedder == "openai":
-        return FallbackCopywriter(OpenAICopywriter(api_key=api_key), OfflineCopywriter())
+        # Chat responses are cached beside the embeddings (keyed by model, prompt, seed and temperature), so a
+        # rerun or a resumed run sends no chat request it has sent before.
+        cache = default_cache_path().with_name(CHAT_CACHE_FILE)
+        return FallbackCopywriter(OpenAICopywriter(api_key=api_key, cache_path=cache), OfflineCopywriter())
     return OfflineCopywriter()
 
 
@@ -175,11 +209,13 @@ def load_config(run: RunFolder) -> SimulationConfig:
 class _Simulation:
     """The state of one run (kept in one place so resume and a fresh run share every line)."""
 
-    def __init__(self, config: SimulationConfig, run: RunFolder, *, api_key: str | None) -> None:
+    def __init__(self, config: SimulationConfig, *, api_key: str | None) -> None:
+        """Build the world, the env, the designer and a probe of the agent: every setting is checked here, before
+        :meth:`attach` gives the run a folder (a run that fails validation leaves no folder or TensorBoard run)."""
         from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
-        from actionbank_env.registry import make_designer
+        from actionbank_env.registry import check_agent_fits, make_designer
 
-        self.config, self.run = config, run
+        self.config = config
         n = config.run.iterations
         self.world = World.build(config.world, api_key=api_key)
         env_seq, designer_seq, eval_seq = np.random.SeedSequence(config.run.seed).spawn(3)
@@ -212,8 +248,25 @@ class _Simulation:
             rng=np.random.default_rng(designer_seq),
             **config.designer.kwargs(),
         )
-        self.logger = MetricLogger(run.path, tensorboard=config.run.tensorboard)
-        self.bar = progress_bar(n * 3, "simulate")
+        check_agent_fits(
+            config.agent.name,
+            config.agent.kwargs(),
+            self.world,
+            self.designer,
+            designer_name=config.designer.name,
+            check_initial_bank=config.run.data_dir is None,
+        )
+        if config.run.tracker == "mlflow":
+            from actionbank_env.integrations.mlflow import require_mlflow
+
+            require_mlflow()  # a missing extra fails now, not after the run
+
+    def attach(self, run: RunFolder) -> None:
+        """Give the run its folder: the metric logger (CSV, TensorBoard) and the progress bar start here."""
+        self.run = run
+        self.logger = MetricLogger(run.path, tensorboard=self.config.run.tensorboard)
+        self.logger.custom_scalars(TENSORBOARD_LAYOUT)
+        self.bar = progress_bar(self.config.run.iterations * 3, "simulate")
 
     def phase(self, t: int, name: str) -> None:
         """Advance the progress bar to the next phase (quiet when stderr is not a terminal)."""
@@ -262,8 +315,11 @@ class _Simulation:
         self.bar.close()
         rows = run.read_rows(n)
         summary = summarize_rows(rows)
-        run.write_json(SUMMARY_FILE, summary)
-        final = {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+        final = {
+            f"final/{k}": v
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and v is not None and k not in _NOT_METRICS
+        }
         self.logger.hparams(settings, final)
         run.write_json(
             COMPLETE_FILE,
@@ -277,7 +333,10 @@ class _Simulation:
         if cfg.run.report:
             from actionbank_env.report import write_report
 
-            write_report(run.path)
+            write_report(run.path, summary=summary)
+        # Written last: a run folder with summary.json is complete; one without it resumes (a run killed while
+        # writing the final files or the report, e.g. on a full disk, is finished by --resume).
+        run.write_json(SUMMARY_FILE, summary)
         return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
 
     def iteration(self, t: int, info: dict[str, Any]) -> tuple[str, ...]:
@@ -345,6 +404,11 @@ class _Simulation:
             value = row.get(column)
             if value is not None:
                 lg.record(key, float(value))
+        # Every number of the reward model's fidelity report (the AUC is read against its ceiling), not two of them.
+        fidelity = self.run.read_json(iteration_file(t, EVALUATION_FILE)).get("reward_model_fidelity") or {}
+        lg.record_many({k: v for k, v in fidelity.items() if v is not None}, prefix="fidelity/")
+        if fresh:  # what the company's agent returned from update() ("train/td_loss", ...), averaged over the campaign
+            lg.record_many({k: v for k, v in info["summary"].items() if "/" in k})
         lg.dump(t, tensorboard=fresh)
         if fresh:
             bank, cols = info["bank"], info["log"].columns
@@ -352,6 +416,20 @@ class _Simulation:
             clicks = np.bincount(cols["action_index"], weights=cols["click"], minlength=len(bank))
             lg.histogram("env/per_action_ctr", clicks[shows > 0] / shows[shows > 0], t)
             lg.text("bank", "\n".join(f"    {a.id}: {a.text}" for a in bank), t)
+
+
+_ENTRY_POINT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _entry_points(value: Any) -> set[str]:
+    """Every string in a JSON value shaped like a ``module:Class`` entry point (what a config would import)."""
+    if isinstance(value, str):
+        return {value} if _ENTRY_POINT.fullmatch(value) else set()
+    if isinstance(value, dict):
+        return set().union(*(_entry_points(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_entry_points(v) for v in value)) if value else set()
+    return set()
 
 
 def run_simulation(
@@ -362,6 +440,7 @@ def run_simulation(
     resume: str | os.PathLike[str] | None = None,
     progress: bool = False,
     api_key: str | None = None,
+    trust_plugins: bool = False,
 ) -> RunResult:
     """Run the full simulation and write the results folder.
 
@@ -374,6 +453,9 @@ def run_simulation(
         progress: Show progress bars (only on a terminal).
         api_key: The OpenAI key when the world embeds with OpenAI (never written anywhere; default: the
             ``OPENAI_API_KEY`` environment variable).
+        trust_plugins: With ``resume``, import the ``module:Class`` components the run folder's
+            ``simulation_config.json`` names; without it they are refused (a run folder from elsewhere could name
+            any module, and importing it runs its code).
 
     Returns:
         The run folder, the per-iteration rows and the summary.
@@ -382,15 +464,29 @@ def run_simulation(
 
     if resume is not None:
         run = RunFolder.open(resume)
+        plugins = sorted(_entry_points(run.read_json(CONFIG_FILE)))  # before parsing it: parsing imports them
+        if plugins and not trust_plugins:
+            raise ConfigError(
+                f"{run.path / CONFIG_FILE} names module:Class components {plugins}; importing them runs their code. "
+                "Resume it only if you trust that folder: pass --trust-plugins."
+            )
         config = load_config(run)
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):
             raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
+        run.remove_temp_files()  # what a kill in the middle of an atomic write left behind
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, api_key=api_key)
     else:
         config = SimulationConfig() if config is None else config
         if not isinstance(config, SimulationConfig):
             raise ConfigTypeError(f"config must be a SimulationConfig, got {type(config).__name__}.")
         config = with_data(config)  # raises before any run folder is made
+        if out is not None:
+            RunFolder.check_out(out, overwrite=overwrite)
+        fresh = out is None or not Path(out).exists()
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim = _Simulation(config, api_key=api_key)  # so does every component's validation
         run = RunFolder.create(config.run.results_dir, config.run.name, out=out, overwrite=overwrite)
         run.write_json(CONFIG_FILE, config.to_dict())
         if config.run.data_dir is not None:
@@ -405,14 +501,35 @@ def run_simulation(
             seed=config.run.seed,
             world_seed=config.run.resolved_world_seed,
             resumed_from_iteration=done if resume is not None else None,
+            secrets=(api_key,),
         ),
     )
-    with thread_limits(config.run.threads), progress_bars(progress):
-        sim = _Simulation(config, run, api_key=api_key)
-        try:
-            return sim.loop(done)
-        finally:
-            sim.close()
+    attached = False
+    try:
+        with thread_limits(config.run.threads), progress_bars(progress):
+            sim.attach(run)
+            attached = True
+            try:
+                result = sim.loop(done)
+            finally:
+                sim.close()
+    except BaseException as exc:
+        run.discard()  # a run built to replace another (--overwrite) never half-replaces it
+        if resume is None and fresh and not attached and isinstance(exc, ActionBankError):
+            shutil.rmtree(run.path, ignore_errors=True)  # settings refused while building leave no folder behind
+        raise
+    result.path = run.commit()
+    if config.run.tracker == "mlflow":
+        from actionbank_env.integrations.mlflow import default_tracking_uri, log_run_to_mlflow
+
+        log_run_to_mlflow(
+            result.path,
+            params=config.to_dict(),
+            rows=result.iterations,
+            summary=result.summary,
+            tracking_uri=config.run.tracking_uri or default_tracking_uri(config.run.results_dir),
+        )
+    return result
 
 
 def _markdown_table(values: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -87,6 +87,19 @@ class MetricLogger:
         """A TensorBoard text entry (no-op without TensorBoard)."""
         if self._writer is not None:
             self._writer.add_text(key, text, step)
+
+    def custom_scalars(self, layout: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        """A TensorBoard custom-scalars layout: ``{category: {chart title: [tags drawn on one chart]}}``.
+
+        No-op without TensorBoard. The charts appear in TensorBoard's "Custom Scalars" tab.
+        """
+        if self._writer is not None:
+            self._writer.add_custom_scalars(
+                {
+                    category: {title: ["Multiline", list(tags)] for title, tags in charts.items()}
+                    for category, charts in layout.items()
+                }
+            )
 
     def hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Record the configuration as TensorBoard hparams (flattened to scalars and strings)."""

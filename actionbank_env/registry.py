@@ -64,28 +64,73 @@ REWARD_MODELS: dict[str, str] = {
 _KINDS = {"agent": AGENTS, "designer": DESIGNERS, "reward_model": REWARD_MODELS}
 
 
+#: The methods a ``"module:Class"`` plugin of each kind must have (the protocols of :mod:`actionbank_env.protocols`).
+_PROTOCOL_METHODS = {
+    "agent": ("set_bank", "act", "update"),
+    "designer": ("propose",),
+    "reward_model": ("fit", "predict"),
+}
+
+
 def load_entry_point(spec: str) -> Any:
     """Import ``"module:attr"`` and return the attribute.
 
     Raises:
-        UnknownComponentError: If the string is malformed, the module cannot be imported or lacks ``attr``.
+        UnknownComponentError: If the string is malformed, the module cannot be imported (not found, a syntax
+            error, a missing dependency, an error while importing it) or lacks ``attr``.
     """
     module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
+    if not sep or not module_name or not attr or ":" in attr:
         raise UnknownComponentError(f"entry point must look like 'package.module:Name', got {spec!r}.")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and module_name.startswith(exc.name):
             raise UnknownComponentError(
-                f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc})."
-            ) from exc
-        raise
+                f"entry point {spec!r}: module {module_name!r} cannot be imported ({exc}). Modules are imported "
+                "from sys.path, which `actionbank` extends with the current folder: run it from the folder that "
+                f"holds {module_name.split('.')[0]}.py (or its package), or add that folder to PYTHONPATH."
+            ) from None
+        raise UnknownComponentError(
+            f"entry point {spec!r}: module {module_name!r} needs {exc.name!r}, which is not installed."
+        ) from None
+    except SyntaxError as exc:
+        raise UnknownComponentError(
+            f"entry point {spec!r}: module {module_name!r} has a syntax error ({exc.filename}, line {exc.lineno})."
+        ) from None
+    except Exception as exc:  # noqa: BLE001  (a plugin's own import-time failure is the plugin's, not ours)
+        raise UnknownComponentError(
+            f"entry point {spec!r}: importing module {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise UnknownComponentError(
             f"entry point {spec!r}: module {module_name!r} has no attribute {attr!r}."
+        ) from None
+
+
+def _check_plugin(kind: str, spec: str, obj: Any, field: str) -> Any:
+    """A ``"module:Class"`` plugin must be a class with the methods of its protocol (``os:system`` is not)."""
+    methods = _PROTOCOL_METHODS[kind]
+    if not isinstance(obj, type) or not all(callable(getattr(obj, m, None)) for m in methods):
+        what = "a class" if isinstance(obj, type) else type(obj).__name__
+        raise UnknownComponentError(
+            f"{field} {spec!r} must name a class with the methods {', '.join(methods)} (the {kind} protocol), "
+            f"got {what}{'' if isinstance(obj, type) else ' ' + repr(obj)[:60]}."
+        )
+    return obj
+
+
+def _build(kind: str, name: Any, cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``cls(*args, **kwargs)``; a plugin whose constructor does not take them is the user's error, named."""
+    if not (isinstance(name, str) and ":" in name):
+        return cls(*args, **kwargs)
+    try:
+        return cls(*args, **kwargs)
+    except TypeError as exc:
+        raise ConfigTypeError(
+            f"{kind} {name!r} cannot be built as {getattr(cls, '__name__', cls)}(context, rng=..., **params): {exc}"
         ) from None
 
 
@@ -115,7 +160,7 @@ def resolve(kind: str, name: str | Any, *, field: str | None = None) -> Any:
     if not isinstance(name, str):
         raise ConfigTypeError(f"{field} must be a registered name, a 'module:Class' string or a class, got {name!r}.")
     if ":" in name:
-        return load_entry_point(name)
+        return _check_plugin(kind, name, load_entry_point(name), field)
     if name not in table:
         raise UnknownComponentError(
             f"{field} must be one of {sorted(table)} or 'module:Class', got {name!r}.{did_you_mean(name, table)}"
@@ -127,7 +172,35 @@ def make_agent(name: str | Any, world: Any, *, rng: np.random.Generator, **param
     """Build a targeting agent for ``world`` (evaluation-only agents get the ground truth)."""
     cls = resolve("agent", name)
     context = world.agent_context(evaluation_only=bool(getattr(cls, "evaluation_only", False)))
-    return cls(context, rng=rng, **params)
+    check_parameters("agent", name, cls, params, context, rng=rng)
+    return _build("agent", name, cls, context, rng=rng, **params)
+
+
+def check_parameters(kind: str, name: Any, factory: Any, params: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    """Raise a clear :class:`ConfigTypeError` if ``factory(*args, **kwargs, **params)`` cannot bind ``params``.
+
+    Classes whose signature takes ``**kwargs`` validate their own parameters and are not checked here.
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins and some C types have no signature
+        return
+    try:
+        signature.bind(*args, **kwargs, **params)
+    except TypeError as exc:
+        valid = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs
+        ][len(args) :]
+        unknown = sorted(set(params) - set(valid))
+        hint = "".join(did_you_mean(u, valid) for u in unknown)
+        label = name if isinstance(name, str) else getattr(name, "__name__", repr(name))
+        raise ConfigTypeError(
+            f"{kind} {label!r} cannot take the parameters {sorted(params)} ({exc}); its parameters are {valid}.{hint}"
+        ) from None
 
 
 def make_designer(
@@ -154,9 +227,43 @@ def make_designer(
         feature_names=world.feature_names,
         ground_truth=world.ground_truth if getattr(cls, "evaluation_only", False) else None,
     )
-    return cls(context, rng=rng, **params)
+    return _build("designer", name, cls, context, rng=rng, **params)
 
 
 def make_reward_model(name: str | Any, *, rng: np.random.Generator, **params: Any) -> Any:
     """Build a reward model."""
-    return resolve("reward_model", name)(rng=rng, **params)
+    return _build("reward_model", name, resolve("reward_model", name), rng=rng, **params)
+
+
+def check_agent_fits(
+    name: str | Any,
+    params: dict[str, Any],
+    world: Any,
+    designer: Any,
+    *,
+    designer_name: str | Any = "designer",
+    check_initial_bank: bool = True,
+) -> None:
+    """Build the agent once (its parameters fail here, not at the first campaign) and check that a fixed-size
+    policy (an SB3 policy trained without ``observe_bank``) can serve every bank ``designer`` will deploy.
+
+    Raises:
+        ConfigError: If the agent cannot serve the banks the designer will deploy (or the initial bank).
+    """
+    from actionbank_env.errors import ConfigError
+
+    agent = make_agent(name, world, rng=np.random.default_rng(0), **params)
+    n_outputs = getattr(agent, "n_outputs", None)
+    if getattr(agent, "observe_bank", True) or n_outputs is None:
+        return
+    designer_config = getattr(designer, "config", None)
+    added = getattr(designer_config, "action_bank_size", 0) or 0
+    cap = getattr(designer_config, "max_bank_size", None)
+    if added > 0 and cap != n_outputs:
+        raise ConfigError(
+            f"agent {name!r} has a fixed Discrete({n_outputs}) action space (trained without observe_bank), but "
+            f"designer {designer_name!r} changes the bank size (action_bank_size={added}, max_bank_size={cap}); set "
+            f"designer.max_bank_size={n_outputs} or train the policy with observe_bank=True."
+        )
+    if check_initial_bank:
+        agent.set_bank(world.initial_bank)  # the initial bank must fit too

@@ -671,7 +671,12 @@ def _compare_table(run: _Run, others: Sequence[_Run], labels: Sequence[str]) -> 
     return f"<table>{head}{''.join(rows)}</table>{note}"
 
 
-def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.PathLike[str]] = ()) -> Path:
+def write_report(
+    run_dir: str | os.PathLike[str],
+    *,
+    compare: Sequence[str | os.PathLike[str]] = (),
+    summary: dict[str, Any] | None = None,
+) -> Path:
     """Write ``report.html`` and ``plots/*.png`` into a run folder.
 
     Plots: engagement per iteration (deployed, bank, new-bank and oracle values, realised CTR, and the
@@ -683,6 +688,8 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
     Args:
         run_dir: The run folder (holds ``simulation_config.json`` and ``iteration_<t>/``).
         compare: Other run folders (e.g. keep / random / oracle runs on the same seed) to draw alongside.
+        summary: The run's ``summary.json`` content when the file is not written yet (the runner writes the
+            report first and ``summary.json`` last, so a folder with ``summary.json`` is a finished run).
 
     Returns:
         The path of ``report.html``.
@@ -691,6 +698,8 @@ def write_report(run_dir: str | os.PathLike[str], *, compare: Sequence[str | os.
         ConfigError: If ``run_dir`` or a ``compare`` folder is not a run folder or has no iteration yet.
     """
     run = _load_run(run_dir, role="run folder")
+    if summary is not None and run.summary is None:
+        run.summary = summary
     if isinstance(compare, (str, os.PathLike)):
         raise TypeError(f"compare must be a sequence of run folders, got the single path {os.fspath(compare)!r}.")
     others = [_load_run(c, role="compare folder") for c in compare]

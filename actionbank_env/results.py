@@ -20,9 +20,11 @@ atomically, so a run killed at any point resumes from its last complete iteratio
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ from actionbank_env.errors import ConfigError
 
 __all__ = [
     "RunFolder",
+    "RUN_MARKERS",
+    "check_replaceable",
     "CONFIG_FILE",
     "META_FILE",
     "METRICS_FILE",
@@ -108,6 +112,41 @@ TRAIN_CONFIG_FILE = "train_config.json"
 MODEL_FILE = "model.zip"
 TRAIN_EVALUATION_FILE = "evaluation.json"
 
+#: Files of which at least one marks a folder as written by this package (what ``--overwrite`` may replace).
+RUN_MARKERS = (CONFIG_FILE, META_FILE, DATA_CONFIG_FILE, TRAIN_CONFIG_FILE, ERROR_FILE, SWEEP_JSON)
+#: ``mkdir`` failures that are the user's to fix (a path that cannot be a folder), not a full or failing disk.
+_USER_ERRNOS = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS, errno.EINVAL)
+
+
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Refuse to let ``--overwrite`` replace ``path`` unless it is recognisably a folder this package wrote.
+
+    Never a symbolic link (nor what it points to), the working directory or one of its parents, the home folder or
+    the file-system root, and only a folder holding one of :data:`RUN_MARKERS` at its top.
+
+    Raises:
+        ConfigError: Naming the path and the rule it breaks.
+    """
+    p = Path(path)
+    if p.is_symlink():
+        raise ConfigError(
+            f"--overwrite refuses --out {p}: it is a symbolic link; only a real run folder is replaced, never a "
+            "link or what it points to."
+        )
+    resolved = p.resolve()
+    cwd, home = Path.cwd().resolve(), Path.home().resolve()
+    if resolved == cwd or resolved in cwd.parents or resolved == home or resolved == Path(resolved.anchor):
+        raise ConfigError(
+            f"--overwrite refuses --out {p}: it is the working directory, one of its parents, the home folder or the "
+            "root, never a run folder."
+        )
+    if not any((p / marker).is_file() for marker in RUN_MARKERS):
+        raise ConfigError(
+            f"--overwrite refuses --out {p}: it is not a folder this package wrote (none of {', '.join(RUN_MARKERS)} "
+            "in it); remove it yourself or choose another --out."
+        )
+
+
 _ITERATION_DIR = re.compile(r"^iteration_(\d+)$")
 
 #: Keys of ``summary.json`` reported for the final iteration and as per-iteration lists.
@@ -169,6 +208,9 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
+    #: Set on a folder being built beside the run it will replace (``--overwrite``): :meth:`commit` swaps it in.
+    replaces: Path | None = None
+
     @classmethod
     def create(
         cls,
@@ -181,32 +223,87 @@ class RunFolder:
     ) -> RunFolder:
         """Make a new, empty run folder.
 
+        With ``overwrite`` and an ``out`` that holds something, ``out`` must be recognisably a folder this package
+        wrote (:func:`check_replaceable`); it is left untouched while the new run is built in a hidden sibling
+        folder, which :meth:`commit` swaps in at the end (so a failed or killed run loses nothing).
+
         Args:
             results_dir: Parent folder of runs.
             name: Run name prefix (``simulation``, ``simulation_from_data``, ...).
             timestamp: UTC ``yyyymmdd-HHMMSS`` (now if ``None``).
             out: Use exactly this folder instead of ``results_dir/name_timestamp``.
-            overwrite: Allow ``out`` to be a non-empty folder (its content is removed).
+            overwrite: Allow ``out`` to be a non-empty folder of this package (replaced by :meth:`commit`).
 
         Raises:
-            ConfigError: If ``out`` exists and is not empty and ``overwrite`` is false.
+            ConfigError: If ``out`` exists and is not empty and ``overwrite`` is false, if ``overwrite`` would
+                replace something that is not a run folder, or ``out`` cannot be a folder (a file, a name too
+                long, no permission).
         """
         if out is not None:
             path = Path(out)
-            if path.exists() and any(path.iterdir()):
-                if not overwrite:
-                    raise ConfigError(
-                        f"{path} already exists and is not empty; pass --overwrite or choose another --out."
-                    )
-                shutil.rmtree(path)
+            if cls.check_out(path, overwrite=overwrite):
+                staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+                folder = cls(staging)
+                folder.replaces = path
+                return folder
         else:
             stamp = timestamp or _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
             base = Path(results_dir) / f"{name}_{stamp}"
             path, n = base, 1
             while path.exists():
                 path, n = base.with_name(f"{base.name}-{n}"), n + 1
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno in _USER_ERRNOS:
+                what = "--out" if out is not None else "the run folder (results_dir/name_timestamp)"
+                raise ConfigError(f"{what} {path} cannot be created: {exc.strerror}.") from None
+            raise
         return cls(path)
+
+    @staticmethod
+    def check_out(out: str | os.PathLike[str], *, overwrite: bool) -> bool:
+        """Check ``--out`` before anything is built (no disk change); returns whether it holds a run to replace.
+
+        Raises:
+            ConfigError: ``out`` is a file, or holds something and ``overwrite`` is false, or holds something
+                :func:`check_replaceable` refuses.
+        """
+        path = Path(out)
+        try:
+            exists, is_dir, is_link = path.exists(), path.is_dir(), path.is_symlink()
+        except OSError as exc:  # a name too long, a loop of links
+            raise ConfigError(f"--out {path} cannot be a folder: {exc.strerror or exc}.") from None
+        if exists and not is_dir:
+            raise ConfigError(f"--out {path} is a file, not a folder; choose another --out.")
+        if is_link or (exists and any(path.iterdir())):
+            if not overwrite:
+                raise ConfigError(f"{path} already exists and is not empty; pass --overwrite or choose another --out.")
+            check_replaceable(path)
+            return True
+        return False
+
+    def commit(self) -> Path:
+        """Swap a folder built for ``--overwrite`` in place of the run it replaces; returns the final path.
+
+        The old folder is renamed aside, the new one renamed to its name, then the old one removed (two renames in
+        one parent folder; a crash between them leaves both, hidden, and nothing half-written). A folder that
+        replaces nothing is already in place.
+        """
+        if self.replaces is None:
+            return self.path
+        target = self.replaces
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rename(target, aside / "run")
+        os.rename(self.path, target)
+        shutil.rmtree(aside)
+        self.path, self.replaces = target, None
+        return target
+
+    def discard(self) -> None:
+        """Remove a folder built for ``--overwrite`` that will not be committed (the old run stays as it was)."""
+        if self.replaces is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunFolder:
@@ -215,6 +312,14 @@ class RunFolder:
         if not (p / CONFIG_FILE).is_file():
             raise ConfigError(f"{p} is not a run folder (no {CONFIG_FILE}).")
         return cls(p)
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temp files an interrupted atomic write left (``.<name>.<random>.tmp``, never a results file);
+        returns them."""
+        stray = [p for p in self.path.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
+        for path in stray:
+            path.unlink()
+        return stray
 
     def file(self, relative: str | os.PathLike[str]) -> Path:
         """Path of ``relative`` inside the run folder; refuses paths that escape it."""

@@ -60,6 +60,7 @@ __all__ = [
     "run_trial",
     "summarize",
     "sweep_main",
+    "world_seed_note",
 ]
 
 log = logging.getLogger(__name__)
@@ -379,12 +380,30 @@ TrialFn = Callable[[Mapping[str, Any], str], dict[str, Any]]
 OnDone = Callable[[Trial, dict[str, Any]], None]
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the worker is killed when the sweep process dies (even by SIGKILL), so no orphan goes on
+    writing trial folders that a re-run may be replacing (Linux ``PR_SET_PDEATHSIG``; elsewhere a no-op)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _run_local(trials: Sequence[Trial], workers: int, trial_fn: TrialFn, on_done: OnDone) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(trials)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(trials)), mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = {pool.submit(trial_fn, t.config.to_dict(), str(t.path)): t for t in trials}
         for future in as_completed(futures):
             trial = futures[future]
@@ -650,6 +669,29 @@ def _write_outputs(
 # ---------------------------------------------------------------------------------------------- command line
 
 
+def world_seed_note(base: SimulationConfig, grid: Mapping[str, Sequence[Any]]) -> str:
+    """What the seeds of a sweep vary: the world too (``world_seed`` unset), or only the episode on pinned worlds.
+
+    Example:
+        >>> world_seed_note(SimulationConfig(), {}).split(";")[0]
+        "world_seed follows each trial's seed: every seed is another world"
+    """
+    if "world_seed" in grid:
+        return (
+            f"world_seed is a grid axis ({', '.join(map(str, grid['world_seed']))}): each configuration runs on "
+            "one world; the 95% CIs over seeds are run-to-run variance on that world."
+        )
+    if base.run.world_seed is None:
+        return (
+            "world_seed follows each trial's seed: every seed is another world; the 95% CIs mix world-to-world "
+            "and run-to-run variance (pin the world with --set world_seed=N to separate them)."
+        )
+    return (
+        f"world_seed is pinned to {base.run.world_seed}: every trial runs on that world; the 95% CIs over seeds "
+        "are run-to-run variance only."
+    )
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``actionbank sweep`` (wired by ``cli.py``)."""
     parser.add_argument("--seeds", required=True, help="seeds like '0-9' or '0,3,5' (each trial's --seed)")
@@ -693,6 +735,7 @@ def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = 
     )
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
     count = 0
+    print(f"sweep: {world_seed_note(base, grid)}", file=sys.stderr, flush=True)
 
     def progress(trial: Trial, result: dict[str, Any]) -> None:
         nonlocal count

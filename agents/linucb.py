@@ -375,9 +375,7 @@ class LinUCBAgent:
                     self._B[i] = state[3]
         self._bank = bank
         self._W = np.zeros((2 * n_actions, d * d))
-        self._phi = self._W[:n_actions].reshape(n_actions, d, d)[:, d - 1, :]
-        self._P_flat = self._W[n_actions:]
-        width = self._P_flat.reshape(n_actions, d, d)
+        width = self._bind_views()
         if self._hybrid:
             self._e = np.concatenate([self._projection.transform(bank.embeddings), np.ones((n_actions, 1))], axis=1)
             self._C = np.zeros((n_actions, d, self.k))
@@ -394,6 +392,46 @@ class LinUCBAgent:
             index = np.array([i], dtype=np.int64)
             index.setflags(write=False)
             self._index_arrays.append(index)
+
+    def _bind_views(self) -> NDArray[np.float64]:
+        """Point ``_phi`` and ``_P_flat`` into ``_W``; returns the width matrices as a (K, d, d) view of ``_W``."""
+        d = self.d
+        n_actions = self._W.shape[0] // 2
+        self._phi = self._W[:n_actions].reshape(n_actions, d, d)[:, d - 1, :]
+        self._P_flat = self._W[n_actions:]
+        return self._P_flat.reshape(n_actions, d, d)
+
+    # Pickling (checkpoints, deepcopy, forked envs): the kernels module is not picklable, and pickle stores views
+    # as separate copies, which would cut the in-place links between ``_W`` and the per-action matrices.
+    _UNPICKLED: ClassVar[tuple[str, ...]] = (
+        "_kernels",
+        "_x_act_head",
+        "_x_act_col",
+        "_x_upd_head",
+        "_xx_flat",
+        "_phi",
+        "_P_flat",
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._UNPICKLED}
+        state.pop("_P" if self._hybrid else "_A_inv")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._x_act_head = self._x_act[None, :-1]
+        self._x_act_col = self._x_act[:, None]
+        self._x_upd_head = self._x_upd[None, :-1]
+        self._xx_flat = self._xx.reshape(self.d * self.d)
+        width = self._bind_views()
+        if self._hybrid:
+            self._P = width
+        else:
+            from agents import _linucb_kernels
+
+            self._kernels = _linucb_kernels
+            self._A_inv = width
 
     def _row_state(self, i: int) -> tuple[NDArray[np.float64], ...]:
         state: tuple[NDArray[np.float64], ...] = (self._A[i].copy(), self._A_inv[i].copy(), self._b[i].copy())

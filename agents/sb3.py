@@ -22,8 +22,12 @@ when the agent is built.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
+import re
+import zipfile
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,13 +37,13 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_bool, check_choice, check_prob, check_str
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.projection import BankProjection, padded_bank
-from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.errors import ConfigError, ConfigTypeError, DataError, MissingFileError
 from actionbank_env.integrations.sb3 import SB3_ALGORITHMS, sb3_class
 from actionbank_env.protocols import AgentContext, Decision
 
 from ._common import check_bank, check_feedback, check_users, make_decision, require_bank
 
-__all__ = ["SB3PolicyConfig", "SB3PolicyAgent", "load_sb3_model"]
+__all__ = ["SB3PolicyConfig", "SB3PolicyAgent", "SB3Policy", "load_sb3_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,8 @@ class SB3PolicyConfig:
     """Settings of :class:`SB3PolicyAgent` (the model object itself is passed separately).
 
     Attributes:
-        model_path: A model saved by ``model.save`` (``.zip``); ``None`` when a model object is given.
+        model_path: A model saved by ``model.save`` (``.zip``); ``None`` when a model object is given. The file is
+            read as data (:func:`load_sb3_model`): nothing in it is unpickled or run.
         algo: ``"ppo"``, ``"a2c"`` or ``"dqn"``: the class used to load ``model_path``.
         deterministic: Argmax actions with propensity 1.0; otherwise sample with the agent's rng.
         observe_bank: Whether the policy was trained with ``observe_bank=True`` (``Dict`` observations);
@@ -78,12 +83,200 @@ class SB3PolicyConfig:
         check_str("SB3PolicyConfig.device", self.device)
 
 
-def load_sb3_model(algo: str, path: str | os.PathLike[str], *, device: str = "cpu") -> Any:
-    """Load a model saved by ``model.save`` with the class of ``algo`` (``"ppo"``, ``"a2c"``, ``"dqn"``)."""
+#: Largest ``data`` entry (JSON) and ``policy.pth`` read from a model zip: far above any policy of these envs, far
+#: below what would exhaust memory.
+_MAX_DATA_BYTES = 16 * 2**20
+_MAX_WEIGHTS_BYTES = 1 * 2**30
+#: ``policy_kwargs`` keys rebuilt from plain values (anything else, e.g. a custom features extractor class, is code).
+_PLAIN_POLICY_KWARGS = ("net_arch", "ortho_init", "share_features_extractor", "normalize_images", "n_critics")
+#: ``activation_fn`` values a model file may declare (by name; SB3 stores the class pickled, next to its repr).
+_ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Softplus")
+#: The ``Dict`` observation of ``Targeting-v0`` with ``observe_bank=True``.
+_DICT_KEYS = ("action_mask", "bank", "user")
+_BOX_REPR = re.compile(r"'(\w+)': Box\(([^,]+), ([^,]+), \(([\d, ]*)\), (float32|float64|int8|int64)\)")
+
+
+@dataclass(frozen=True)
+class SB3Policy:
+    """A policy rebuilt from a model zip: what :class:`SB3PolicyAgent` needs of an SB3 model, and nothing run from
+    the file.
+
+    Attributes:
+        algo: ``"ppo"``, ``"a2c"`` or ``"dqn"``.
+        policy: The SB3 policy module, its weights loaded from ``policy.pth``.
+        observation_space: Rebuilt from the declared shapes.
+        action_space: ``Discrete(n)``.
+        exploration_rate: DQN's epsilon at save time (0.0 for PPO/A2C).
+    """
+
+    algo: str
+    policy: Any
+    observation_space: Any
+    action_space: Any
+    exploration_rate: float
+
+    def predict(self, observation: Any, deterministic: bool = True) -> tuple[Any, Any]:
+        """``model.predict``: actions for a batch of observations (the policy's own ``predict``)."""
+        return self.policy.predict(observation, deterministic=deterministic)  # type: ignore[no-any-return]
+
+
+def _model_error(path: str, rule: str) -> DataError:
+    return DataError(f"SB3 model file {path!r} {rule}")
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise _model_error(path, f"has no {name!r} entry (not a model saved by model.save).") from None
+    if info.file_size > limit:
+        raise _model_error(path, f"entry {name!r} must be at most {limit} bytes, got {info.file_size}.")
+    return archive.read(name)
+
+
+def _space_from_declaration(entry: Any, path: str) -> Any:
+    """A gymnasium space from the readable fields SB3 writes beside each pickled space (never the pickle)."""
+    from gymnasium import spaces
+
+    if not isinstance(entry, dict):
+        raise _model_error(path, f"declares a space as {type(entry).__name__}, expected an object.")
+    kind = str(entry.get(":type:", ""))
+    if kind == "<class 'gymnasium.spaces.discrete.Discrete'>":
+        n, start = str(entry.get("n", "")), str(entry.get("start", "0"))
+        if not n.isdigit() or not 1 <= int(n) <= 100_000 or start != "0":
+            raise _model_error(path, f"declares Discrete(n={n!r}, start={start!r}); need 1 <= n <= 100000, start 0.")
+        return spaces.Discrete(int(n))
+    if kind == "<class 'gymnasium.spaces.box.Box'>":
+        shape, dtype = entry.get("_shape"), entry.get("dtype")
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 1
+            or not all(isinstance(d, int) and 1 <= d <= 100_000 for d in shape)
+            or dtype not in ("float32", "float64")
+        ):
+            raise _model_error(path, f"declares Box(shape={shape!r}, dtype={dtype!r}); need a 1-D float Box.")
+        return spaces.Box(-np.inf, np.inf, tuple(shape), dtype=np.dtype(dtype))
+    if kind == "<class 'gymnasium.spaces.dict.Dict'>":
+        boxes: dict[str, Any] = {
+            m.group(1): spaces.Box(
+                -np.inf, np.inf, tuple(int(d) for d in m.group(4).split(",") if d.strip()), dtype=np.dtype(m.group(5))
+            )
+            for m in _BOX_REPR.finditer(str(entry.get("spaces", "")))
+        }
+        if tuple(sorted(boxes)) != _DICT_KEYS or any(
+            not 1 <= int(np.prod(b.shape)) <= 10_000_000 for b in boxes.values()
+        ):
+            raise _model_error(
+                path, f"declares a Dict space {str(entry.get('spaces'))[:200]!r}; need Boxes {list(_DICT_KEYS)}."
+            )
+        return spaces.Dict(boxes)
+    raise _model_error(path, f"declares an observation or action space of type {kind[:100]!r}; not supported.")
+
+
+def _policy_kwargs(entry: Any, path: str) -> dict[str, Any]:
+    """``policy_kwargs`` from plain values; an activation by its declared name from an allowlist of torch.nn."""
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise _model_error(path, f"declares policy_kwargs as {type(entry).__name__}, expected an object.")
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key in (":type:", ":serialized:", "optimizer_class", "optimizer_kwargs"):
+            continue  # the optimizer only trains; a frozen policy never builds it from the file
+        if key == "activation_fn":
+            match = re.fullmatch(r"<class 'torch\.nn\.modules\.activation\.(\w+)'>", str(value))
+            if match is None or match.group(1) not in _ACTIVATIONS:
+                raise _model_error(path, f"declares activation_fn {str(value)[:100]!r}; allowed: {list(_ACTIVATIONS)}.")
+            import torch
+
+            out[key] = getattr(torch.nn, match.group(1))
+        elif key in _PLAIN_POLICY_KWARGS and isinstance(value, (bool, int, list, dict)):
+            out[key] = value
+        else:
+            raise _model_error(
+                path,
+                f"declares policy_kwargs[{key!r}] = {str(value)[:100]!r}; only {list(_PLAIN_POLICY_KWARGS)} and "
+                "activation_fn are rebuilt (a model file is data: no code or custom class is loaded from it).",
+            )
+    return out
+
+
+def load_sb3_model(algo: str, path: str | os.PathLike[str], *, device: str = "cpu") -> SB3Policy:
+    """Rebuild the policy of a model saved by ``model.save`` without running anything from the file.
+
+    SB3's own ``.load`` unpickles (``cloudpickle``) every ``:serialized:`` entry of the zip's ``data``, so a crafted
+    file runs its code on load. Here the file is treated as data: the spaces, the network shape
+    (``policy_kwargs``) and DQN's ``exploration_rate`` come from the plain JSON fields SB3 writes beside each pickle,
+    the policy class from ``algo`` and the observation kind (``MlpPolicy`` or ``MultiInputPolicy``), and the weights
+    from ``policy.pth`` with ``torch.load(weights_only=True)`` (tensors only) into a strict ``load_state_dict``.
+    No ``:serialized:`` payload is ever decoded.
+
+    Args:
+        algo: ``"ppo"``, ``"a2c"`` or ``"dqn"`` (the class the model was trained with).
+        path: The ``.zip``.
+        device: torch device.
+
+    Raises:
+        MissingFileError: If ``path`` is not a file.
+        DataError: If the file is not a model zip, declares something other than plain data (a custom class, an
+            unsupported space), or its weights do not fit the declared architecture.
+    """
+    import torch
+
     cls = sb3_class(algo)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"SB3 model file {os.fspath(path)!r} does not exist.")
-    return cls.load(path, device=device)
+    where = os.fspath(path)
+    if not os.path.isfile(where):
+        raise MissingFileError(f"SB3 model file {where!r} does not exist.")
+    try:
+        with zipfile.ZipFile(where) as archive:
+            raw = _read_member(archive, "data", _MAX_DATA_BYTES, where)
+            weights = _read_member(archive, "policy.pth", _MAX_WEIGHTS_BYTES, where)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise _model_error(where, f"is not a readable zip archive: {exc}.") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _model_error(where, f"has a 'data' entry that is not valid JSON: {str(exc)[:200]}.") from None
+    if not isinstance(data, dict):
+        raise _model_error(where, f"has a 'data' entry of type {type(data).__name__}, expected an object.")
+    observation_space = _space_from_declaration(data.get("observation_space"), where)
+    action_space = _space_from_declaration(data.get("action_space"), where)
+    from gymnasium import spaces
+
+    if not isinstance(action_space, spaces.Discrete):
+        raise _model_error(where, "declares a non-Discrete action space.")
+    is_dict = isinstance(observation_space, spaces.Dict)
+    policy_class = data.get("policy_class")
+    module = policy_class.get("__module__") if isinstance(policy_class, dict) else None
+    expected_module = "stable_baselines3.dqn.policies" if algo.lower() == "dqn" else "stable_baselines3.common.policies"
+    if module != expected_module:
+        raise _model_error(
+            where,
+            f"declares a policy class from module {str(module)[:100]!r}; --algo {algo} needs {expected_module!r}.",
+        )
+    policy_cls = cls.policy_aliases["MultiInputPolicy" if is_dict else "MlpPolicy"]
+    exploration_rate = data.get("exploration_rate", 0.0)
+    if isinstance(exploration_rate, bool) or not isinstance(exploration_rate, (int, float)):
+        raise _model_error(where, f"declares exploration_rate {exploration_rate!r}; expected a number.")
+    policy = policy_cls(
+        observation_space, action_space, lambda _: 0.0, **_policy_kwargs(data.get("policy_kwargs"), where)
+    )
+    try:
+        state = torch.load(io.BytesIO(weights), map_location=device, weights_only=True)
+        policy.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001  (untrusted bytes: every failure to read them is the file's fault)
+        # weights_only refuses anything but tensors (an UnpicklingError, whose module this package never imports);
+        # a strict load refuses weights of another architecture.
+        raise _model_error(where, f"has weights that do not load into the declared policy: {str(exc)[:300]}") from None
+    policy = policy.to(device)
+    policy.set_training_mode(False)
+    return SB3Policy(
+        algo=algo.lower(),
+        policy=policy,
+        observation_space=observation_space,
+        action_space=action_space,
+        exploration_rate=check_prob("exploration_rate", float(exploration_rate)),
+    )
 
 
 class SB3PolicyAgent:
@@ -93,7 +286,7 @@ class SB3PolicyAgent:
         context: The world's description (d_user; reference embeddings for the bank projection).
         rng: Draws actions when ``deterministic=False`` (the agent's only randomness).
         model: A trained SB3 model (``PPO``, ``A2C`` or ``DQN`` instance); or give ``model_path``.
-        model_path: Path of a saved model (loaded with the class of ``algo``).
+        model_path: Path of a saved model (rebuilt as data by :func:`load_sb3_model`, never unpickled).
         algo: ``"ppo"``, ``"a2c"`` or ``"dqn"``.
         deterministic: Argmax actions (propensity 1.0) or sampled ones (propensity = their probability).
         observe_bank: ``None`` infers it from the model's observation space.
@@ -164,6 +357,8 @@ class SB3PolicyAgent:
         self.n_outputs = int(model.action_space.n)
         if is_dict:
             self.max_bank_size, d_obs = (int(s) for s in obs_space["bank"].shape)
+            # int8 since issue 19 (float32 in models trained before): feed the dtype the model was trained on.
+            self._mask_dtype = obs_space["action_mask"].dtype
             self._projection = BankProjection(context.reference_embeddings, d_obs)
         self._bank: ActionBank | None = None
         self._n_actions = 0
@@ -198,7 +393,7 @@ class SB3PolicyAgent:
         return {
             "user": user_obs,
             "bank": np.broadcast_to(self._bank_features, (n, *self._bank_features.shape)).copy(),
-            "action_mask": np.broadcast_to(self._mask, (n, self._mask.shape[0])).copy(),
+            "action_mask": np.broadcast_to(self._mask, (n, self._mask.shape[0])).astype(self._mask_dtype),
         }
 
     def action_probabilities(self, users: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -4,7 +4,10 @@
   features in, a dot-product Bernoulli click out).
 - The native vector env (user-steps/s at ``num_envs`` 1, 64 and 1024) next to the same computation as one
   plain numpy batch (users, ground-truth logits and click uniforms drawn in the same block sizes,
-  no env API).
+  no env API), in both autoreset modes: ``NEXT_STEP`` (the default) spends one step per episode on resetting.
+- SB3: :class:`~actionbank_env.integrations.sb3_vec_env.TargetingSB3VecEnv` (the native env as an SB3
+  ``VecEnv``) next to SB3's ``DummyVecEnv`` of single envs, at ``num_envs`` 16 (user-steps/s through
+  ``step_async`` / ``step_wait``).
 
 Run ``python -m benchmarks.bench_envs`` from the repository root; ``run(repeats)`` returns the rows as dicts
 (median, min and max over ``repeats`` timings after one warm-up run).
@@ -99,6 +102,20 @@ def _vector_loop(env: TargetingVectorEnv, n_steps: int) -> Callable[[], int]:
     return loop
 
 
+def _sb3_loop(venv: Any, n_steps: int) -> Callable[[], int]:
+    actions = np.random.default_rng(0).integers(venv.action_space.n, size=(n_steps, venv.num_envs))
+
+    def loop() -> int:
+        venv.seed(0)
+        venv.reset()
+        for row in actions:
+            venv.step_async(row)
+            venv.step_wait()
+        return n_steps * venv.num_envs
+
+    return loop
+
+
 def _plain_loop(world: World, num_envs: int, n_steps: int) -> Callable[[], int]:
     """The vector env's computation without the env: block draws (users, logits, uniforms), then per step
     one gather and the sigmoid of the served and best logits."""
@@ -140,11 +157,31 @@ def run(repeats: int = 5) -> list[dict[str, Any]]:
         rows.append(_row("Targeting-v0 (single)", 1, "steps/s", ours, "trivial env, same spaces", base))
         for num_envs in VECTOR_SIZES:
             n_steps = max(USERS_PER_EPISODE, 64_000 // num_envs)  # at least one whole episode
-            venv = TargetingVectorEnv(num_envs, world=world, users_per_episode=USERS_PER_EPISODE)
-            ours = _time(_vector_loop(venv, n_steps), repeats)
             base = _time(_plain_loop(world, num_envs, n_steps), repeats)
-            rows.append(_row("Targeting-v0 (vector)", num_envs, "user-steps/s", ours, "plain numpy batch", base))
+            for mode in ("next_step", "same_step"):
+                venv = TargetingVectorEnv(
+                    num_envs, world=world, users_per_episode=USERS_PER_EPISODE, autoreset_mode=mode
+                )
+                ours = _time(_vector_loop(venv, n_steps), repeats)
+                rows.append(_row(f"vector, {mode}", num_envs, "user-steps/s", ours, "plain numpy batch", base))
+        rows.append(_sb3_row(world, 16, repeats))
     return rows
+
+
+def _sb3_row(world: World, num_envs: int, repeats: int) -> dict[str, Any]:
+    """The native env as an SB3 VecEnv next to SB3's DummyVecEnv of single envs (what make_vec_env builds)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from actionbank_env.integrations.sb3_vec_env import TargetingSB3VecEnv
+
+    n_steps = 2 * USERS_PER_EPISODE
+    native = TargetingSB3VecEnv(num_envs, world=world, users_per_episode=USERS_PER_EPISODE)
+    dummy = DummyVecEnv(
+        [lambda: TargetingEnv(world=world, users_per_episode=USERS_PER_EPISODE) for _ in range(num_envs)]
+    )
+    ours = _time(_sb3_loop(native, n_steps), repeats)
+    base = _time(_sb3_loop(dummy, n_steps), repeats)
+    return _row("SB3 VecEnv (native)", num_envs, "user-steps/s", ours, "SB3 DummyVecEnv", base)
 
 
 def _row(

@@ -9,7 +9,7 @@ estimators, so every estimator is judged on the same proposals.
 
 Run (the README table):
 
-    python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --jobs 2 --out benchmarks/results/ope_minilm.json
+    python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --jobs 2 --out benchmarks/ope_minilm1000.json
 
 Seeds 1000-1009 are used by no test and by no development run (development used 0-9 with the hashing
 embedder).

@@ -48,7 +48,7 @@ class GenerativeConfig:
         reward_model: The reward model: a key of :data:`optimizers.reward_models.REWARD_MODELS`, a
             ``"module:Class"`` string or a class following :class:`~actionbank_env.protocols.RewardModel`.
         reward_model_params: Hyperparameters of that model (fields of its config).
-        action_pool_size: Candidates generated per iteration.
+        action_pool_size: Candidates generated per iteration (at most 100,000: each is embedded and scored).
         action_bank_size: New actions added per iteration; 0 keeps the bank (the baseline).
         max_bank_size: Cap on the deployed bank; when the current bank plus the new actions exceed it, the
             least valuable actions under the model (by marginal value) are retired. ``None``: the new bank is
@@ -129,7 +129,8 @@ class GenerativeConfig:
                 f"of type {type(self.reward_model_params).__name__}."
             )
         object.__setattr__(self, "reward_model_params", dict(self.reward_model_params))
-        check_int(f"{name}.action_pool_size", self.action_pool_size, low=0)
+        # Every candidate is embedded and scored for every representative user: 100,000 is already minutes of work.
+        check_int(f"{name}.action_pool_size", self.action_pool_size, low=0, high=100_000)
         check_int(f"{name}.action_bank_size", self.action_bank_size, low=0)
         if self.action_bank_size > self.action_pool_size:
             raise ConfigError(

@@ -360,3 +360,27 @@ def test_rllib_ppo_targeting(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     argv = "--iterations 1 --users-per-episode 50".split()
     ok(run_example("rllib_ppo_targeting.py", *argv, cwd=tmp_path, timeout=300))
+
+
+def test_sb3_native_vec_env(tmp_path: Path) -> None:
+    argv = "--timesteps 512 --num-envs 4 --users-per-episode 32".split()
+    out = ok(run_example("sb3_native_vec_env.py", *argv, cwd=tmp_path, timeout=300))
+    values = {k: float(v) for k, v in re.findall(r"(\w+): mean click probability (\d\.\d+)", out)}
+    assert set(values) == {"policy", "random", "oracle"}
+    assert values["oracle"] >= max(values["policy"], values["random"])
+    assert "user-steps/s: native" in out
+
+
+def test_maskable_ppo(tmp_path: Path) -> None:
+    pytest.importorskip("sb3_contrib")
+    out = ok(run_example("maskable_ppo.py", "--timesteps", "256", cwd=tmp_path, timeout=300))
+    assert "padded slots chosen 0," in out and "int8 mask in obs: int8" in out
+
+
+def test_mlflow_tracking(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    out = ok(run_example("mlflow_tracking.py", "--users", "200", "--results_dir", "r", cwd=tmp_path, timeout=300))
+    assert "mlflow run " in out and out.count("deployed_value: ") == 1
+    line = next(li for li in out.splitlines() if "deployed_value:" in li)
+    assert len(line.split(":")[1].split(",")) == 2  # one value per iteration
+    assert (tmp_path / "r" / "mlruns").is_dir()

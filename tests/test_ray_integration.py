@@ -26,11 +26,11 @@ pytestmark = [
 
 TINY = {
     "embedder": "hashing",
-    "users": 150,
+    "users_per_iteration": 150,
     "iterations": 2,
     "initial_actions": 5,
-    "action_pool_size": 40,
-    "reward_model_type": "linear",
+    "designer.action_pool_size": 40,
+    "designer.reward_model": "linear",
     "evaluation_users": 200,
     "report": False,
     "tensorboard": False,
@@ -94,7 +94,7 @@ def test_ray_sweep_matches_the_local_backend(tmp_path: Path) -> None:
     import ray
 
     base = SimulationConfig.from_settings(TINY)
-    grid = {"optimizer": ("generative", "keep")}
+    grid = {"designer": ("generative", "keep")}
     local = run_sweep(base, grid=grid, seeds=(0, 1), out=tmp_path / "local", backend="local", workers=2)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -142,3 +142,31 @@ def test_rllib_ppo_trains_on_targeting() -> None:
         ray.shutdown()
     assert steps >= 800
     assert all(math.isfinite(r) and 0.0 <= r <= 50.0 for r in returns)
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_rllib_vector_entry_point_loses_no_transition(registered: bool) -> None:
+    # Item 2 of issue 19: RLlib steps the native vector env (gym_env_vectorize_mode="vector_entry_point");
+    # with SAME_STEP autoreset every episode after the first lost its first transition (length 19 of 20).
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from actionbank_env.envs.targeting_vector import TargetingVectorEnv
+
+    env_config: dict[str, Any] = {**SMALL_WORLD, "users_per_episode": 20}
+    if registered:  # through make_ray_env, which takes a seed; otherwise RLlib calls gymnasium.make_vec itself
+        register_ray_envs()
+        env_config["seed"] = 0
+    config = (
+        PPOConfig()
+        .environment("ActionBank/Targeting-v0", env_config=env_config)
+        .env_runners(num_envs_per_env_runner=3, gym_env_vectorize_mode="vector_entry_point")
+    )
+    runner = SingleAgentEnvRunner(config=config)
+    try:
+        assert isinstance(runner.env.unwrapped, TargetingVectorEnv)
+        episodes = runner.sample(num_timesteps=200, random_actions=True)
+    finally:
+        runner.stop()
+    done = [len(e) for e in episodes if e.is_done]
+    assert len(done) >= 9 and set(done) == {20}

@@ -264,3 +264,18 @@ def test_a_failed_trial_does_not_lose_the_others(tmp_path: Path) -> None:
     second = run_sweep(base, grid=grid, seeds=(0,), out=tmp_path / "s", workers=1)
     assert [r["status"] for r in second.records] == ["skipped", "error"]
     assert (Path(ok["path"]) / "summary.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize(
+    ("settings", "grid", "message"),
+    [
+        ({}, {}, "world_seed follows each trial's seed: every seed is another world; the 95% CIs mix world-to-world"),
+        ({"world_seed": 4}, {}, "world_seed is pinned to 4: every trial runs on that world"),
+        ({}, {"world_seed": (1, 2)}, "world_seed is a grid axis (1, 2): each configuration runs on one world"),
+    ],
+)
+def test_the_sweep_says_what_its_seeds_vary(settings: dict[str, Any], grid: dict[str, Any], message: str) -> None:
+    # Issue 19, item 8: a seed sweep changes the world too unless world_seed is pinned; the sweep says which.
+    from actionbank_env.sweep import world_seed_note
+
+    assert world_seed_note(SimulationConfig.from_settings({**TINY, **settings}), grid).startswith(message)

@@ -193,3 +193,90 @@ def test_train_validation(tmp_path: Path, kwargs: dict[str, Any], error: type[Ex
     with pytest.raises(error, match=re.escape(message)):
         train(**args)
     assert not any(tmp_path.iterdir()), "no run folder for invalid arguments"
+
+
+# --------------------------------------------------------------------------- issue 19, item 3
+
+
+def test_periodic_evaluation_oracle_and_callbacks(tmp_path: Path) -> None:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class CountSteps(BaseCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def _on_step(self) -> bool:
+            self.calls += 1
+            return True
+
+    counter = CountSteps()
+    result = train(
+        "ppo",
+        total_timesteps=384,
+        seed=1,
+        out=tmp_path / "run",
+        env_kwargs={"users_per_episode": 32, **WORLD_KWARGS},
+        algo_kwargs={"n_steps": 128, "batch_size": 64, "n_epochs": 1},
+        n_eval_episodes=2,
+        eval_freq=128,
+        callbacks=[counter],
+    )
+    assert counter.calls == 384
+    evaluation = json.loads((result.path / "evaluation.json").read_text())
+    assert [row["timesteps"] for row in evaluation["periodic"]] == [128, 256, 384]
+    # The last periodic row is the final evaluation; the oracle bounds every policy in expectation.
+    assert evaluation["periodic"][-1]["mean_click_prob"] == evaluation["trained"]["mean_click_prob"]
+    oracle = evaluation["oracle"]["mean_click_prob"]
+    for name in ("trained", "random", "best_single_action"):
+        assert evaluation[name]["mean_click_prob"] <= oracle + 1e-12
+    assert result.oracle_reward == pytest.approx(oracle * 32)
+    np.testing.assert_allclose(
+        [row["regret"] for row in evaluation["periodic"]],
+        [oracle - row["mean_click_prob"] for row in evaluation["periodic"]],
+    )
+    accumulator = EventAccumulator(str(next(result.tensorboard_dir.glob("**/events.out.tfevents.*")).parent))
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["scalars"])
+    assert {"eval/mean_reward", "eval/regret", "eval/oracle_click_prob", "eval/best_single_action_click_prob"} <= tags
+    assert {"rollout/click_prob_mean", "rollout/regret_mean"} <= tags
+    assert [e.step for e in accumulator.Scalars("eval/mean_reward")] == [128, 256, 384]
+    assert accumulator.Scalars("eval/oracle_click_prob")[0].value == pytest.approx(oracle, rel=1e-6)
+
+
+def test_baselines_are_mask_aware() -> None:
+    import gymnasium as gym
+
+    from actionbank_env.training import evaluate_baselines
+
+    env = gym.make(
+        "ActionBank/Targeting-v0", users_per_episode=200, observe_bank=True, max_bank_size=10, **WORLD_KWARGS
+    )
+    out = evaluate_baselines(env, seeds=[0, 1], rng=np.random.default_rng(0))
+    # Random targeting over the 5 real actions, never the 5 padded slots (which send nothing: click_prob 0).
+    assert out["best_single_action"]["action"] < 5
+    constants = []
+    for a in range(5):
+        probs = []
+        for seed in (0, 1):
+            env.reset(seed=seed)
+            done = False
+            while not done:
+                _, _, done, _, info = env.step(a)
+                probs.append(info["click_prob"])
+        constants.append(np.mean(probs))
+    assert out["random"]["mean_click_prob"] == pytest.approx(np.mean(constants), abs=0.02)
+    assert out["best_single_action"]["mean_click_prob"] == pytest.approx(max(constants))
+
+
+def test_bad_callbacks_and_env_fail_before_any_folder(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=re.escape("train callbacks must be stable_baselines3 BaseCallback objects")):
+        train("ppo", total_timesteps=10, seed=0, results_dir=tmp_path, callbacks=[print])
+    with pytest.raises(ConfigError, match=re.escape("train eval_freq must be an int >= 0, got -1.")):
+        train("ppo", total_timesteps=10, seed=0, results_dir=tmp_path, eval_freq=-1)
+    with pytest.raises(ConfigError, match="must have a Discrete action space"):
+        train(
+            "ppo", "ActionBank/BankDesign-v0", total_timesteps=10, seed=0, results_dir=tmp_path, env_kwargs=WORLD_KWARGS
+        )
+    assert not any(tmp_path.iterdir())

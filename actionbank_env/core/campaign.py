@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from actionbank_env._validation import check_int
 from actionbank_env.core.observations import ObservationLog
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -145,7 +145,13 @@ def run_campaign(
             stop = min(start + batch_size, block_stop)
             features = users.features[start:stop]
             decision = agent.act(features)
-            chosen = decision.actions
+            chosen = getattr(decision, "actions", None)
+            if not isinstance(chosen, np.ndarray) or not hasattr(decision, "propensities"):
+                raise ConfigTypeError(
+                    f"{type(agent).__name__}.act must return a Decision(actions, propensities) "
+                    f"(actionbank_env.protocols.Decision), got {type(decision).__name__}; e.g. "
+                    "return Decision(actions, np.ones(len(actions))) for a deterministic choice."
+                )
             if chosen.shape != (stop - start,) or (chosen.size and (chosen.min() < 0 or chosen.max() >= n_actions)):
                 raise ConfigError(
                     f"agent.act must return {stop - start} action indices in [0, {n_actions}), got {chosen!r}."

@@ -267,7 +267,8 @@ class OpenAIEmbedder:
         dimensions: Output dimension (``text-embedding-3-*`` can shorten their vectors); default: the model's.
         api_key: API key (default: the ``OPENAI_API_KEY`` environment variable). Never shown in repr or errors.
         base_url: API base URL (default: the client's, or ``OPENAI_BASE_URL``).
-        timeout: Seconds per request.
+        timeout: Total seconds per attempt (connect, send, every read of the answer; a deadline, not a per-read
+            timeout, so a server that drips its answer cannot hold a run).
         max_retries: Retries per request after the first attempt (429, 5xx, timeouts, bad bodies).
         batch_size: Texts per request.
         backoff: First retry delay in seconds (doubled each retry, capped at ``max_backoff``).
@@ -341,11 +342,13 @@ class OpenAIEmbedder:
         what = f"OpenAI embeddings (model {self.model!r})"
 
         def call() -> NDArray[np.float32]:
+            with self._lock:  # a new client after an attempt passed its deadline (see _replace_client)
+                current = self._client if self._client is not None else client
             self.n_requests += 1
             kwargs: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
             if self.dimensions is not None:
                 kwargs["dimensions"] = self.dimensions
-            response = client.embeddings.create(**kwargs)
+            response = current.embeddings.create(**kwargs)
             return self._parse(response, len(texts), what)
 
         return call_with_retries(
@@ -355,6 +358,8 @@ class OpenAIEmbedder:
             backoff=self.backoff,
             max_backoff=self.max_backoff,
             secret=self._api_key,
+            deadline=self.timeout,
+            on_deadline=self._replace_client,
         )
 
     def _parse(self, response: Any, n_texts: int, what: str) -> NDArray[np.float32]:
@@ -382,6 +387,14 @@ class OpenAIEmbedder:
         if not filled.all() or not np.all(np.isfinite(out)):
             raise BadResponse("embeddings are missing indices or hold non-finite values")
         return _l2_normalize(out)
+
+    def _replace_client(self) -> None:
+        """Close the client whose request passed its deadline (ending its read) and make the next one now, outside
+        the next attempt's deadline."""
+        with self._lock:
+            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout)
+        if stuck is not None:
+            stuck.close()
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed ``texts`` -> (len(texts), dim) float32, unit rows, in batches of ``batch_size``."""

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array, check_str
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from actionbank_env.core.embedders import Embedder
@@ -59,15 +59,29 @@ def default_cache_path() -> Path:
 def _connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open (creating its folder) an SQLite file in WAL mode with a busy timeout, in autocommit mode."""
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    where = f"cache {path} (set ACTIONBANK_CACHE_DIR to move it)"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{where}: {path.parent} must be a folder, but a file is in the way.") from None
+    except PermissionError:
+        raise ConfigError(f"{where}: no permission to create {path.parent}.") from None
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{where} must be a file, got a folder.")
+    try:
+        connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{where} cannot be opened: {exc}.") from None
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.Error:
+    except sqlite3.OperationalError:
         connection.close()
-        raise
+        raise  # busy or an I/O failure, not a broken file
+    except sqlite3.DatabaseError as exc:  # "file is not a database": a corrupt or foreign file
+        connection.close()
+        raise DataError(f"{where} is not an SQLite database ({exc}); delete it to start a new cache.") from None
     return connection
 
 

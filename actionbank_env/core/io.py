@@ -16,9 +16,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import DataError
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "to_jsonable", "read_json"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "to_jsonable", "read_json", "parse_json"]
 
 
 def _file_mode() -> int:
@@ -88,10 +88,40 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, naming the file in the error when it is not valid JSON."""
-    p = Path(path)
+#: Largest JSON file read (configs, banks, results): far above any this package writes.
+MAX_JSON_BYTES = 256 * 2**20
+
+
+def parse_json(text: str | bytes, source: str) -> Any:
+    """``json.loads`` with every way the text can be bad turned into one :class:`DataError` naming ``source``.
+
+    Bad: not UTF-8, not JSON, nested too deeply for the parser (``RecursionError``), an integer past Python's
+    digit limit (``ValueError``).
+
+    Example:
+        >>> parse_json("[" * 100000, "x.json")
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.DataError: x.json is not valid JSON: nested too deeply (Python's parser limit).
+    """
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source} is not valid JSON: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{p} is not valid JSON: {exc}") from None
+        raise DataError(f"{source} is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise DataError(f"{source} is not valid JSON: nested too deeply (Python's parser limit).") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise DataError(f"{source} is not valid JSON: {str(exc)[:200]}.") from None
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, naming the file in the error when it is not valid JSON (:func:`parse_json`) or too large."""
+    p = Path(path)
+    size = p.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise DataError(f"{p} must be at most {MAX_JSON_BYTES} bytes of JSON, got {size}.")
+    return parse_json(p.read_bytes(), str(p))

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_array
 from actionbank_env.core.io import atomic_write
 from actionbank_env.core.users import FEATURE_NAMES
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -226,10 +226,42 @@ class ObservationLog:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> ObservationLog:
-        """Read a log written by :meth:`to_csv`."""
+        """Read a log written by :meth:`to_csv`, checking it cell by cell.
+
+        Raises:
+            DataError: Naming the file, the row and the value: not a readable CSV, a missing column, an empty or
+                non-numeric cell, a click other than 0/1, a propensity outside (0, 1].
+        """
         import pandas as pd
 
-        frame = pd.read_csv(path, dtype={"action_id": str})
+        try:
+            frame = pd.read_csv(path, dtype={"action_id": str})
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(
+                f"{path} is not a readable observation log: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
+        missing = [c for c in LOG_COLUMNS if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path} must have the columns {list(LOG_COLUMNS)}; missing {missing}.")
+        for column in LOG_COLUMNS:
+            if column == "action_id":
+                bad = frame[column].isna().to_numpy()
+                rule = "a non-empty action id"
+            else:
+                values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+                ok = np.isfinite(values)
+                if column == "click":
+                    ok &= (values == 0.0) | (values == 1.0)
+                    rule = "0 or 1"
+                elif column == "propensity":
+                    ok &= (values > 0.0) & (values <= 1.0)
+                    rule = "a number in (0, 1]"
+                else:
+                    rule = "a finite number"
+                bad = ~ok
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{path} row {row + 2}: {column} must be {rule}, got {str(frame[column][row])!r}.")
         return cls.from_pandas(frame)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:

@@ -11,13 +11,23 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from actionbank_env.errors import ConfigError, ServiceError
 
-__all__ = ["Secret", "API_KEY_PATTERN", "resolve_api_key", "make_client", "BadResponse", "call_with_retries"]
+__all__ = [
+    "Secret",
+    "API_KEY_PATTERN",
+    "resolve_api_key",
+    "make_client",
+    "BadResponse",
+    "DeadlineExceeded",
+    "call_with_deadline",
+    "call_with_retries",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +83,46 @@ class BadResponse(Exception):
     """A response arrived but is not what was asked for (retried, then a ServiceError)."""
 
 
+class DeadlineExceeded(Exception):
+    """An attempt got no complete response within its total deadline (retried like a timeout, then a ServiceError).
+
+    The HTTP client's own timeout bounds each read, not the request: a server sending one byte every few seconds
+    keeps every read alive for ever. The deadline bounds the whole attempt: connect, send, every read, parsing.
+    """
+
+
 _T = TypeVar("_T")
+
+
+def call_with_deadline(call: Callable[[], _T], seconds: float, *, on_expiry: Callable[[], None] | None = None) -> _T:
+    """``call()`` with a total deadline: its result or exception, or :class:`DeadlineExceeded` after ``seconds``.
+
+    The call runs in a daemon thread (it holds nothing a process exit waits for); when the deadline passes,
+    ``on_expiry`` runs (the clients close their HTTP connection there, so the abandoned read ends at the server's
+    next byte) and the thread is left to finish on its own.
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller's thread)
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="actionbank-openai-call", daemon=True).start()
+    if not done.wait(seconds):
+        if on_expiry is not None:
+            try:
+                on_expiry()
+            except Exception:  # noqa: BLE001  (closing a stuck connection may fail; the deadline still holds)
+                logger.debug("closing the connection after a deadline failed", exc_info=True)
+        raise DeadlineExceeded(f"no complete response within the {seconds:g} s deadline")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -103,6 +152,8 @@ def _classify(exc: BaseException) -> str | None:
         return "malformed JSON body"
     if isinstance(exc, openai.APITimeoutError):
         return "timeout"
+    if isinstance(exc, DeadlineExceeded):
+        return f"timeout ({exc})"
     if isinstance(exc, openai.APIConnectionError):
         return "connection error"
     if isinstance(exc, openai.APIResponseValidationError):
@@ -123,22 +174,28 @@ def call_with_retries(
     max_backoff: float,
     secret: Secret,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
+    on_deadline: Callable[[], None] | None = None,
 ) -> _T:
     """Run ``call`` with at most ``max_retries`` retries on transient failures; end in a ServiceError.
 
-    Retried: rate limits (429, ``Retry-After`` honoured up to ``max_backoff``), 408/409/5xx, timeouts,
-    connection errors, malformed or invalid bodies. Other HTTP errors (400, 401, 404, ...) fail at once.
-    Error messages are redacted so the API key never shows.
+    Retried: rate limits (429, ``Retry-After`` honoured up to ``max_backoff``), 408/409/5xx, timeouts (including
+    an attempt that passes its total ``deadline``, see :func:`call_with_deadline`), connection errors, malformed or
+    invalid bodies. Other HTTP errors (400, 401, 404, ...) fail at once. Error messages are redacted so the API key
+    never shows. With a ``deadline``, the whole call takes at most ``(max_retries + 1) * deadline`` plus the
+    backoffs (each at most ``max_backoff``).
     """
     import openai
 
     attempts = max_retries + 1
     for attempt in range(attempts):
         try:
-            return call()
+            if deadline is None:
+                return call()
+            return call_with_deadline(call, deadline, on_expiry=on_deadline)
         except ServiceError:
             raise
-        except (openai.OpenAIError, BadResponse, json.JSONDecodeError) as exc:
+        except (openai.OpenAIError, BadResponse, DeadlineExceeded, json.JSONDecodeError) as exc:
             reason = _classify(exc)
             detail = secret.redact(f"{type(exc).__name__}: {exc}")
             if reason is None:

@@ -6,6 +6,7 @@ Nothing here imports gymnasium, so the helpers can be tested and reused without 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -19,7 +20,7 @@ from actionbank_env.core.actions import ActionBank, ActionCatalog
 from actionbank_env.core.ground_truth import monotone_scores
 from actionbank_env.core.projection import BankProjection
 from actionbank_env.core.world import World, WorldConfig
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, ConfigTypeError
 
 __all__ = [
     "WORLD_FIELDS",
@@ -29,11 +30,34 @@ __all__ = [
     "cached_world",
     "draw_episode",
     "resolve_bank",
+    "checked_render_mode",
     "split_world_kwargs",
 ]
 
 #: Keyword arguments of the envs that build a :class:`WorldConfig`.
 WORLD_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(WorldConfig))
+
+
+def checked_render_mode(owner: str, render_mode: str | None, supported: Sequence[str]) -> str | None:
+    """``render_mode`` if the env supports it; otherwise ``None`` with a warning (as Gymnasium envs do).
+
+    Libraries ask for modes they do not need (SB3's ``make_vec_env`` passes ``render_mode="rgb_array"``), so an
+    unsupported mode disables rendering (``render()`` returns ``None``) rather than failing the construction.
+
+    Raises:
+        ConfigTypeError: If ``render_mode`` is neither ``None`` nor a string.
+    """
+    if render_mode is None or render_mode in supported:
+        return render_mode
+    if not isinstance(render_mode, str):
+        raise ConfigTypeError(f"{owner}.render_mode must be a string or None, got {type(render_mode).__name__}.")
+    warnings.warn(
+        f"{owner}.render_mode={render_mode!r} is not supported (supported: {[None, *supported]}); rendering is "
+        "disabled and render() returns None.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return None
 
 
 @lru_cache(maxsize=16)

@@ -49,7 +49,7 @@ from actionbank_env.core.observations import ObservationLog
 from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.users import UserBatch
 from actionbank_env.core.world import World
-from actionbank_env.envs._common import bank_projection, get_world, split_world_kwargs
+from actionbank_env.envs._common import bank_projection, checked_render_mode, get_world, split_world_kwargs
 from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.registry import DEFAULT_AGENT, make_agent
 from actionbank_env.results import INITIAL_BANK_FILE, USERS_FILE, iteration_file
@@ -187,7 +187,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
     Args:
         config: Env settings (or pass :class:`BankDesignConfig` fields as keywords).
         world: A prebuilt world; otherwise the cached world of the given ``WorldConfig`` keywords.
-        render_mode: ``None`` or ``"ansi"``.
+        render_mode: ``None`` or ``"ansi"``; other modes warn and disable rendering.
         **kwargs: :class:`BankDesignConfig`, :class:`~actionbank_env.core.campaign.CampaignConfig` and
             :class:`WorldConfig` fields.
     """
@@ -213,9 +213,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
                 )
             own["campaign"] = CampaignConfig(**campaign)
         self.config = config if config is not None else BankDesignConfig(**own)
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"BankDesignEnv.render_mode must be one of [None, 'ansi'], got {render_mode!r}.")
-        self.render_mode = render_mode
+        self.render_mode = checked_render_mode(type(self).__name__, render_mode, ("ansi",))
         self.world = get_world(type(self).__name__, world, world_kwargs)
         cfg = self.config
         self._replay: list[UserBatch] | None = None

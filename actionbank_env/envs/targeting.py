@@ -27,6 +27,7 @@ from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import (
     bank_projection,
+    checked_render_mode,
     draw_episode,
     get_world,
     resolve_bank,
@@ -36,7 +37,7 @@ from actionbank_env.errors import ConfigError
 
 __all__ = ["TargetingConfig", "TargetingEnv", "as_action_index"]
 
-_RENDER_MODES = (None, "ansi")
+_RENDER_MODES = ("ansi",)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +88,9 @@ class TargetingEnv(gym.Env[Any, np.int64]):
     Observation: the user's features, ``Box(0, 1, (d_user,), float32)``; with ``observe_bank=True`` a
     ``Dict`` with ``"user"``, ``"bank"`` (``(max_bank_size, bank_obs_dim)`` float32 in [-1, 1], a fixed
     projection of the embeddings, see :class:`~actionbank_env.envs._common.BankProjection`, zero rows
-    past the bank) and ``"action_mask"`` (``(max_bank_size,)`` float32, 1 for a real action; cast it to
-    int8 for ``action_space.sample(mask=...)``).
+    past the bank) and ``"action_mask"`` (``(max_bank_size,)`` int8, 1 for a real action, ready for
+    ``action_space.sample(mask=...)``); :meth:`action_masks` gives the same as bool (sb3-contrib's MaskablePPO).
+    Observations are fresh writable arrays.
 
     Action: ``Discrete(K)``, an index into the bank; ``Discrete(max_bank_size)`` with ``observe_bank``,
     where choosing a masked slot means *no message is sent*: reward 0, ``click_prob`` 0 and the full
@@ -106,7 +108,7 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         config: Env settings (or pass its fields as keywords).
         world: A prebuilt world; otherwise one is built (and cached per process) from the
             :class:`~actionbank_env.core.world.WorldConfig` fields given as keywords.
-        render_mode: ``None`` or ``"ansi"``.
+        render_mode: ``None`` or ``"ansi"``; other modes warn and disable rendering.
         **kwargs: :class:`TargetingConfig` and :class:`WorldConfig` fields.
 
     Example:
@@ -136,9 +138,7 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         if config is not None and own:
             raise ConfigError(f"TargetingEnv got both config= and the config fields {sorted(own)}; pass one.")
         self.config = config if config is not None else TargetingConfig(**own)
-        if render_mode not in _RENDER_MODES:
-            raise ConfigError(f"TargetingEnv.render_mode must be one of {list(_RENDER_MODES)}, got {render_mode!r}.")
-        self.render_mode = render_mode
+        self.render_mode = checked_render_mode(type(self).__name__, render_mode, _RENDER_MODES)
         self.world = get_world(type(self).__name__, world, world_kwargs)
         self._catalog = self.world.new_catalog()
         self.bank = self.world.initial_bank
@@ -158,7 +158,7 @@ class TargetingEnv(gym.Env[Any, np.int64]):
                     "bank": spaces.Box(
                         -1.0, 1.0, shape=(self.max_bank_size, self.config.bank_obs_dim), dtype=np.float32
                     ),
-                    "action_mask": spaces.Box(0.0, 1.0, shape=(self.max_bank_size,), dtype=np.float32),
+                    "action_mask": spaces.Box(0, 1, shape=(self.max_bank_size,), dtype=np.int8),
                 }
             )
             self.action_space: spaces.Discrete = spaces.Discrete(self.max_bank_size)
@@ -178,7 +178,8 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         if self.config.observe_bank:
             if n > self.max_bank_size:
                 raise ConfigError(f"bank must have at most max_bank_size={self.max_bank_size} actions, got {n}.")
-            self._bank_features, self._mask = padded_bank(self._projection, bank, self.max_bank_size)
+            self._bank_features, mask = padded_bank(self._projection, bank, self.max_bank_size)
+            self._mask = mask.astype(np.int8)
         elif n != self.action_space.n:
             raise ConfigError(
                 f"bank must have exactly {self.action_space.n} actions (the action space is fixed; use "
@@ -186,6 +187,8 @@ class TargetingEnv(gym.Env[Any, np.int64]):
             )
         self.bank = bank
         self._ids = list(bank.ids)
+        self._valid = np.arange(self.action_space.n) < n
+        self._valid.setflags(write=False)
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -214,7 +217,9 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         users = draw.features.astype(np.float32)
         users.setflags(write=False)
         self._users = users
-        self._user_rows = list(users)
+        # Observations are writable rows of a private copy (in-place normalisation, torch.as_tensor), so what a
+        # caller does to them never reaches ``self.users``.
+        self._user_rows = list(users.copy())
         self._n_users = n_users
         self._t = 0
         self._last = None
@@ -254,9 +259,19 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         t += 1
         if t == self._n_users:
             self._t = -1
-            return self._observation(t - 1), reward, True, False, info
+            # A copy: the caller may have changed the row it got from the previous step in place.
+            row = self._user_rows[t - 1].copy()
+            last = {**self._observation(t - 1), "user": row} if self.config.observe_bank else row
+            return last, reward, True, False, info
         self._t = t
         return self._observation(t), reward, False, False, info
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Which actions are real messages of the current bank, shape (n,) bool (sb3-contrib's MaskablePPO calls it).
+
+        All ``True`` without ``observe_bank``; with it, ``False`` for the padded slots past the bank.
+        """
+        return self._valid.copy()
 
     def render(self) -> str | None:
         """``"ansi"``: a line with the last user, the chosen text and its click probability."""

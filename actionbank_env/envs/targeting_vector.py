@@ -6,11 +6,17 @@ users, click scores and click uniforms are drawn in blocks of many steps with th
 functions as the single env (:func:`~actionbank_env.envs._common.draw_episode`), never in a Python loop
 over sub-envs.
 
-Autoreset: ``AutoresetMode.SAME_STEP``. All sub-envs have the same fixed episode length and start
-together, so they terminate on the same step; that step returns ``terminated=True`` for all of them, the
-final observations in ``info["final_obs"]`` (an object array of per-env observations) with the step's
-info also under ``info["final_info"]``, and the *first observation of the next episode* as ``obs``. No
-step is spent on resetting. The next episode continues the env's random stream (no reseeding).
+Autoreset (``autoreset_mode=``). All sub-envs have the same fixed episode length and start together, so they
+terminate on the same step. The next episode continues the env's random stream (no reseeding).
+
+- ``AutoresetMode.NEXT_STEP`` (the default, Gymnasium's default, what its vector wrappers and RLlib expect): the
+  last step returns the last observations with ``terminated=True``; the following ``step`` ignores its actions,
+  starts the next episodes and returns their first observations with reward 0, ``terminated=False`` and an
+  empty ``info``. One step in ``users_per_episode + 1`` is spent on resetting.
+- ``AutoresetMode.SAME_STEP`` (what SB3's ``VecEnv`` does, see
+  :class:`~actionbank_env.integrations.sb3.TargetingSB3VecEnv`): the last step returns ``terminated=True``,
+  the final observations in ``info["final_obs"]`` (an object array of per-env observations) with the step's
+  info also under ``info["final_info"]``, and the *first observation of the next episode* as ``obs``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import (
     bank_projection,
+    checked_render_mode,
     draw_episode,
     get_world,
     resolve_bank,
@@ -59,7 +66,8 @@ class TargetingVectorEnv(VectorEnv):
         num_envs: Number of sub-envs.
         config: Env settings (or pass :class:`TargetingConfig` fields as keywords).
         world: A prebuilt world; otherwise the cached world of the given ``WorldConfig`` keywords.
-        render_mode: Only ``None`` (use the single env for ``"ansi"``).
+        render_mode: Only ``None`` (use the single env for ``"ansi"``); other modes warn and are ignored.
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``SAME_STEP`` (or ``"next_step"`` / ``"same_step"``).
         **kwargs: :class:`TargetingConfig` and :class:`WorldConfig` fields.
 
     Example:
@@ -72,11 +80,14 @@ class TargetingVectorEnv(VectorEnv):
         (3, 8)
         >>> _, rewards, terminated, _, _ = envs.step(np.array([0, 1, 2]))
         >>> _, rewards, terminated, _, info = envs.step(np.array([0, 1, 2]))
-        >>> terminated.tolist(), info["final_obs"].shape
-        ([True, True, True], (3,))
+        >>> terminated.tolist()
+        [True, True, True]
+        >>> obs, rewards, terminated, _, info = envs.step(np.array([0, 1, 2]))  # NEXT_STEP: the reset step
+        >>> rewards.tolist(), terminated.tolist(), info
+        ([0.0, 0.0, 0.0], [False, False, False], {})
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(
         self,
@@ -85,6 +96,7 @@ class TargetingVectorEnv(VectorEnv):
         *,
         world: World | None = None,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **kwargs: Any,
     ) -> None:
         self.num_envs = check_int("TargetingVectorEnv.num_envs", num_envs, low=1)
@@ -92,9 +104,17 @@ class TargetingVectorEnv(VectorEnv):
         if config is not None and own:
             raise ConfigError(f"TargetingVectorEnv got both config= and the config fields {sorted(own)}; pass one.")
         self.config = config if config is not None else TargetingConfig(**own)
-        if render_mode is not None:
-            raise ConfigError(f"TargetingVectorEnv.render_mode must be None, got {render_mode!r}.")
+        checked_render_mode(type(self).__name__, render_mode, ())
         self.render_mode = None
+        modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+        key = autoreset_mode.lower().replace("_", "") if isinstance(autoreset_mode, str) else None
+        mode = next((m for m in modes if autoreset_mode is m or key == m.value.lower()), None)
+        if mode is None:
+            raise ConfigError(
+                f"TargetingVectorEnv.autoreset_mode must be one of {[m.value for m in modes]}, got {autoreset_mode!r}."
+            )
+        self.autoreset_mode = mode
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.world = get_world(type(self).__name__, world, world_kwargs)
         self._catalog = self.world.new_catalog()
         n_actions = len(self.world.initial_bank)
@@ -112,7 +132,7 @@ class TargetingVectorEnv(VectorEnv):
                     "bank": spaces.Box(
                         -1.0, 1.0, shape=(self.max_bank_size, self.config.bank_obs_dim), dtype=np.float32
                     ),
-                    "action_mask": spaces.Box(0.0, 1.0, shape=(self.max_bank_size,), dtype=np.float32),
+                    "action_mask": spaces.Box(0, 1, shape=(self.max_bank_size,), dtype=np.int8),
                 }
             )
         else:
@@ -126,6 +146,7 @@ class TargetingVectorEnv(VectorEnv):
         self._all_true.setflags(write=False)
         self._set_bank(self.world.initial_bank)
         self._t = -1
+        self._needs_autoreset = False
 
     # ------------------------------------------------------------------ internals
 
@@ -136,7 +157,7 @@ class TargetingVectorEnv(VectorEnv):
                 raise ConfigError(f"bank must have at most max_bank_size={self.max_bank_size} actions, got {n}.")
             features, mask = padded_bank(self._projection, bank, self.max_bank_size)
             self._bank_batch = np.broadcast_to(features, (self.num_envs, *features.shape))
-            self._mask_batch = np.broadcast_to(mask, (self.num_envs, *mask.shape))
+            self._mask_batch = np.broadcast_to(mask.astype(np.int8), (self.num_envs, *mask.shape))
         elif n != self.single_action_space.n:
             raise ConfigError(
                 f"bank must have exactly {self.single_action_space.n} actions (the action space is fixed; use "
@@ -144,6 +165,8 @@ class TargetingVectorEnv(VectorEnv):
             )
         self.bank = bank
         self._n_actions = n
+        n_slots = self.single_action_space.n
+        self._valid = np.broadcast_to(np.arange(n_slots) < n, (self.num_envs, n_slots))
         self._ids = np.asarray([*bank.ids, ""], dtype=object)  # "" for a masked slot (no message)
 
     def _draw_block(self) -> None:
@@ -171,9 +194,10 @@ class TargetingVectorEnv(VectorEnv):
         return self._observation(0)
 
     def _observation(self, row: int) -> Any:
-        users = self._users[row]
+        # Fresh writable arrays each step (in-place normalisation, torch.as_tensor); the stored blocks stay read-only.
+        users = self._users[row].copy()
         if self.config.observe_bank:
-            return {"user": users, "bank": self._bank_batch, "action_mask": self._mask_batch}
+            return {"user": users, "bank": self._bank_batch.copy(), "action_mask": self._mask_batch.copy()}
         return users
 
     def _check_actions(self, actions: Any) -> NDArray[np.int64]:
@@ -187,6 +211,10 @@ class TargetingVectorEnv(VectorEnv):
         if arr.size and (arr.min() < 0 or arr.max() >= n):
             raise InvalidAction(f"actions must be ints in [0, {n}), got min {arr.min()} and max {arr.max()}.")
         return arr
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Which actions are real messages of the current bank, shape (num_envs, n) bool."""
+        return self._valid.copy()
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -206,6 +234,7 @@ class TargetingVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         if options and options.get("bank") is not None:
             self._set_bank(resolve_bank("reset(options)", options["bank"], self.world, self._catalog))
+        self._needs_autoreset = False
         return self._start_episode(), {}
 
     def step(
@@ -220,6 +249,10 @@ class TargetingVectorEnv(VectorEnv):
         if self._t < 0:
             raise ResetNeeded("Call reset() before step().")
         acts = self._check_actions(actions)
+        if self._needs_autoreset:  # NEXT_STEP: this step starts the next episodes; its actions are ignored
+            self._needs_autoreset = False
+            no = np.zeros(self.num_envs, dtype=np.bool_)
+            return self._start_episode(), np.zeros(self.num_envs), no, no.copy(), {}
         row = self._t - self._block_start
         if self._n_actions < self.single_action_space.n:  # masked slots: no message, click_prob 0
             scores = self._scores[row, self._arange, np.minimum(acts, self._n_actions - 1)]
@@ -242,7 +275,11 @@ class TargetingVectorEnv(VectorEnv):
             "_user_id": mask,
         }
         self._t += 1
-        if self._t == self.config.users_per_episode:
+        if self._t == self.config.users_per_episode and self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            self._needs_autoreset = True
+            obs = self._observation(row)
+            terminated = np.ones(self.num_envs, dtype=np.bool_)
+        elif self._t == self.config.users_per_episode:
             final = self._observation(row)
             final_obs = np.empty(self.num_envs, dtype=object)
             if self.config.observe_bank:

@@ -103,9 +103,10 @@ def make_ray_env(
             ``vector_index`` attributes (0 for a plain dict) pick the seed.
 
     Returns:
-        The env (a ``SyncVectorEnv`` of ``num_envs`` when asked for one: RLlib expects NEXT_STEP autoreset,
-        so not the native SAME_STEP Targeting vector env), whose first unseeded reset uses :func:`worker_seed`
-        (sub-env ``i`` of a vector env gets that seed + ``i``). A vector env built this way gets
+        The env (when asked for ``num_envs``: the native vector env of Targeting-v0, in its default NEXT_STEP
+        autoreset mode, which RLlib expects; a ``SyncVectorEnv`` for BankDesign-v0), whose first unseeded reset
+        uses :func:`worker_seed` (one stream for the native env's batch; sub-env ``i`` of a ``SyncVectorEnv`` gets
+        that seed + ``i``). A vector env built this way gets
         ``worker_index`` 0 (RLlib passes a plain dict there); set ``AlgorithmConfig.debugging(seed=...)``
         for distinct per-worker streams in that mode.
 
@@ -143,9 +144,11 @@ def make_ray_env(
         copy = 0
     seed = worker_seed(int(base_seed), worker_index, vector_index, copy)
 
+    if num_envs is not None and env_id == "ActionBank/Targeting-v0":
+        # The native vector env; its default NEXT_STEP autoreset is what RLlib's EnvRunners expect.
+        native = gym.make_vec(env_id, num_envs=int(num_envs), vectorization_mode="vector_entry_point", **kwargs)
+        return _SeedFirstResetVector(native, seed)
     if num_envs is not None:
-        # RLlib's EnvRunners expect gymnasium's default NEXT_STEP autoreset; the native Targeting vector env
-        # autoresets in the same step, so RLlib gets a SyncVectorEnv of single envs instead.
         wrappers = None
         if catalog is not None:
             from actionbank_env.envs.wrappers import FixedCatalogActionWrapper

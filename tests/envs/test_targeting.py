@@ -188,7 +188,7 @@ def test_world_kwargs_build_a_cached_world() -> None:
         ({"users_per_episode": 0}, ValueError, "TargetingConfig.users_per_episode must be"),
         ({"observe_bank": 1}, TypeError, "TargetingConfig.observe_bank"),
         ({"users_per_episod": 5}, TypeError, "Did you mean 'users_per_episode'?"),
-        ({"render_mode": "human"}, ConfigError, "render_mode must be one of"),
+        ({"render_mode": 3}, TypeError, "TargetingEnv.render_mode must be a string or None, got int."),
         (
             {"observe_bank": True, "max_bank_size": 3},
             ConfigError,

@@ -41,7 +41,7 @@ def vec_rollout(env: gym.vector.VectorEnv, seed: int, actions: np.ndarray) -> tu
 
 def test_make_vec_spaces_and_metadata() -> None:
     env = make_vec(16)
-    assert env.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+    assert env.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
     assert env.single_action_space == gym.spaces.Discrete(10)
     assert env.action_space == gym.spaces.MultiDiscrete([10] * 16)
     obs, _ = env.reset(seed=0)
@@ -71,7 +71,7 @@ def test_one_sub_env_equals_the_single_env() -> None:
 
 
 def test_same_step_autoreset_wastes_no_step() -> None:
-    env = make_vec(4, users_per_episode=3)
+    env = make_vec(4, users_per_episode=3, autoreset_mode="same_step")
     env.reset(seed=0)
     for _ in range(2):
         obs, _, terminated, _, info = env.step(np.zeros(4, dtype=np.int64))
@@ -88,7 +88,7 @@ def test_same_step_autoreset_wastes_no_step() -> None:
 
 def test_blocks_of_many_steps_stay_consistent() -> None:
     # 3000 sub-envs: blocks of 10 steps, so an episode of 25 users crosses block boundaries.
-    env = make_vec(3000, users_per_episode=25)
+    env = make_vec(3000, users_per_episode=25, autoreset_mode="same_step")
     env.reset(seed=0)
     ids = []
     for _ in range(25):
@@ -103,7 +103,7 @@ def test_blocks_of_many_steps_stay_consistent() -> None:
     reason="gymnasium < 1.4's vector RecordEpisodeStatistics ignores SAME_STEP autoreset (ray[rllib] pins 1.2.2)",
 )
 def test_record_episode_statistics() -> None:
-    env = RecordEpisodeStatistics(make_vec(6, users_per_episode=10))
+    env = RecordEpisodeStatistics(make_vec(6, users_per_episode=10, autoreset_mode=AutoresetMode.SAME_STEP))
     env.reset(seed=0)
     total = np.zeros(6)
     for t in range(25):

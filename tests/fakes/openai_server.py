@@ -11,7 +11,9 @@ with :meth:`FakeOpenAIServer.queue_fault` are served one per request, in order, 
 - ``"bad_schema"``: valid JSON with the wrong keys (chat: content ``{"lines": ...}``; embeddings: no ``data``);
 - ``"bad_content"``: chat content that is not JSON at all;
 - ``"wrong_dims"``: embeddings one element too short;
-- ``"slow"``: sleeps ``delay`` seconds before answering (longer than the client's timeout).
+- ``"slow"``: sleeps ``delay`` seconds before answering (longer than the client's timeout);
+- ``"drip"``: answers at once with the headers, then sends the body one byte every ``delay`` seconds (each read
+  of the client succeeds, so only a total deadline ends it).
 
 Every request is recorded (path, headers, JSON body) in :attr:`FakeOpenAIServer.requests`.
 """
@@ -32,7 +34,7 @@ import numpy as np
 
 __all__ = ["FakeOpenAIServer", "RecordedRequest", "FAULTS"]
 
-FAULTS = ("429", "500", "503", "401", "malformed", "bad_schema", "bad_content", "wrong_dims", "slow")
+FAULTS = ("429", "500", "503", "401", "malformed", "bad_schema", "bad_content", "wrong_dims", "slow", "drip")
 
 _LINE_PARTS = (
     ("Last chance", "Final hours", "Just dropped", "Members only", "Trending now", "Back in stock", "Picked for you"),
@@ -85,6 +87,7 @@ def _subject_lines(prompt: str, n: int, seed: int) -> list[str]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    drip: float | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the test output quiet
         return
@@ -96,9 +99,18 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
+        drip = self.drip
         try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
+            if drip is None:
+                self.wfile.write(body)
+                return
+            self.wfile.flush()
+            for i in range(len(body)):
+                if self.server.state.stopping.wait(drip):
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
             pass
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
@@ -107,6 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         state = self.server.state
+        self.drip = None  # one handler serves every request of a kept-alive connection
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length) if length else b""
         try:
@@ -119,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             if fault.kind == "slow":
                 state.stopping.wait(fault.delay)
+            elif fault.kind == "drip":
+                self.drip = fault.delay
             elif fault.kind == "429":
                 headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
                 return self._error(429, "Rate limit reached (fake).", headers)

@@ -49,7 +49,11 @@ def _logged(seed: int, n_users: int = 3000, n_explore: int = 50) -> tuple[Action
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"action_pool_size": -1}, ConfigError, "GenerativeConfig.action_pool_size must be an int >= 0, got -1."),
+        (
+            {"action_pool_size": -1},
+            ConfigError,
+            "GenerativeConfig.action_pool_size must be an int >= 0 and <= 100000, got -1.",
+        ),
         ({"max_bank_size": 3}, ConfigError, "GenerativeConfig.max_bank_size=3 must be >= action_bank_size=10."),
         (
             {"diversity_weight": -0.5},

@@ -223,3 +223,125 @@ def test_resume_refuses_a_finished_run_and_changes_nothing(small_run_reference: 
     before = snapshot(small_run_reference)
     assert main(["simulate", "--resume", str(small_run_reference), "--quiet"]) == 2
     assert snapshot(small_run_reference) == before
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SIGKILL at exact points (a real kill of a child process), then --resume
+# --------------------------------------------------------------------------------------------------------------
+
+#: (destination suffix, when): the child kills itself just before that atomic rename (its temp file left), or after.
+KILL_POINTS = [
+    pytest.param("simulation_config.json", "after", id="before-meta.json", marks=pytest.mark.slow),
+    pytest.param("/meta.json", "tmp", id="inside-the-meta.json-write", marks=pytest.mark.slow),
+    pytest.param("iteration_1/observations.csv", "tmp", id="inside-a-write-of-iteration-1"),
+    pytest.param("iteration_1/algorithm_results.json", "after", id="mid-iteration-1", marks=pytest.mark.slow),
+    pytest.param("iteration_1/.complete", "tmp", id="before-iteration-1-marker", marks=pytest.mark.slow),
+    pytest.param("iteration_1/.complete", "after", id="between-iterations", marks=pytest.mark.slow),
+    pytest.param("iteration_2/ground_truth_evaluation.json", "after", id="mid-iteration-2", marks=pytest.mark.slow),
+    pytest.param("iteration_2/.complete", "after", id="after-last-iteration", marks=pytest.mark.slow),
+    pytest.param("complete_simulation_results.json", "tmp", id="inside-the-final-results-write"),
+    pytest.param("complete_simulation_results.json", "after", id="before-summary.json", marks=pytest.mark.slow),
+    pytest.param("/summary.json", "tmp", id="inside-the-summary.json-write", marks=pytest.mark.slow),
+    pytest.param("/summary.json", "after", id="after-summary.json"),
+]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("suffix", "when"), KILL_POINTS)
+def test_sigkill_at_any_point_then_resume_gives_the_uninterrupted_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_run_reference: Path,
+    suffix: str,
+    when: str,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    run = tmp_path / "run"
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.kill_driver", str(run), suffix, when],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr  # it died at the point, not before or after
+    assert (temp_files(run) != []) == (when == "tmp")
+    share_worlds(monkeypatch)
+    code = main(["simulate", "--resume", str(run), "--quiet"])
+    err = capsys.readouterr().err
+    if suffix == "/summary.json" and when == "after":
+        assert code == 2 and "already complete" in err  # nothing to do: the run had finished
+    else:
+        assert code == 0, err
+    assert temp_files(run) == []
+    expected, got = comparable_files(small_run_reference), comparable_files(run)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert expected[key] == got[key], key
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A killed sweep leaves no orphan worker writing trial folders
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """Worker processes of ``pid`` (multiprocessing ``spawn_main`` children, not its resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the workers")
+@pytest.mark.timeout(180)
+def test_killing_a_sweep_kills_its_workers(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    settings = [f"--set={k}={v}" for k, v in {**SMALL_RUN, "iterations": 3, "users_per_iteration": 400}.items()]
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "actionbank_env", "sweep", "--seeds", "0-5", "--workers", "2"]
+        + ["--out", str(tmp_path / "sweep"), *settings],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and sweep.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(sweep.pid)
+        assert len(workers) == 2, "the sweep never started its two workers"
+        sweep.send_signal(signal.SIGKILL)  # the parent only, as an OOM killer or `kill -9 PID` would
+        sweep.wait()
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+        assert alive == [], "orphan sweep workers outlived their parent"
+    finally:
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if sweep.poll() is None:
+            sweep.kill()

@@ -238,3 +238,69 @@ def test_simulation_falls_back_to_offline_copy_when_chat_fails_but_keeps_openai_
     for action in bank["actions"]:
         np.testing.assert_allclose(action["embedding"], fake_embedding(action["text"], 64), atol=1e-5)
     assert KEY not in caplog.text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A total deadline: a server that drips its answer one byte at a time keeps every read alive
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("client", ["embeddings", "chat"])
+def test_a_slow_drip_answer_is_cut_at_the_total_deadline(fake_openai: FakeOpenAIServer, client: str) -> None:
+    """Each byte arrives well within the per-read timeout; only the total deadline ends the attempt."""
+    import time
+
+    deadline, drip = 1.0, 0.2  # the body is hundreds of bytes: minutes at this rate
+    fake_openai.queue_fault("drip", delay=drip, times=MAX_RETRIES + 1)
+    target = (
+        _embedder(fake_openai.base_url, timeout=deadline)
+        if client == "embeddings"
+        else _writer(fake_openai.base_url, timeout=deadline)
+    )
+    start = time.monotonic()
+    with pytest.raises(ServiceError, match=r"failed after \d attempt\(s\).*deadline"):
+        if isinstance(target, OpenAIEmbedder):
+            target.embed(["hello"])
+        else:
+            target.write(3, rng=np.random.default_rng(0))
+    elapsed = time.monotonic() - start
+    assert elapsed < (MAX_RETRIES + 1) * (deadline + 1.0) + 2.0  # deadlines + backoffs (<= 1 s each) + slack
+    assert len(fake_openai.requests) == MAX_RETRIES + 1
+    # The next call gets a fresh connection and a normal answer.
+    fake_openai.reset()
+    if isinstance(target, OpenAIEmbedder):
+        assert target.embed(["hello"]).shape == (1, 16)
+    else:
+        assert len(target.write(3, rng=np.random.default_rng(1))) == 3
+    target.close()
+
+
+@pytest.mark.timeout(60)
+def test_one_drip_then_a_normal_answer_succeeds_on_retry(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.queue_fault("drip", delay=0.2)
+    embedder = _embedder(fake_openai.base_url, timeout=1.0)
+    vectors = embedder.embed(["hello", "world"])
+    assert vectors.shape == (2, 16) and len(fake_openai.requests) == 2
+    embedder.close()
+
+
+@pytest.mark.timeout(180)
+def test_a_rerun_sends_no_chat_or_embedding_request_it_sent_before(
+    small_openai: FakeOpenAIServer, tmp_path: Path, shared_worlds: None
+) -> None:
+    """Chat responses are cached like embeddings (``$ACTIONBANK_CACHE_DIR``), so a rerun costs nothing."""
+    from actionbank_env.config import SimulationConfig
+    from actionbank_env.experiment import run_simulation
+    from tests.reliability.conftest import SMALL_RUN, comparable_files
+
+    config = SimulationConfig.from_settings({**SMALL_RUN, "embedder": "openai", "iterations": 1})
+    first = run_simulation(config, out=tmp_path / "first")
+    paths = [r.path for r in small_openai.requests]
+    assert "/v1/chat/completions" in paths and "/v1/embeddings" in paths
+    small_openai.reset()
+    second = run_simulation(config, out=tmp_path / "second")
+    assert small_openai.requests == []
+    assert (tmp_path / "cache" / "chat_responses.sqlite").is_file()
+    a, b = comparable_files(first.path), comparable_files(second.path)
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)

@@ -143,3 +143,72 @@ def test_the_key_holder_refuses_to_be_pickled() -> None:
     with pytest.raises(TypeError, match="not picklable"):
         pickle.dumps(embedder._api_key)
     _assert_clean("vars", repr(vars(embedder)))
+
+
+#: A gateway key (``OPENAI_BASE_URL`` set to a proxy) need not look like ``sk-...``.
+CANARY = "gw-CANARY-0f3a9c7e51d24b88"
+
+
+@pytest.mark.timeout(180)
+def test_a_key_without_the_sk_prefix_is_written_nowhere_whatever_the_flag_spelling(
+    small_openai: FakeOpenAIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every file of two runs (key as ``--openai_api_key=KEY`` and as ``--openai-api-key KEY``) is scanned."""
+    monkeypatch.delenv("OPENAI_API_KEY")
+    small = _flags(embedder="openai", iterations=1, tensorboard=True)
+    for i, key_args in enumerate(([f"--openai_api_key={CANARY}"], ["--openai-api-key", CANARY])):
+        argv = ["simulate", "--quiet", "--out", str(tmp_path / f"run{i}"), *key_args, *small]
+        monkeypatch.setattr(sys, "argv", ["actionbank", *argv])
+        assert main(argv) == 0
+        assert small_openai.requests
+        for request in small_openai.requests:  # the run really sent this key
+            assert {k.casefold(): v for k, v in request.headers.items()}["authorization"] == f"Bearer {CANARY}"
+    printed = capsys.readouterr()
+    scanned = 0
+    for path in sorted(tmp_path.rglob("*")):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), f"the key leaked into {path.relative_to(tmp_path)}"
+            assert CANARY[3:].encode() not in path.read_bytes()
+            scanned += 1
+    assert scanned >= 20 and (tmp_path / "run0" / "meta.json").is_file()
+    assert CANARY not in printed.out + printed.err
+    meta = (tmp_path / "run1" / "meta.json").read_text()
+    assert '"--openai-api-key",\n    "<redacted>"' in meta
+
+
+@pytest.mark.parametrize("spelling", ["--openai-api-k", "--openai", "--openai_api", "--open"])
+def test_abbreviated_flags_are_refused_so_no_spelling_escapes_redaction(
+    spelling: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["simulate", "--quiet", "--out", str(out), spelling, CANARY]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" in err and CANARY not in err
+
+
+def test_every_spelling_of_every_secret_destination_is_redacted() -> None:
+    """Redaction by destination: walk every subcommand's parser for flags that set a secret."""
+    import argparse
+
+    from actionbank_env.cli import SUBCOMMANDS, build_parser
+    from actionbank_env.provenance import SECRET_DESTS, redact_argv
+
+    parser = build_parser([])
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for name in SUBCOMMANDS:
+        sub = subparsers.choices[name]
+        assert sub.allow_abbrev is False, name
+        for action in sub._actions:
+            if action.dest in SECRET_DESTS:
+                for option in action.option_strings:
+                    found.append(option)
+                    assert CANARY not in " ".join(redact_argv([name, option, CANARY])), option
+                    assert CANARY not in " ".join(redact_argv([name, f"{option}={CANARY}"])), option
+    assert "--openai-api-key" in found and "--openai_api_key" in found
+    # A secret's value is hidden wherever it appears, e.g. pasted into another flag.
+    assert CANARY not in " ".join(redact_argv(["--name", f"x{CANARY}y"], secrets=[CANARY]))

@@ -67,7 +67,8 @@ class OpenAICopywriter:
         model: Chat model name.
         api_key: API key (default: the ``OPENAI_API_KEY`` environment variable).
         base_url: API base URL (default: the client's, or ``OPENAI_BASE_URL``).
-        timeout: Seconds per request.
+        timeout: Total seconds per attempt (connect, send, every read of the answer; a deadline, not a per-read
+            timeout, so a server that drips its answer cannot hold a run).
         max_retries: Retries per request after the first attempt.
         batch_size: Lines asked for per request.
         temperature: Sampling temperature in [0, 2].
@@ -187,6 +188,14 @@ class OpenAICopywriter:
 
     # ---------------------------------------------------------------- request
 
+    def _replace_client(self) -> None:
+        """Close the client whose request passed its deadline (ending its read) and make the next one now, outside
+        the next attempt's deadline."""
+        with self._lock:
+            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout)
+        if stuck is not None:
+            stuck.close()
+
     def _request(self, messages: list[dict[str, str]], seed: int) -> list[str]:
         key = hashlib.sha256(
             json.dumps(
@@ -205,8 +214,10 @@ class OpenAICopywriter:
             client = self._client
 
         def call() -> list[str]:
+            with self._lock:  # a new client after an attempt passed its deadline (see _replace_client)
+                current = self._client if self._client is not None else client
             self.n_requests += 1
-            response = client.chat.completions.create(
+            response = current.chat.completions.create(
                 model=self.model,
                 messages=messages,
                 temperature=self.temperature,
@@ -222,6 +233,8 @@ class OpenAICopywriter:
             backoff=self.backoff,
             max_backoff=self.max_backoff,
             secret=self._api_key,
+            deadline=self.timeout,
+            on_deadline=self._replace_client,
         )
         with self._lock:
             self._cache_put(key, lines)
