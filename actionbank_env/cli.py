@@ -537,6 +537,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return sweep_main(args, aliases=ALIASES)
 
 
+def _configure_benchmark(parser: argparse.ArgumentParser, selection: Mapping[str, str]) -> None:
+    from actionbank_env.benchmark import add_benchmark_arguments
+
+    add_benchmark_arguments(parser)
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from actionbank_env.benchmark import benchmark_main
+
+    return benchmark_main(args, aliases=ALIASES)
+
+
 def _configure_report(parser: argparse.ArgumentParser, selection: Mapping[str, str]) -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument(
@@ -698,6 +710,11 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Callable[[argparse.Namespace], int]
         "a grid of settings x seeds on a process pool or Ray; mean ± 95%% CI table",
         _configure_sweep,
         _cmd_sweep,
+    ),
+    "benchmark": (
+        "designers x world seeds, paired: differences to random and keep (mean ± 95%% CI), CSV, markdown, plot",
+        _configure_benchmark,
+        _cmd_benchmark,
     ),
     "ope": (
         "off-policy estimates of a new bank or policy from a run's log, beside the exact truth",

@@ -80,6 +80,8 @@ class RunConfig:
             n_threads of every component that has one.
         tensorboard: Write TensorBoard events under tb/.
         report: Write report.html with plots at the end.
+        ope: Estimate each proposed bank off-policy from the campaign's log before it is deployed (ope.json beside
+            its truth; cross-fits the designer's reward model, 6 fits per iteration).
         tracker: Also log the finished run to an experiment tracker: none, or mlflow (the 'mlflow' extra).
         tracking_uri: The tracker's store; none: the local file store results_dir/mlruns.
     """
@@ -94,6 +96,7 @@ class RunConfig:
     threads: int = 1
     tensorboard: bool = True
     report: bool = True
+    ope: bool = True
     tracker: str | None = None
     tracking_uri: str | None = None
 
@@ -114,6 +117,7 @@ class RunConfig:
         check_int(f"{c}.threads", self.threads, low=1, high=256)
         check_bool(f"{c}.tensorboard", self.tensorboard)
         check_bool(f"{c}.report", self.report)
+        check_bool(f"{c}.ope", self.ope)
         if self.tracker is not None:
             check_choice(f"{c}.tracker", self.tracker, ("mlflow",))
         if self.tracking_uri is not None:

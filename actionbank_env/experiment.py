@@ -367,7 +367,8 @@ class _Simulation:
             rng=np.random.default_rng(self.fidelity_seq),
         )
         log = info["log"]
-        if len(log) >= 10 and new_bank.ids != bank.ids:  # the pre-deployment estimate, beside its truth
+        # the pre-deployment estimate, beside its truth (run.ope: a benchmark that does not compare it skips it)
+        if self.config.run.ope and len(log) >= 10 and new_bank.ids != bank.ids:
             from actionbank_env.ope.run import estimate_proposal
 
             evaluation.record["ope"] = estimate_proposal(

@@ -58,6 +58,10 @@ __all__ = [
     "SWEEP_CSV",
     "SWEEP_JSON",
     "TRIALS_DIR",
+    "BENCHMARK_CSV",
+    "BENCHMARK_TRIALS_CSV",
+    "BENCHMARK_MD",
+    "BENCHMARK_PLOT",
     "ERROR_FILE",
     "TRAIN_CONFIG_FILE",
     "MODEL_FILE",
@@ -97,6 +101,11 @@ DATA_CONFIG_FILE = "data_config.json"
 SWEEP_CSV = "sweep.csv"
 SWEEP_JSON = "sweep.json"
 TRIALS_DIR = "trials"
+# actionbank benchmark (a sweep folder plus the paired tables)
+BENCHMARK_CSV = "benchmark.csv"
+BENCHMARK_TRIALS_CSV = "benchmark_trials.csv"
+BENCHMARK_MD = "benchmark.md"
+BENCHMARK_PLOT = "benchmark.png"
 ERROR_FILE = "error.txt"
 # -- a train folder
 TRAIN_CONFIG_FILE = "train_config.json"

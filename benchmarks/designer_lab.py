@@ -27,14 +27,25 @@ from typing import Any
 
 import numpy as np
 
+from actionbank_env.core.campaign import CampaignConfig
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.world import World, WorldConfig
-from actionbank_env.envs.bank_design import BankDesignEnv
+from actionbank_env.envs.bank_design import MAX_BANK_SLOTS, BankDesignConfig, BankDesignEnv
 from actionbank_env.protocols import DesignerContext
 from actionbank_env.registry import make_designer
 
 #: name -> (designer, designer params).
 Variant = tuple[str, dict[str, Any]]
+
+
+def designer_rng(case: Case) -> np.random.Generator:
+    """A generator of the case's designer stream in its initial state.
+
+    A fresh SeedSequence each time: ``Generator.spawn`` advances the SeedSequence it was built from, so two
+    variants built from one shared sequence would draw different pools.
+    """
+    seq = case.designer_seq
+    return np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key))
 
 
 @dataclass
@@ -43,6 +54,7 @@ class Case:
 
     world: World
     env: BankDesignEnv
+    info: dict[str, Any]
     designer_seq: np.random.SeedSequence
     eval_users: np.ndarray
     n_users: int
@@ -62,64 +74,50 @@ def build_case(
     env_seq, designer_seq, eval_seq = np.random.SeedSequence(world_seed).spawn(3)
     eval_users = world.sample_users(2000, rng=np.random.default_rng(eval_seq)).features
     env = BankDesignEnv(
+        BankDesignConfig(
+            campaign=CampaignConfig(users_per_iteration=n_users),
+            n_iterations=2,
+            max_bank_size=MAX_BANK_SLOTS,
+            company_params=agent_params or {},
+            first_iteration=1,
+        ),
         world=world,
-        users_per_iteration=n_users,
-        n_iterations=2,
-        max_bank_size=80,
-        company_params=agent_params or {},
     )
-    env.reset(seed=int(env_seq.generate_state(1)[0]))
-    return Case(world, env, designer_seq.spawn(1)[0], eval_users, n_users, world_seed)
+    _, info = env.reset(seed=int(env_seq.generate_state(1)[0]))
+    # The runner's designer stream for iteration 1 (``designer_seq.spawn(iterations)[0]``: spawn is positional).
+    return Case(world, env, info, designer_seq.spawn(1)[0], eval_users, n_users, world_seed)
 
 
 def run_variant(case: Case, name: str, designer: str, params: dict[str, Any]) -> dict[str, Any]:
     """Propose with one variant and score the proposal against the truth."""
-    from actionbank_env.evaluation import improvement_captured, unseen_candidate_fidelity
-    from optimizers.selection import GreedySelector
+    from actionbank_env.evaluation import evaluate_iteration
 
     world = case.world
-    context = DesignerContext(
-        embedder=world.embedder,
-        copywriter=OfflineCopywriter(),
-        d_user=world.d_user,
-        feature_names=world.feature_names,
-        ground_truth=world.ground_truth if designer == "oracle" else None,
-    )
-    des = make_designer(designer, context, rng=np.random.default_rng(0), **params)
+    des = make_designer(designer, world, rng=np.random.default_rng(0), **params)
     start = time.perf_counter()
-    proposal = des.propose(case.env.history, case.env.bank, rng=np.random.default_rng(case.designer_seq))
+    bank = case.info["bank"]
+    proposal = des.propose(case.info["history"], bank, rng=designer_rng(case))
     seconds = time.perf_counter() - start
-    truth = world.ground_truth
-    bank = case.env.bank
-    new_bank = case.env.resolve_bank(proposal.texts)
-    users = case.eval_users
-    bank_true = truth.click_prob(users, bank.embeddings)
-    base = bank_true.max(axis=1)
-    v_old = float(base.mean())
-    v_new = float(truth.click_prob(users, new_bank.embeddings).max(axis=1).mean())
-    pool = des.last_pool_
-    pool_true = truth.click_prob(users, pool.embeddings)
-    k = params.get("action_bank_size", 10)
-    picks = GreedySelector().run(pool_true, k, base=base)
-    v_oracle = float(np.maximum(base, pool_true[:, picks.indices].max(axis=1)).mean())
+    new_bank = case.info["catalog"].bank(proposal.texts, world.embedder) if proposal.texts else bank
+    # The runner's own evaluation (same oracle over the proposal's pool, same fidelity measures).
+    rec = evaluate_iteration(
+        world.ground_truth, case.eval_users, bank, new_bank, case.info, proposal, rng=np.random.default_rng(1)
+    ).record
     row: dict[str, Any] = {
         "variant": name,
         "world_seed": case.world_seed,
         "users": case.n_users,
-        "v_old": v_old,
-        "v_new": v_new,
-        "v_oracle": v_oracle,
-        "captured": improvement_captured(v_new, v_old, v_oracle),
+        "v_old": rec["bank_value"],
+        "v_new": rec["new_bank_value"],
+        "v_oracle": rec["oracle_bank_value"],
+        "captured": rec["improvement_captured"],
         "seconds": seconds,
         "predicted_gain": (proposal.diagnostics.get("expected_value_new") or 0.0)
         - (proposal.diagnostics.get("expected_value_old") or 0.0),
         "n_new": len(proposal.texts) - len(bank),
     }
-    model = getattr(des, "reward_model_", None)
-    if model is not None:
-        fid = unseen_candidate_fidelity(
-            model, truth, users[:500], pool.embeddings[:500], rng=np.random.default_rng(1), served=bank.embeddings
-        ).to_dict()
+    fid = rec.get("unseen_candidate_fidelity")
+    if fid is not None:
         row.update(
             auc=fid["auc"],
             ceiling=fid["auc_ceiling"],
@@ -231,21 +229,21 @@ def run_reference(case: Case, name: str, true_user: bool = True, true_action: bo
     A Bayesian bilinear logistic fit (prior sds by evidence) on [1, user basis] x [1, action basis], then
     greedy selection of its posterior-mean probabilities over the same pool and representative users.
     """
+    from actionbank_env.core.coverage import GreedySelector
     from actionbank_env.evaluation import improvement_captured
     from optimizers._common import ActionMemory, GenerativeConfig, training_rows
     from optimizers.generative import draw_pool
     from optimizers.reward_models._features import sigmoid
     from optimizers.reward_models.bilinear import _Design, evidence_sds
-    from optimizers.selection import GreedySelector
 
-    world, truth, bank = case.world, case.world.ground_truth, case.env.bank
+    world, truth, bank = case.world, case.world.ground_truth, case.info["bank"]
     context = DesignerContext(world.embedder, OfflineCopywriter(), world.d_user, world.feature_names)
     cfg = GenerativeConfig()
     memory = ActionMemory()
     memory.remember(bank)
-    pool_rng, user_rng, _ = np.random.default_rng(case.designer_seq).spawn(3)
-    draw = draw_pool(context, cfg, memory, case.env.history, bank, pool_rng=pool_rng, user_rng=user_rng)
-    rows = training_rows(case.env.history, memory)
+    pool_rng, user_rng, _ = designer_rng(case).spawn(3)
+    draw = draw_pool(context, cfg, memory, case.info["history"], bank, pool_rng=pool_rng, user_rng=user_rng)
+    rows = training_rows(case.info["history"], memory)
     used, action = np.unique(rows.action_index, return_inverse=True)
     unlabelled = np.vstack([draw.embeddings, bank.embeddings]).astype(np.float64)
     emb_mean = unlabelled.mean(axis=0)

@@ -1,0 +1,160 @@
+"""actionbank benchmark: designers paired by world seed, and the tables' arithmetic against hand-computed numbers."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from actionbank_env.benchmark import BenchmarkResult, paired_statistics, run_benchmark
+from actionbank_env.config import SimulationConfig
+from actionbank_env.core.io import read_json
+from actionbank_env.errors import ConfigError
+from actionbank_env.results import (
+    BENCHMARK_CSV,
+    BENCHMARK_MD,
+    BENCHMARK_PLOT,
+    BENCHMARK_TRIALS_CSV,
+    EVALUATION_FILE,
+    SUMMARY_FILE,
+    iteration_file,
+)
+
+TINY = {
+    "embedder": "hashing",
+    "users_per_iteration": 150,
+    "iterations": 2,
+    "initial_actions": 5,
+    "designer.action_pool_size": 40,
+    "designer.reward_model": "linear",
+    "evaluation_users": 200,
+    "report": False,
+    "tensorboard": False,
+    "threads": 1,
+    "ope": False,
+}
+SEEDS = (0, 1, 2)
+DESIGNERS = ("generative", "random", "keep")
+GENERATIVE = "generative[reward_model=linear]"
+LABELS = (GENERATIVE, "random", "keep")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkResult:
+    out = tmp_path_factory.mktemp("bench")
+    return run_benchmark(
+        SimulationConfig.from_settings(TINY),
+        seeds=SEEDS,
+        out=out,
+        designers=DESIGNERS,
+        workers=2,
+        generative_grid={"designer.reward_model": ("linear",)},
+    )
+
+
+def _summary(bench: BenchmarkResult, designer: str, seed: int) -> dict:
+    return read_json(bench.trials[designer, seed] / SUMMARY_FILE)
+
+
+def test_designers_of_one_seed_share_world_users_and_pool(bench: BenchmarkResult) -> None:
+    assert not bench.failures
+    for seed in SEEDS:
+        first = {d: _summary(bench, d, seed)["per_iteration"] for d in LABELS}
+        # the same world, initial bank and evaluation users: the first deployed bank is worth the same
+        values = [first[d]["bank_value"][0] for d in LABELS]
+        assert values == pytest.approx([values[0]] * len(values), rel=1e-12)
+        # the same campaign users and agent: the first campaign is the same campaign
+        rewards = [first[d]["company_reward"][0] for d in LABELS]
+        assert rewards == pytest.approx([rewards[0]] * len(rewards), rel=1e-12)
+        # the same first pool: the oracle bank over it is the same for the generative and random designers
+        assert first[GENERATIVE]["oracle_bank_value"][0] == pytest.approx(
+            first["random"]["oracle_bank_value"][0], rel=1e-12
+        )
+    worlds = {seed: _summary(bench, "keep", seed)["per_iteration"]["bank_value"][0] for seed in SEEDS}
+    assert len(set(worlds.values())) == len(SEEDS), "each seed is its own world"
+
+
+def test_the_tables_match_hand_computed_differences(bench: BenchmarkResult) -> None:
+    index = {(s["designer"], s["baseline"], s["metric"]): s for s in bench.stats}
+    t = stats.t.ppf(0.975, df=len(SEEDS) - 1)
+    for baseline in ("random", "keep"):
+        diffs = [
+            _summary(bench, GENERATIVE, s)["new_bank_value"] - _summary(bench, baseline, s)["new_bank_value"]
+            for s in SEEDS
+        ]
+        mean = sum(diffs) / len(diffs)
+        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+        row = index[GENERATIVE, baseline, "final_new_bank_value"]
+        assert row["n"] == len(SEEDS)
+        assert row["mean"] == pytest.approx(mean, rel=1e-9, abs=1e-12)
+        assert row["ci95"] == pytest.approx(t * sd / math.sqrt(len(SEEDS)), rel=1e-9, abs=1e-12)
+    # over the run: the mean of each seed's per-iteration company reward, then paired against keep
+    per_seed = []
+    for s in SEEDS:
+        gen = _summary(bench, GENERATIVE, s)["per_iteration"]["company_reward"]
+        keep = _summary(bench, "keep", s)["per_iteration"]["company_reward"]
+        per_seed.append(sum(gen) / len(gen) - sum(keep) / len(keep))
+    assert index[GENERATIVE, "keep", "run_company_reward"]["mean"] == pytest.approx(sum(per_seed) / len(SEEDS))
+    # improvement captured: a ratio of means over seeds and iterations
+    gains, oracle_gains = 0.0, 0.0
+    for s in SEEDS:
+        per = _summary(bench, "random", s)["per_iteration"]
+        gains += sum(n - b for n, b in zip(per["new_bank_value"], per["bank_value"], strict=True))
+        oracle_gains += sum(o - b for o, b in zip(per["oracle_bank_value"], per["bank_value"], strict=True))
+    assert index["random", "", "improvement_captured"]["mean"] == pytest.approx(gains / oracle_gains)
+    assert math.isnan(index["keep", "", "improvement_captured"]["mean"]), "keep has no pool, hence no oracle"
+
+
+def test_the_folder_holds_csv_markdown_and_plot(bench: BenchmarkResult) -> None:
+    for name in (BENCHMARK_CSV, BENCHMARK_MD, BENCHMARK_PLOT, BENCHMARK_TRIALS_CSV):
+        assert (bench.path / name).is_file(), name
+    with (bench.path / BENCHMARK_TRIALS_CSV).open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(DESIGNERS) * len(SEEDS) * TINY["iterations"]
+    # run.ope=false: no off-policy estimate was fitted for the proposals
+    evaluation = read_json(bench.trials[GENERATIVE, SEEDS[0]] / iteration_file(1, EVALUATION_FILE))
+    assert "ope" not in evaluation and "new_bank_value" in evaluation
+    markdown = (bench.path / BENCHMARK_MD).read_text(encoding="utf-8")
+    assert f"| {GENERATIVE} | random |" in markdown and f"| {GENERATIVE} | keep |" in markdown
+    # re-running the folder recomputes the same tables from the finished trials
+    again = run_benchmark(
+        SimulationConfig.from_settings(TINY),
+        seeds=SEEDS,
+        out=bench.path,
+        designers=DESIGNERS,
+        generative_grid={"designer.reward_model": ("linear",)},
+        plot=False,
+    )
+    assert again.stats == bench.stats or all(
+        (a["mean"] == pytest.approx(b["mean"], nan_ok=True)) for a, b in zip(again.stats, bench.stats, strict=True)
+    )
+
+
+def test_paired_statistics_leave_out_seeds_a_baseline_lacks() -> None:
+    def row(d: str, s: int, v: float) -> dict:
+        return {
+            "designer": d,
+            "seed": s,
+            "iteration": 1,
+            "company_reward": 0.1,
+            "deployed_value": 0.1,
+            "bank_value": 0.1,
+            "new_bank_value": v,
+            "oracle_bank_value": 0.2,
+        }
+
+    rows = [row("a", 0, 0.15), row("a", 1, 0.12), row("a", 2, 0.2), row("random", 0, 0.11), row("random", 1, 0.1)]
+    index = {(s["designer"], s["baseline"], s["metric"]): s for s in paired_statistics(rows)}
+    paired = index["a", "random", "final_new_bank_value"]
+    assert paired["n"] == 2 and paired["mean"] == pytest.approx((0.04 + 0.02) / 2)
+
+
+def test_bad_benchmarks_are_refused(tmp_path: Path) -> None:
+    base = SimulationConfig.from_settings(TINY)
+    with pytest.raises(ConfigError, match="at least two different designers"):
+        run_benchmark(base, seeds=(0,), out=tmp_path, designers=("random", "random"))
+    with pytest.raises(ConfigError, match="world_seed must be unset"):
+        run_benchmark(SimulationConfig.from_settings({**TINY, "world_seed": 3}), seeds=(0,), out=tmp_path)
