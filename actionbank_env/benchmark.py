@@ -33,7 +33,6 @@ import argparse
 import csv
 import io
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,7 +443,14 @@ def benchmark_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | Non
     Returns:
         0 when every trial succeeded, 1 when some failed.
     """
-    from actionbank_env.sweep import TRIAL_DEFAULTS, parse_grid, parse_seeds, parse_settings, typed_settings
+    from actionbank_env.sweep import (
+        TRIAL_DEFAULTS,
+        parse_grid,
+        parse_seeds,
+        parse_settings,
+        progress_printer,
+        typed_settings,
+    )
 
     seeds = parse_seeds(args.seeds)
     designers = [d.strip() for d in args.designers.split(",") if d.strip()]
@@ -459,13 +465,7 @@ def benchmark_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | Non
     )
     variants = math.prod(len(v) for v in grid.values()) if "generative" in designers else 1
     total = (len(designers) - 1 + variants) * len(seeds) if "generative" in designers else len(designers) * len(seeds)
-    count = 0
-
-    def progress(trial: Any, result: dict[str, Any]) -> None:
-        nonlocal count
-        count += 1
-        status = result["status"] if result["status"] != "error" else f"FAILED: {result['error']}"
-        print(f"[{count}/{total}] {trial.key} seed {trial.seed}: {status}", file=sys.stderr, flush=True)
+    progress = progress_printer(total)
 
     result = run_benchmark(
         base,

@@ -716,6 +716,21 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the sweep folder (re-run it to skip finished trials)")
 
 
+def progress_printer(total: int) -> OnDone:
+    """A ``progress`` callback that prints ``[done/total] key seed S: status`` to stderr for each finished trial."""
+    import sys
+
+    count = 0
+
+    def progress(trial: Trial, result: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+        status = result["status"] if result["status"] != "error" else f"FAILED: {result['error']}"
+        print(f"[{count}/{total}] {trial.key} seed {trial.seed}: {status}", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = None) -> int:
     """Run ``actionbank sweep``: print one line per finished trial (stderr), then the table and the folder.
 
@@ -734,14 +749,8 @@ def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = 
         {**TRIAL_DEFAULTS, **typed_settings("--set", settings, aliases=aliases)}, source="--set"
     )
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
-    count = 0
     print(f"sweep: {world_seed_note(base, grid)}", file=sys.stderr, flush=True)
-
-    def progress(trial: Trial, result: dict[str, Any]) -> None:
-        nonlocal count
-        count += 1
-        status = result["status"] if result["status"] != "error" else f"FAILED: {result['error']}"
-        print(f"[{count}/{total}] {trial.key} seed {trial.seed}: {status}", file=sys.stderr, flush=True)
+    progress = progress_printer(total)
 
     sweep = run_sweep(
         base,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_known_names
+from actionbank_env._validation import check_int, check_known_names
 from actionbank_env.core.actions import ActionBank, ActionCatalog
 from actionbank_env.core.ground_truth import monotone_scores
 from actionbank_env.core.projection import BankProjection
@@ -58,6 +58,19 @@ def checked_render_mode(owner: str, render_mode: str | None, supported: Sequence
         stacklevel=3,
     )
     return None
+
+
+def vector_rng(seed: int | Sequence[int]) -> tuple[np.random.Generator, int | None]:
+    """The random stream of a native vector env's ``reset(seed=...)`` and the seed Gymnasium records for it.
+
+    One int seeds the batch's stream as ``gymnasium.utils.seeding.np_random`` does; a list of ints (one per
+    sub-env, as ``make_vec`` passes them) is combined into one seed sequence (recorded seed ``None``).
+    """
+    from gymnasium.utils import seeding
+
+    if isinstance(seed, list | tuple):
+        return np.random.default_rng(np.random.SeedSequence([check_int("seed", s, low=0) for s in seed])), None
+    return seeding.np_random(seed)
 
 
 @lru_cache(maxsize=16)

@@ -21,7 +21,6 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction, ResetNeeded
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
@@ -40,7 +39,7 @@ from actionbank_env.core.retention import (
     step,
 )
 from actionbank_env.core.world import World
-from actionbank_env.envs._common import bank_projection, get_world, resolve_bank, split_world_kwargs
+from actionbank_env.envs._common import bank_projection, get_world, resolve_bank, split_world_kwargs, vector_rng
 from actionbank_env.envs.targeting import as_action_index
 from actionbank_env.errors import ConfigError
 
@@ -543,11 +542,8 @@ class RetentionVectorEnv(VectorEnv):
             seed: One int seeds the batch's stream; a list of ints is combined into one seed sequence.
             options: ``{"bank": ActionBank | sequence of texts}`` deploys a new bank in every sub-env.
         """
-        if isinstance(seed, list | tuple):
-            self._np_random = np.random.default_rng(np.random.SeedSequence([check_int("seed", s, low=0) for s in seed]))
-            self._np_random_seed = None
-        elif seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        if seed is not None:
+            self._np_random, self._np_random_seed = vector_rng(seed)
         if seed is not None:
             self._next_user_id = 0
         if options and options.get("bank") is not None:

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction, ResetNeeded
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
@@ -43,6 +42,7 @@ from actionbank_env.envs._common import (
     get_world,
     resolve_bank,
     split_world_kwargs,
+    vector_rng,
 )
 from actionbank_env.envs.targeting import _TARGETING_FIELDS, TargetingConfig
 from actionbank_env.errors import ConfigError
@@ -227,11 +227,8 @@ class TargetingVectorEnv(VectorEnv):
             seed: One int seeds the batch's stream; a list of ints is combined into one seed sequence.
             options: ``{"bank": ActionBank | sequence of texts}`` deploys a new bank in every sub-env.
         """
-        if isinstance(seed, list | tuple):
-            self._np_random = np.random.default_rng(np.random.SeedSequence([check_int("seed", s, low=0) for s in seed]))
-            self._np_random_seed = None
-        elif seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        if seed is not None:
+            self._np_random, self._np_random_seed = vector_rng(seed)
         if options and options.get("bank") is not None:
             self._set_bank(resolve_bank("reset(options)", options["bank"], self.world, self._catalog))
         self._needs_autoreset = False
