@@ -311,6 +311,7 @@ def run_benchmark(
             address=address,
             on_trial_done=on_trial_done,
             aliases=aliases,
+            carry_settings=False,  # the designer settings travel as grid entries (_designer_settings), by group
         )
         records.extend(sweep.records)
     for record in records:

@@ -287,6 +287,46 @@ class Trial:
         return (self.path / SUMMARY_FILE).is_file()
 
 
+def _explicit_component_settings(base: SimulationConfig) -> dict[str, Any]:
+    """The parameters of ``base``'s components (``agent.*``, ``designer.*``) that differ from their defaults.
+
+    Example:
+        >>> _explicit_component_settings(SimulationConfig().with_settings({"designer.action_pool_size": 50}))
+        {'designer.action_pool_size': 50}
+    """
+    settings = base.settings()
+    try:
+        reference = SimulationConfig().with_settings({k: settings[k] for k in _COMPONENTS if k in settings}).settings()
+    except (TypeError, ValueError):  # pragma: no cover - base was built from the same settings
+        return {}
+    defaults = SimulationConfig().settings()
+    out = {}
+    for key, value in settings.items():
+        if not any(key.startswith(c + ".") for c in _COMPONENTS) or key.endswith(".params"):
+            continue  # a plugin's params dict belongs to that plugin alone
+        if value != (defaults.get(key) if key in _COMPONENTS else reference.get(key)):
+            out[key] = value
+    return out
+
+
+def _carried(base: SimulationConfig, explicit: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of ``explicit`` a grid point keeps when it chooses another component: choosing a component
+    starts from that component's defaults, so the parameters the sweep was given for the component it replaces
+    are carried over where the new one has them (``--designer.action-pool-size 100 --grid designer=generative,random``
+    gives both designers a pool of 100)."""
+    chosen = base.settings()
+    switched = [c for c in _COMPONENTS if c in typed and typed[c] != chosen.get(c)]
+    if not switched:
+        return {}
+    components = {c: str(typed.get(c, chosen.get(c))) for c in _COMPONENTS if typed.get(c, chosen.get(c)) is not None}
+    schema = _schema(components)
+    return {
+        k: v
+        for k, v in explicit.items()
+        if k not in typed and k in schema and any(k.startswith(c + ".") for c in switched)
+    }
+
+
 def plan_trials(
     base: SimulationConfig,
     grid: Mapping[str, Sequence[Any]],
@@ -294,6 +334,7 @@ def plan_trials(
     out: str | os.PathLike[str],
     *,
     aliases: Mapping[str, str] | None = None,
+    carry_settings: bool = True,
 ) -> list[Trial]:
     """Every (grid point, seed) trial, configuration-major, with its validated config and folder.
 
@@ -303,6 +344,9 @@ def plan_trials(
         seeds: The seeds.
         out: The sweep folder.
         aliases: Legacy key spellings -> tree keys (the command line's table).
+        carry_settings: A grid point that chooses another component (``designer=random``) keeps the parameters
+            ``base`` sets for the component it replaces, where the new one has them (:func:`_carried`); without
+            it, the point starts from the new component's defaults.
 
     Raises:
         ConfigError: If a grid point is not a valid configuration (the message names the point), two points map
@@ -313,6 +357,7 @@ def plan_trials(
     keys = list(grid)
     trials: list[Trial] = []
     seen: dict[str, dict[str, Any]] = {}
+    explicit = _explicit_component_settings(base) if carry_settings else {}
     for combo in itertools.product(*(grid[k] for k in keys)):
         given = dict(zip(keys, combo, strict=True))
         try:
@@ -324,8 +369,9 @@ def plan_trials(
         if key in seen:
             raise ConfigError(f"--grid points {seen[key]} and {params} map to the same folder {key!r}.")
         seen[key] = params
+        carried = _carried(base, explicit, typed) if explicit else {}
         for seed in seeds:
-            changes = {**typed, "seed": check_int("--seeds", seed, low=0), "name": f"seed_{seed}"}
+            changes = {**carried, **typed, "seed": check_int("--seeds", seed, low=0), "name": f"seed_{seed}"}
             try:
                 config = base.with_settings(changes, source=f"--grid point {key}")
             except (TypeError, ValueError) as exc:
@@ -702,6 +748,7 @@ def run_sweep(
     on_trial_done: OnDone | None = None,
     aliases: Mapping[str, str] | None = None,
     baseline: Mapping[str, Any] | None = None,
+    carry_settings: bool = True,
 ) -> SweepResult:
     """Run every (grid point, seed) trial not finished yet and write ``sweep.csv`` and ``sweep.json``.
 
@@ -718,6 +765,8 @@ def run_sweep(
         aliases: Legacy key spellings -> tree keys (the command line's table).
         baseline: Grid axis -> value (:func:`resolve_baseline`): every configuration's paired difference to it,
             seed by seed (a seed is the same world for both unless ``world_seed`` is pinned or a grid axis).
+        carry_settings: As :func:`plan_trials` (a grid point that chooses another component keeps the parameters
+            ``base`` gives the one it replaces).
 
     Raises:
         ConfigError: For a bad backend, workers, baseline, grid point or a finished trial with other settings
@@ -733,7 +782,7 @@ def run_sweep(
     resolved = resolve_baseline(grid, baseline, aliases=aliases)
     if backend == "ray":
         _import_ray()
-    trials = plan_trials(base, grid, seeds, out, aliases=aliases)
+    trials = plan_trials(base, grid, seeds, out, aliases=aliases, carry_settings=carry_settings)
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     results: dict[Path, dict[str, Any]] = {}

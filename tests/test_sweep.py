@@ -366,6 +366,8 @@ def test_sweep_takes_simulates_flags_and_config(tmp_path: Path, capsys: pytest.C
             settings = SimulationConfig.from_dict(stored).settings()
             assert settings["users_per_iteration"] == 120  # the flag over the file
             assert settings["embedder"] == "hashing" and settings["evaluation_users"] == 200  # the file
+            # the file's designer settings reach every designer of the grid, not only the one the file names
+            assert settings["designer.action_pool_size"] == 40 and settings["designer.reward_model"] == "linear"
             assert settings["report"] is False  # the sweep's default over the file's report=true
             assert (settings["iterations"], settings["world_seed"], settings["seed"]) == (1, 5, seed)
     data = json.loads((tmp_path / "s" / "sweep.json").read_text())
@@ -405,3 +407,25 @@ def test_sweep_base_precedence(tmp_path: Path) -> None:
     assert (base["report"], base["tensorboard"], base["threads"]) == (False, True, 1)  # sweep defaults < flags
     with pytest.raises(ConfigError, match=re.escape("--seed must not be given to a sweep")):
         sweep_base({}, flags={"seed": 1})
+
+
+def test_a_grid_point_that_switches_component_keeps_the_sweeps_settings(tmp_path: Path) -> None:
+    base = SimulationConfig.from_settings({**TINY, "agent.alpha": 0.5})
+    grid = {"optimizer": ("generative", "random"), "agent": ("linucb", "random")}
+    trials = plan_trials(base, grid, (0,), tmp_path, aliases=ALIASES)
+    for trial in trials:
+        settings = trial.config.settings()
+        assert settings["designer"] == trial.params["optimizer"]
+        assert (settings["designer.action_pool_size"], settings["designer.reward_model"]) == (40, "linear")
+        # a parameter the new component does not have is not carried (the random agent has no alpha)
+        assert settings.get("agent.alpha") == (0.5 if trial.params["agent"] == "linucb" else None)
+    # a grid value of the parameter itself wins; without carrying, a switched component starts from its defaults
+    (point,) = plan_trials(
+        base, {"optimizer": ("random",), "action_pool_size": ("60",)}, (0,), tmp_path, aliases=ALIASES
+    )
+    assert point.config.settings()["designer.action_pool_size"] == 60
+    (bare,) = plan_trials(base, {"optimizer": ("random",)}, (0,), tmp_path, aliases=ALIASES, carry_settings=False)
+    assert (
+        bare.config.settings()["designer.action_pool_size"]
+        == SimulationConfig().settings()["designer.action_pool_size"]
+    )
