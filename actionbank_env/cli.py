@@ -719,7 +719,8 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Callable[[argparse.Namespace], int]
     ),
     "report": ("write report.html and plots for a run folder", _configure_report, _cmd_report),
     "sweep": (
-        "a grid of settings x seeds on a process pool or Ray; mean ± 95%% CI table",
+        "a grid of settings x seeds on a process pool or Ray (simulate's flags); mean ± 95%% CI table and paired "
+        "differences to a --baseline",
         _configure_sweep,
         _cmd_sweep,
     ),
