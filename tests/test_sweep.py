@@ -379,7 +379,7 @@ def test_sweep_takes_simulates_flags_and_config(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--users", "0"], "CampaignConfig.users_per_iteration must be an int >= 1, got 0."),
+        (["--users", "0"], "CampaignConfig.users_per_iteration must be an int >= 1 and <= 100000000, got 0."),
         (["--users", "5", "--set", "users=6"], "--set users_per_iteration must not repeat a settings flag"),
         (["--users", "5", "--grid", "users=6,7"], "must not both give users_per_iteration"),
         (["--config", "no_such.json"], "--config no_such.json: no such file."),
