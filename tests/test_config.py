@@ -73,6 +73,7 @@ def test_a_version_1_file_reads_as_the_settings_it_ran_with() -> None:
         "seed": 3,
         "max_utility": 0.5,
         "campaign_batch_size": 64,
+        "designer.reward_model": "lightgbm",  # version 1's default model, recorded only by omission
         "designer.reward_model.n_estimators": 200,
         "designer.reward_model.num_leaves": 31,
         "designer.diversity_weight": 0.15,
