@@ -50,6 +50,7 @@ from actionbank_env.results import (
     BENCHMARK_TRIALS_CSV,
     SUMMARY_FILE,
 )
+from actionbank_env.sweep import mean_ci, paired_difference
 
 __all__ = [
     "BENCHMARK_DESIGNERS",
@@ -72,25 +73,6 @@ BASELINES = ("random", "keep")
 PAIRED_METRICS = ("final_new_bank_value", "run_company_reward", "run_deployed_value")
 #: Per-iteration columns of ``benchmark_trials.csv`` (from each trial's ``summary.json``).
 ITERATION_KEYS = ("company_reward", "deployed_value", "bank_value", "new_bank_value", "oracle_bank_value")
-
-
-def mean_ci(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, half-width of the two-sided 95 % t-interval and count of the finite values.
-
-    Example:
-        >>> m, h, n = mean_ci([1.0, 2.0, 3.0])
-        >>> m, round(h, 4), n
-        (2.0, 2.4841, 3)
-    """
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    if x.size == 0:
-        return math.nan, math.nan, 0
-    if x.size < 2:
-        return float(x.mean()), math.nan, 1
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.975, df=x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return float(x.mean()), half, int(x.size)
 
 
 def _per_seed(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, dict[str, float]]]:
@@ -158,10 +140,10 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         for baseline in BASELINES:
             if baseline == designer or baseline not in seeds or (designer in BASELINES and baseline == BASELINES[0]):
                 continue  # random - keep is shown once (the bank only grows: any addition "beats keep")
-            common = sorted(set(mine) & set(seeds[baseline]))
+            theirs = seeds[baseline]
             for metric in PAIRED_METRICS:
-                diffs = [mine[s][metric] - seeds[baseline][s][metric] for s in common]
-                add(designer, baseline, metric, *mean_ci(diffs))
+                ours = {s: v[metric] for s, v in mine.items()}
+                add(designer, baseline, metric, *paired_difference(ours, {s: v[metric] for s, v in theirs.items()}))
     return out
 
 
@@ -329,6 +311,7 @@ def run_benchmark(
             address=address,
             on_trial_done=on_trial_done,
             aliases=aliases,
+            carry_settings=False,  # the designer settings travel as grid entries (_designer_settings), by group
         )
         records.extend(sweep.records)
     for record in records:

@@ -254,26 +254,28 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in _COMMAND_ARGS}
 
 
-def _simulation_config(args: argparse.Namespace, api_key: str | None = None) -> Any:
-    """The configuration: defaults, then the ``--config`` file, then the flags."""
+def _config_file(path: Path | None) -> tuple[Any, set[str]]:
+    """The ``--config`` file's settings (defaults without one) and the keys the file gives."""
     from actionbank_env.config import SimulationConfig
 
-    flags = _settings(args)
-    path: Path | None = getattr(args, "config", None)
-    file_keys: set[str] = set()
-    if path is not None:
-        if not path.is_file():
-            raise _UsageError(f"--config {path}: no such file.")
-        from actionbank_env.core.io import read_json
+    if path is None:
+        return SimulationConfig(), set()
+    if not path.is_file():
+        raise _UsageError(f"--config {path}: no such file.")
+    from actionbank_env.core.io import read_json
 
-        try:
-            loaded = read_json(path)
-        except ActionBankError as exc:  # names the file: not UTF-8, not JSON, too deep, too large
-            raise _UsageError(f"actionbank: error: --config {exc}") from None
-        base = SimulationConfig.from_dict(loaded, source=f"--config {path}")
-        file_keys = set(loaded) | set(loaded.get("world", {}) if isinstance(loaded.get("world"), dict) else {})
-    else:
-        base = SimulationConfig()
+    try:
+        loaded = read_json(path)
+    except ActionBankError as exc:  # names the file: not UTF-8, not JSON, too deep, too large
+        raise _UsageError(f"actionbank: error: --config {exc}") from None
+    base = SimulationConfig.from_dict(loaded, source=f"--config {path}")
+    return base, set(loaded) | set(loaded.get("world", {}) if isinstance(loaded.get("world"), dict) else {})
+
+
+def _simulation_config(args: argparse.Namespace, api_key: str | None = None) -> Any:
+    """The configuration: defaults, then the ``--config`` file, then the flags."""
+    flags = _settings(args)
+    base, file_keys = _config_file(getattr(args, "config", None))
     if api_key and "embedder" not in flags and "embedder" not in file_keys:
         flags["embedder"] = "openai"
     return base.with_settings(flags, source="flags") if flags else base
@@ -512,9 +514,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _configure_sweep(parser: argparse.ArgumentParser, selection: Mapping[str, str]) -> None:
-    from actionbank_env.sweep import add_sweep_arguments
+    from actionbank_env.sweep import SWEEP_FIXED, add_sweep_arguments
 
     add_sweep_arguments(parser)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="JSON file of settings shared by every trial (simulation_config.json; flags override it)",
+    )
+    _add_settings_flags(parser, selection, skip=SWEEP_FIXED)  # simulate's flags, less what each trial sets itself
 
 
 #: Most seeds one sweep takes (each is a full run per grid point; a larger list is a typo, e.g. ``0-100000000``).
@@ -534,7 +542,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             f"actionbank sweep: --seeds must list at most {MAX_SWEEP_SEEDS} seeds, got {count} ({args.seeds!r})."
         )
 
-    return sweep_main(args, aliases=ALIASES)
+    from actionbank_env.sweep import SWEEP_ARGS
+
+    config, _ = _config_file(args.config)
+    flags = {k: v for k, v in vars(args).items() if k not in SWEEP_ARGS and k != "config"}
+    return sweep_main(args, aliases=ALIASES, flags=flags, config=config)
 
 
 def _configure_benchmark(parser: argparse.ArgumentParser, selection: Mapping[str, str]) -> None:
@@ -707,7 +719,8 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Callable[[argparse.Namespace], int]
     ),
     "report": ("write report.html and plots for a run folder", _configure_report, _cmd_report),
     "sweep": (
-        "a grid of settings x seeds on a process pool or Ray; mean ± 95%% CI table",
+        "a grid of settings x seeds on a process pool or Ray (simulate's flags); mean ± 95%% CI table and paired "
+        "differences to a --baseline",
         _configure_sweep,
         _cmd_sweep,
     ),

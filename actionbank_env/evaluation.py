@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from actionbank_env.protocols import Candidates, Proposal
 
 __all__ = [
+    "per_action_truth",
     "true_click_probs",
     "bank_value",
     "improvement_captured",
@@ -1036,6 +1037,75 @@ def bank_evolution(old: ActionBank, new: ActionBank) -> dict[str, list[str]]:
     }
 
 
+#: Log rows scored against the ground truth per matrix product in :func:`per_action_truth` (bounds memory).
+_TRUTH_BLOCK = 1 << 16
+
+
+def per_action_truth(
+    ground_truth: GroundTruth,
+    users: NDArray[np.float64],
+    action_index: NDArray[np.integer[Any]],
+    clicks: NDArray[np.floating[Any] | np.integer[Any]],
+    bank: ActionBank,
+) -> dict[str, Any]:
+    """Per action of the deployed bank: what its observed CTR estimates, beside the observation.
+
+    The observed CTR of an action is a noisy estimate of the mean true click probability of the users it was shown
+    to; the report draws the two side by side (it never reads the ground truth itself).
+
+    Args:
+        ground_truth: The world's click model.
+        users: The logged users, shape (n, d_user).
+        action_index: Index in ``bank`` of what each user was served, shape (n,).
+        clicks: The logged clicks, shape (n,).
+        bank: The deployed bank.
+
+    Returns:
+        Lists in bank order: ``ids``, ``impressions``, ``clicks``, ``observed_ctr`` and ``true_ctr`` (mean true click
+        probability over the action's impressions; NaN for an action never shown), and ``true_ctr_all_users`` (its
+        mean true click probability had every logged user received it).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> class Truth:
+        ...     def click_prob(self, users, embeddings):
+        ...         return np.clip(users @ embeddings.T, 0, 1)
+        >>> bank = SimpleNamespace(ids=("A", "B", "C"), embeddings=np.array([[0.2], [0.4], [0.9]]))
+        >>> out = per_action_truth(Truth(), np.array([[1.0], [0.5], [1.0]]), np.array([0, 1, 1]), np.array([0, 1, 0]), bank)
+        >>> out["impressions"], out["observed_ctr"][:2], [round(v, 4) for v in out["true_ctr"][:2]], out["true_ctr"][2]
+        ([1, 2, 0], [0.0, 0.5], [0.2, 0.3], nan)
+    """
+    users = check_array("per_action_truth users", users, ndim=2)
+    index = np.asarray(action_index, dtype=np.int64)
+    n_actions = len(bank.ids)
+    if index.shape != (users.shape[0],) or (index.size and (index.min() < 0 or index.max() >= n_actions)):
+        raise ConfigError(
+            f"per_action_truth action_index must be {users.shape[0]} indices in [0, {n_actions}), got shape "
+            f"{index.shape}."
+        )
+    served = np.empty(users.shape[0], dtype=np.float64)
+    everyone = np.zeros(n_actions, dtype=np.float64)
+    for start in range(0, users.shape[0], _TRUTH_BLOCK):
+        stop = min(start + _TRUTH_BLOCK, users.shape[0])
+        probs = true_click_probs(ground_truth, users[start:stop], bank.embeddings)
+        served[start:stop] = probs[np.arange(stop - start), index[start:stop]]
+        everyone += probs.sum(axis=0)
+    shows = np.bincount(index, minlength=n_actions)
+    clicked = np.bincount(index, weights=np.asarray(clicks, dtype=np.float64), minlength=n_actions)
+    truth = np.bincount(index, weights=served, minlength=n_actions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed_ctr = np.where(shows > 0, clicked / shows, np.nan)
+        true_ctr = np.where(shows > 0, truth / shows, np.nan)
+    return {
+        "ids": [str(i) for i in bank.ids],
+        "impressions": shows.astype(int).tolist(),
+        "clicks": clicked.tolist(),
+        "observed_ctr": observed_ctr.tolist(),
+        "true_ctr": true_ctr.tolist(),
+        "true_ctr_all_users": (everyone / users.shape[0] if users.shape[0] else everyone * np.nan).tolist(),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class IterationEvaluation:
     """The ground-truth evaluation of one iteration.
@@ -1072,7 +1142,8 @@ def evaluate_iteration(
         bank: The bank deployed in this iteration.
         new_bank: The bank the designer proposed for the next one.
         campaign: The env's ``info`` of this iteration's campaign (``deployed_value``, ``bank_value``,
-            ``random_targeting_value``, ``regret``: on the campaign's own users).
+            ``random_targeting_value``, ``regret``: on the campaign's own users; ``log``: its observations, for the
+            per-action truth).
         proposal: The designer's proposal (its candidate pool for the oracle, its reward model for fidelity).
         rng: Draws the clicks of the fidelity AUC.
 
@@ -1101,6 +1172,12 @@ def evaluate_iteration(
         "improvement_captured": improvement_captured(v_new, v_old, v_oracle),
         "evaluation_users": int(users.shape[0]),
     }
+    log = campaign.get("log")
+    if log is not None:  # what each action's observed CTR in this campaign estimates (the report's per-action bars)
+        columns = log.columns
+        record["per_action"] = per_action_truth(
+            ground_truth, log.users, columns["action_index"], columns["click"], bank
+        )
     diagnostics = proposal.diagnostics
     if "expected_value_new" in diagnostics:  # the optimizer's curse: predicted over realised gain
         record["gain"] = gain_diagnostics(

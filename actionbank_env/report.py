@@ -44,7 +44,7 @@ from actionbank_env.results import (
     iteration_file,
 )
 
-__all__ = ["write_report"]
+__all__ = ["GLOSSARY", "glossary_entry", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,90 @@ _ENGAGEMENT = (
     ("new_bank_value", "new bank value (bank t+1)", {"color": "C2", "marker": "^"}),
     ("oracle_bank_value", "oracle bank value", {"color": "C3", "marker": "D", "linestyle": "--"}),
     ("company_reward", "company realised CTR", {"color": "0.45", "marker": "x", "linestyle": ":"}),
+    (
+        "random_targeting_value",
+        "random targeting of bank t (uniform over its texts)",
+        {"color": "0.3", "marker": "v", "linestyle": "-.", "linewidth": 1.0},
+    ),
 )
+#: The summary table's first rows, in this order (the rest follow alphabetically).
+_SUMMARY_FIRST = ("deployed_value", "bank_value", "oracle_bank_value", "improvement_captured", "delta_value")
+#: Settings that name where and how a run is written, not what it simulates (never a --compare label).
+_BOOKKEEPING = frozenset({"name", "results_dir", "report", "tensorboard", "threads", "tracker", "tracking_uri"})
+_COMPONENTS = ("agent", "designer", "designer.reward_model")
+#: What each key of the summary and per-iteration tables means (the report's glossary).
+GLOSSARY: dict[str, str] = {
+    "deployed_value": "mean true click probability of what the company's targeting agent served in the last "
+    "iteration's campaign (the engagement it got, in expectation)",
+    "bank_value": "mean true click probability of the deployed bank under perfect targeting (each evaluation user "
+    "gets the bank's best text for them)",
+    "oracle_bank_value": "the same for the bank a ground-truth greedy designer picks from the same candidate pool "
+    "(what the pool allowed)",
+    "improvement_captured": "(new_bank_value - bank_value) / (oracle_bank_value - bank_value): the share of the "
+    "pool's headroom the designer took (undefined when the oracle gains nothing)",
+    "delta_value": "ΔV = new_bank_value - bank_value: what the proposed bank adds under perfect targeting",
+    "new_bank_value": "the same as bank_value for the bank the designer proposes next (bank t+1)",
+    "company_reward": "observed click rate of the company's campaign (clicks / emails; a noisy deployed_value)",
+    "regret": "per user, the best true click probability in the bank minus that of what was served (campaign users)",
+    "algorithm_expected_value": "the value of the proposed bank that the designer's own reward model predicted "
+    "(compare with new_bank_value: the optimizer's curse)",
+    "final_bank_size": "texts in the bank proposed after the last iteration",
+    "iterations": "completed iterations (one campaign and one proposal each)",
+    "n_iterations": "completed iterations (one campaign and one proposal each)",
+    "random_targeting_value": "mean true click probability of the deployed bank when each user gets a text "
+    "uniformly at random (the floor a targeting agent should beat; campaign users)",
+    "env/company_reward": "company_reward of iteration t",
+    "env/deployed_value": "deployed_value of iteration t",
+    "env/regret": "regret of iteration t",
+    "optimizer/bank_value": "bank_value of iteration t (bank t)",
+    "optimizer/new_bank_value": "new_bank_value of iteration t (bank t+1)",
+    "optimizer/oracle_bank_value": "oracle_bank_value of iteration t",
+    "optimizer/improvement_captured": "improvement_captured of iteration t",
+    "optimizer/delta_value": "delta_value of iteration t",
+    "optimizer/expected_value": "algorithm_expected_value of iteration t",
+    "optimizer/bank_size": "texts in the deployed bank t",
+    "fidelity/spearman": "rank correlation of the reward model's predictions with the true click probabilities on "
+    "held-out users x candidates (1: same order)",
+    "fidelity/pearson": "linear correlation of predicted and true click probabilities on the same pairs",
+    "fidelity/auc": "how well the predictions rank clicks drawn from the truth (0.5: chance; read it against "
+    "fidelity/auc_ceiling)",
+    "fidelity/auc_ceiling": "the AUC of the true probabilities on the same drawn clicks: the best any model can reach",
+    "fidelity/best_action_agreement": "share of users whose predicted best candidate is their true best one",
+    "fidelity/ece": "expected calibration error (equal-mass bins): mean |predicted - true| probability per bin",
+    "fidelity/log_loss": "cross-entropy of the predictions against the true probabilities",
+    "fidelity/log_loss_ceiling": "the same for the true probabilities themselves (the floor of log_loss)",
+    "fidelity/mean_predicted": "mean predicted click probability on the held-out pairs",
+    "fidelity/mean_true": "mean true click probability on the held-out pairs",
+    "fidelity/n_actions": "candidates in the fidelity sample",
+    "fidelity/n_pairs": "users x candidates scored for fidelity",
+    "fidelity/n_users": "held-out users in the fidelity sample",
+    "bank/added": "texts added to bank t to make bank t+1",
+    "bank/retired": "texts of bank t left out of bank t+1",
+}
+#: Key families without an entry of their own.
+_GLOSSARY_FAMILIES = {
+    "train/": "a number the company's targeting agent returned from update(), averaged over the campaign's "
+    "mini-batches",
+    "fidelity/": "a number of the reward model's fidelity report (ground_truth_evaluation.json)",
+    "optimizer/": "a number the designer reported for its proposal",
+    "env/": "a number of the iteration's campaign",
+    "time/": "wall-clock time",
+}
+
+
+def glossary_entry(key: str) -> str:
+    """What a key of the report's tables means (its own entry, else its family's).
+
+    Example:
+        >>> glossary_entry("train/td_loss").startswith("a number the company's targeting agent returned")
+        True
+    """
+    if key in GLOSSARY:
+        return GLOSSARY[key]
+    family = next((text for prefix, text in _GLOSSARY_FAMILIES.items() if key.startswith(prefix)), None)
+    return family if family is not None else "a number recorded by the run (no glossary entry)"
+
+
 _BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.14), "ncol": 2, "fontsize": 8, "frameon": False}
 _COMPARE_COLORS = ("C4", "C5", "C6", "C8", "C9", "C7")
 
@@ -223,6 +306,10 @@ def _action_ctr(run: _Run) -> tuple[int, list[dict[str, Any]]]:
     texts: dict[str, str] = {}
     if (folder / BANK_FILE).is_file():
         texts = {str(a["id"]): str(a.get("text", "")) for a in read_json(folder / BANK_FILE).get("actions", [])}
+    per_action = run.evaluations[t].get("per_action")
+    truth: dict[str, float | None] = {}
+    if isinstance(per_action, Mapping):  # written by evaluation.py; the report never reads the ground truth
+        truth = {str(i): _finite(v) for i, v in zip(per_action["ids"], per_action["true_ctr"], strict=True)}
     rows = [
         {
             "id": str(i),
@@ -230,6 +317,7 @@ def _action_ctr(run: _Run) -> tuple[int, list[dict[str, Any]]]:
             "impressions": int(n),
             "clicks": float(c),
             "ctr": float(c) / int(n),
+            "true_ctr": truth.get(str(i)),
         }
         for i, n, c in zip(grouped.index, grouped["size"], grouped["sum"], strict=True)
     ]
@@ -306,18 +394,45 @@ def _plot_line(ax: Any, xs: Sequence[int], ys: Sequence[float | None], label: st
     return True
 
 
-def _compare_labels(main: _Run, others: Sequence[_Run]) -> list[str]:
-    """Legend names of compared runs: their optimizer, with the folder name where two would clash."""
-    names = [o.optimizer for o in others]
-    clash = {n for n in names if names.count(n) > 1 or n == main.optimizer}
-    return [f"{n} [{o.path.name}]" if n in clash else n for n, o in zip(names, others, strict=True)]
+def _differences(main: _Run, other: _Run) -> list[str]:
+    """The settings ``other`` runs with that differ from ``main``'s (a component's parameters are left out when the
+    component itself differs; where and how the run is written is never a difference)."""
+    keys = list(dict.fromkeys([*main.config, *other.config]))
+    changed = [k for k in keys if k not in _BOOKKEEPING and main.config.get(k) != other.config.get(k)]
+    switched = [c for c in _COMPONENTS if c in changed]
+    return [k for k in changed if not any(k.startswith(c + ".") for c in switched)]
 
 
-def _plot_engagement(run: _Run, others: Sequence[_Run], labels: Sequence[str], clean: Any, path: Path) -> list[str]:
+def _setting_label(config: Mapping[str, Any], keys: Sequence[str], limit: int = 3) -> str:
+    """``key=value, ...`` of ``keys`` (at most ``limit``, then ``+N more``).
+
+    Example:
+        >>> _setting_label({"designer": "keep", "seed": 4, "users_per_iteration": 9, "iterations": 2},
+        ...                ["designer", "seed", "users_per_iteration", "iterations"])
+        'designer=keep, seed=4, users_per_iteration=9 (+1 more)'
+    """
+    shown = ", ".join(f"{k}={_fmt(config.get(k))}" for k in keys[:limit])
+    return shown + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _compare_labels(main: _Run, others: Sequence[_Run]) -> tuple[str, list[str]]:
+    """Legend names: this run's, then each compared run's by the settings that differ from this run (its folder
+    name when none does, or where two labels would clash)."""
+    diffs = [_differences(main, o) for o in others]
+    labels = [_setting_label(o.config, d) if d else o.path.name for o, d in zip(others, diffs, strict=True)]
+    clash = {n for n in labels if labels.count(n) > 1}
+    labels = [f"{n} [{o.path.name}]" if n in clash else n for n, o in zip(labels, others, strict=True)]
+    union = list(dict.fromkeys(k for d in diffs for k in d))
+    main_label = f"this run ({_setting_label(main.config, union)})" if union else f"{main.optimizer} (this run)"
+    return main_label, labels
+
+
+def _plot_engagement(
+    run: _Run, others: Sequence[_Run], main: str, labels: Sequence[str], clean: Any, path: Path
+) -> list[str]:
     fig = _new_figure(9.5, 5.0)
     ax = fig.add_subplot(1, 1, 1)
     drawn: list[str] = []
-    main = f"{run.optimizer} (this run)"
     for key, label, style in _ENGAGEMENT:
         name = f"{main}: {label}"
         if _plot_line(ax, run.iterations, run.series(key), clean(name), **style):
@@ -349,9 +464,14 @@ def _plot_engagement(run: _Run, others: Sequence[_Run], labels: Sequence[str], c
     return drawn
 
 
+def _legend_labels(fig: Any) -> list[str]:
+    """The labels of every legend entry drawn on ``fig`` (what the figure caption lists)."""
+    return list(dict.fromkeys(label for ax in fig.axes for label in ax.get_legend_handles_labels()[1]))
+
+
 def _plot_bank(
     run: _Run, evolution: list[dict[str, int | None]], ctr: tuple[int, list[dict[str, Any]]], clean: Any, path: Path
-) -> None:
+) -> list[str]:
     t_last, actions = ctr
     height = max(4.5, 0.28 * len(actions) + 1.5)
     fig = _new_figure(13.0, height, layout="constrained")  # room for the long tick labels
@@ -390,26 +510,52 @@ def _plot_bank(
         ys = list(range(len(actions)))[::-1]
         ctrs = [a["ctr"] for a in actions]
         errs = [math.sqrt(max(c * (1 - c), 0.0) / a["impressions"]) for c, a in zip(ctrs, actions, strict=True)]
-        ax2.barh(ys, ctrs, xerr=errs, color="C0", alpha=0.8, error_kw={"elinewidth": 0.8, "ecolor": "0.3"})
+        truths = [a.get("true_ctr") for a in actions]
+        has_truth = any(v is not None for v in truths)
+        height = 0.4 if has_truth else 0.8
+        observed_y = [y + height / 2 for y in ys] if has_truth else ys
+        ax2.barh(
+            observed_y,
+            ctrs,
+            height=height,
+            xerr=errs,
+            color="C0",
+            alpha=0.8,
+            error_kw={"elinewidth": 0.8, "ecolor": "0.3"},
+            label="observed CTR in the log (± 1 s.e.)",
+        )
+        if has_truth:
+            ax2.barh(
+                [y - height / 2 for y in ys],
+                [0.0 if v is None else v for v in truths],
+                height=height,
+                color="C1",
+                alpha=0.85,
+                label="true CTR of the same impressions (mean true click probability)",
+            )
         ax2.set_yticks(ys, [clean(f"{a['id']}: {_short(a['text'])}") for a in actions], fontsize=7.5)
-        for y, c, e, a in zip(ys, ctrs, errs, actions, strict=True):
+        tops = [max(c + e, v or 0.0) for c, e, v in zip(ctrs, errs, truths, strict=True)]
+        for y, top, a in zip(ys, tops, actions, strict=True):
             ax2.annotate(
                 f"n={a['impressions']}",
-                (c + e, y),
+                (top, y),
                 xytext=(3, 0),
                 textcoords="offset points",
                 va="center",
                 fontsize=7,
                 color="0.3",
             )
-        ax2.set_xlim(0, max(c + e for c, e in zip(ctrs, errs, strict=True)) * 1.25 + 1e-3)
-        ax2.set_xlabel("click-through rate (± 1 s.e.)")
+        ax2.set_xlim(0, max(tops) * 1.25 + 1e-3)
+        ax2.set_xlabel("click-through rate")
         ax2.grid(True, axis="x", alpha=0.3)
+        ax2.legend(**_BELOW)
     else:
         ax2.text(0.5, 0.5, "no observations logged", ha="center", va="center", transform=ax2.transAxes)
         ax2.set_axis_off()
     ax2.set_title(f"Per-action CTR in iteration {t_last}'s log (top {_TOP_ACTIONS} by impressions)", fontsize=10)
+    drawn = _legend_labels(fig)
     _save(fig, path)
+    return drawn
 
 
 def _fidelity(run: _Run) -> dict[int, dict[str, Any]]:
@@ -420,7 +566,7 @@ def _fidelity(run: _Run) -> dict[int, dict[str, Any]]:
     }
 
 
-def _plot_calibration(run: _Run, fid: dict[int, dict[str, Any]], clean: Any, path: Path) -> None:
+def _plot_calibration(run: _Run, fid: dict[int, dict[str, Any]], clean: Any, path: Path) -> list[str]:
     unc = {
         t: run.evaluations[t]["uncertainty_calibration"]
         for t in run.iterations
@@ -442,6 +588,9 @@ def _plot_calibration(run: _Run, fid: dict[int, dict[str, Any]], clean: Any, pat
         ("best_action_agreement", "best-action agreement", {"color": "C4", "marker": "D"}),
     ):
         _plot_line(ax, xs, col(fid, key), clean(label), **style)
+        if key == "auc_ceiling" and any(v is not None for v in col(fid, "auc")):
+            # an AUC reads between chance (0.5) and its ceiling: the three lines are drawn together
+            ax.axhline(0.5, color="C2", linestyle=":", linewidth=1.2, label="AUC chance (0.5)")
     _integer_x(ax, xs)
     ax.set_ylim(min(0.0, *(v for k in ("spearman", "pearson") for v in col(fid, k) if v is not None)) - 0.05, 1.05)
     ax.set_xlabel("iteration t")
@@ -478,7 +627,9 @@ def _plot_calibration(run: _Run, fid: dict[int, dict[str, Any]], clean: Any, pat
         ax.set_title("Predictive uncertainty")
         ax.legend(**_BELOW)
     fig.subplots_adjust(wspace=0.25)
+    drawn = _legend_labels(fig)
     _save(fig, path)
+    return drawn
 
 
 # ---------------------------------------------------------------------------------------------- HTML
@@ -494,6 +645,8 @@ th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: ta
 .kv { columns: 2; } .note { background: #fff8e1; border-left: 4px solid #f0c36d; padding: 0.5em 0.8em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; } td.text { max-width: 60em; white-space: pre-wrap; }
+.scroll { overflow-x: auto; max-width: 100%; } .scroll th { white-space: nowrap; }
+dl.glossary dt { font-family: monospace; margin-top: 0.4em; } dl.glossary dd { margin-left: 2em; color: #333; }
 """
 
 
@@ -512,21 +665,54 @@ def _kv_table(data: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
+def _summary_order(keys: Sequence[str]) -> list[str]:
+    """The summary table's rows: :data:`_SUMMARY_FIRST` (what a reader looks for first), then the rest by name.
+
+    Example:
+        >>> _summary_order(["regret", "bank_value", "company_reward", "deployed_value"])
+        ['deployed_value', 'bank_value', 'company_reward', 'regret']
+    """
+    return [k for k in _SUMMARY_FIRST if k in keys] + sorted(k for k in keys if k not in _SUMMARY_FIRST)
+
+
+def _summary_table(summary: Mapping[str, Any]) -> str:
+    shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+    rows = "".join(f"<tr><th>{_e(k)}</th>{_cell(shown[k])}</tr>" for k in _summary_order(list(shown)))
+    return f'<table id="summary">{rows}</table>'
+
+
+def _iteration_columns(run: _Run) -> list[str]:
+    if run.metrics_rows:
+        return [c for c in run.metrics_header if c != "step"]
+    return list(_FILE_COLUMNS)
+
+
+#: The per-iteration table's columns when the run has no metrics.csv (read from the iteration files).
+_FILE_COLUMNS = (
+    "env/company_reward",
+    "env/deployed_value",
+    "env/regret",
+    "optimizer/bank_value",
+    "optimizer/new_bank_value",
+    "optimizer/oracle_bank_value",
+    "optimizer/improvement_captured",
+)
+
+
+def _glossary(keys: Sequence[str]) -> str:
+    """A definition list of ``keys`` (each with an ``id`` to link to)."""
+    items = "".join(
+        f'<dt id="glossary-{_e(k)}">{_e(k)}</dt><dd>{_e(glossary_entry(k))}</dd>' for k in dict.fromkeys(keys)
+    )
+    return f'<dl class="glossary">{items}</dl>'
+
+
 def _iteration_table(run: _Run, evolution: list[dict[str, int | None]]) -> str:
     evo = {e["iteration"]: e for e in evolution}
+    columns = _iteration_columns(run)
     if run.metrics_rows:
-        columns = [c for c in run.metrics_header if c != "step"]
         rows = {_as_int(r.get("step")): {c: _finite(r.get(c)) for c in columns} for r in run.metrics_rows}
     else:  # no metrics.csv: the same numbers from the iteration files
-        columns = [
-            "env/company_reward",
-            "env/deployed_value",
-            "env/regret",
-            "optimizer/bank_value",
-            "optimizer/new_bank_value",
-            "optimizer/oracle_bank_value",
-            "optimizer/improvement_captured",
-        ]
         keys = [c.split("/", 1)[1] for c in columns]
         rows = {
             t: {c: v for c, v in zip(columns, (run.series(k)[i] for k in keys), strict=True)}
@@ -543,7 +729,8 @@ def _iteration_table(run: _Run, evolution: list[dict[str, int | None]]) -> str:
             f'<tr id="iteration-{t}"><td class="num">{t}</td>{cells}{_cell(e.get("added"))}'
             f"{_cell(e.get('retired'))}</tr>"
         )
-    return f"<table>{head}{''.join(body)}</table>"
+    # A run logs a column per metric (20 and more): the table scrolls sideways inside the page instead of widening it.
+    return f'<div class="scroll"><table id="iterations">{head}{"".join(body)}</table></div>'
 
 
 #: Estimators shown in the report's off-policy table (all of them are in ground_truth_evaluation.json).
@@ -648,13 +835,13 @@ def _figure(name: str, caption: str, series: Sequence[str] = ()) -> str:
     )
 
 
-def _compare_table(run: _Run, others: Sequence[_Run], labels: Sequence[str]) -> str:
+def _compare_table(run: _Run, others: Sequence[_Run], main: str, labels: Sequence[str]) -> str:
     head = (
         "<tr><th>label</th><th>folder</th><th>optimizer</th><th>seed</th><th>iterations</th>"
         "<th>final deployed value</th><th>final bank value</th></tr>"
     )
     rows = []
-    for r, label in zip([run, *others], [f"{run.optimizer} (this run)", *labels], strict=True):
+    for r, label in zip([run, *others], [main, *labels], strict=True):
         loc = "." if r is run else os.path.relpath(r.path, run.path)
         rows.append(
             f"<tr><td>{_e(label)}</td><td>{_e(loc)}</td><td>{_e(r.optimizer)}</td>{_cell(r.config.get('seed'))}"
@@ -668,7 +855,7 @@ def _compare_table(run: _Run, others: Sequence[_Run], labels: Sequence[str]) -> 
         if (o.config.get("seed"), o.config.get("world_seed")) != (run.config.get("seed"), run.config.get("world_seed"))
     ]
     note = "".join(f'<p class="note">{_e(n)} The comparison is not on the same world/users.</p>' for n in notes)
-    return f"<table>{head}{''.join(rows)}</table>{note}"
+    return f'<table id="compare">{head}{"".join(rows)}</table>{note}'
 
 
 def write_report(
@@ -679,11 +866,13 @@ def write_report(
 ) -> Path:
     """Write ``report.html`` and ``plots/*.png`` into a run folder.
 
-    Plots: engagement per iteration (deployed, bank, new-bank and oracle values, realised CTR, and the
-    deployed/bank values of each ``compare`` run on the same axes, labelled by its optimizer); bank evolution
-    (size, added and retired per iteration, per-action CTR of the last log); reward-model fidelity per
-    iteration (skipped, with a note, when the run has no reward model). Files are written atomically and the
-    HTML depends only on the folder's files.
+    Plots: engagement per iteration (deployed, bank, new-bank and oracle values, random targeting, realised CTR,
+    and the deployed/bank values of each ``compare`` run on the same axes, labelled by the settings that differ
+    from this run); bank evolution (size, added and retired per iteration, per-action observed CTR of the last log
+    beside the true CTR of the same impressions); reward-model fidelity per iteration (AUC between chance and its
+    ceiling; skipped, with a note, when the run has no reward model). Tables: the summary (most important first),
+    the per-iteration metrics (scrolling sideways), and a glossary of their keys. Files are written atomically and
+    the HTML depends only on the folder's files.
 
     Args:
         run_dir: The run folder (holds ``simulation_config.json`` and ``iteration_<t>/``).
@@ -703,7 +892,7 @@ def write_report(
     if isinstance(compare, (str, os.PathLike)):
         raise TypeError(f"compare must be a sequence of run folders, got the single path {os.fspath(compare)!r}.")
     others = [_load_run(c, role="compare folder") for c in compare]
-    labels = _compare_labels(run, others)
+    main_label, labels = _compare_labels(run, others)
     plots = run.path / PLOTS_DIR
     evolution = _evolution(run)
     fid = _fidelity(run)
@@ -713,11 +902,10 @@ def write_report(
 
     with matplotlib.style.context("default"), matplotlib.rc_context({"axes.titlesize": 11}):
         clean = _glyph_filter()
-        series = _plot_engagement(run, others, labels, clean, plots / "engagement.png")
-        _plot_bank(run, evolution, _action_ctr(run), clean, plots / "bank_evolution.png")
-        if fid:
-            _plot_calibration(run, fid, clean, plots / "calibration.png")
-        else:
+        series = _plot_engagement(run, others, main_label, labels, clean, plots / "engagement.png")
+        bank_series = _plot_bank(run, evolution, _action_ctr(run), clean, plots / "bank_evolution.png")
+        fid_series = _plot_calibration(run, fid, clean, plots / "calibration.png") if fid else []
+        if not fid:
             (plots / "calibration.png").unlink(missing_ok=True)  # a stale plot from an earlier report
 
     name = run.path.resolve().name
@@ -741,7 +929,7 @@ def write_report(
             "from the completed iterations.</p>"
         )
     else:
-        parts.append(_kv_table({k: v for k, v in run.summary.items() if not isinstance(v, (dict, list))}))
+        parts.append(_summary_table(run.summary))
     parts += [
         "<h2>Per iteration</h2>",
         _iteration_table(run, evolution),
@@ -749,17 +937,24 @@ def write_report(
         _figure(
             "engagement.png",
             "Engagement per iteration: mean true click probability of what the company "
-            "agent served (deployed value), of each bank under perfect targeting, and the realised CTR.",
+            "agent served (deployed value), of each bank under perfect targeting and under random targeting, "
+            "and the realised CTR.",
             series,
         ),
     ]
     if others:
-        parts += ["<h3>Compared runs</h3>", _compare_table(run, others, labels)]
+        parts += ["<h3>Compared runs</h3>", _compare_table(run, others, main_label, labels)]
     parts.append(
         _figure(
             "bank_evolution.png",
             "Bank evolution: bank size per iteration with actions added and "
-            f"retired, and per-action CTR in the last iteration's log (top {_TOP_ACTIONS} by impressions).",
+            f"retired, and per-action CTR in the last iteration's log (top {_TOP_ACTIONS} by impressions)"
+            + (
+                ", observed beside true."
+                if any("true CTR" in s for s in bank_series)
+                else "; this run's files carry no per-action truth (a run from before it was recorded)."
+            ),
+            bank_series,
         )
     )
     if fid:
@@ -767,7 +962,8 @@ def write_report(
             _figure(
                 "calibration.png",
                 "Reward-model fidelity per iteration against the ground truth on "
-                "held-out users x candidates (Spearman, AUC, calibration error).",
+                "held-out users x candidates (Spearman, AUC between chance and its ceiling, calibration error).",
+                fid_series,
             )
         )
     else:
@@ -786,6 +982,17 @@ def write_report(
         _final_bank_table(run),
         "<h2>Configuration</h2>",
         '<div class="kv">' + _kv_table(cfg) + "</div>",
+        "<h2>Glossary</h2>",
+        '<p class="sub">The keys of the summary and per-iteration tables.</p>',
+        _glossary(
+            [
+                *(_summary_order([k for k, v in (run.summary or {}).items() if not isinstance(v, (dict, list))])),
+                *_iteration_columns(run),
+                "bank/added",
+                "bank/retired",
+                "random_targeting_value",
+            ]
+        ),
     ]
     versions = run.meta.get("versions")
     if isinstance(versions, Mapping):

@@ -271,6 +271,7 @@ class Trial:
         seed: The seed.
         config: The full, validated settings of the run.
         path: The run folder (absolute).
+        given: The grid values as given (keys and values before parsing; what ``baseline`` is matched against).
     """
 
     key: str
@@ -278,11 +279,52 @@ class Trial:
     seed: int
     config: SimulationConfig
     path: Path
+    given: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
         """Whether the run folder holds a ``summary.json`` (the trial is skipped on a re-run)."""
         return (self.path / SUMMARY_FILE).is_file()
+
+
+def _explicit_component_settings(base: SimulationConfig) -> dict[str, Any]:
+    """The parameters of ``base``'s components (``agent.*``, ``designer.*``) that differ from their defaults.
+
+    Example:
+        >>> _explicit_component_settings(SimulationConfig().with_settings({"designer.action_pool_size": 50}))
+        {'designer.action_pool_size': 50}
+    """
+    settings = base.settings()
+    try:
+        reference = SimulationConfig().with_settings({k: settings[k] for k in _COMPONENTS if k in settings}).settings()
+    except (TypeError, ValueError):  # pragma: no cover - base was built from the same settings
+        return {}
+    defaults = SimulationConfig().settings()
+    out = {}
+    for key, value in settings.items():
+        if not any(key.startswith(c + ".") for c in _COMPONENTS) or key.endswith(".params"):
+            continue  # a plugin's params dict belongs to that plugin alone
+        if value != (defaults.get(key) if key in _COMPONENTS else reference.get(key)):
+            out[key] = value
+    return out
+
+
+def _carried(base: SimulationConfig, explicit: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of ``explicit`` a grid point keeps when it chooses another component: choosing a component
+    starts from that component's defaults, so the parameters the sweep was given for the component it replaces
+    are carried over where the new one has them (``--designer.action-pool-size 100 --grid designer=generative,random``
+    gives both designers a pool of 100)."""
+    chosen = base.settings()
+    switched = [c for c in _COMPONENTS if c in typed and typed[c] != chosen.get(c)]
+    if not switched:
+        return {}
+    components = {c: str(typed.get(c, chosen.get(c))) for c in _COMPONENTS if typed.get(c, chosen.get(c)) is not None}
+    schema = _schema(components)
+    return {
+        k: v
+        for k, v in explicit.items()
+        if k not in typed and k in schema and any(k.startswith(c + ".") for c in switched)
+    }
 
 
 def plan_trials(
@@ -292,6 +334,7 @@ def plan_trials(
     out: str | os.PathLike[str],
     *,
     aliases: Mapping[str, str] | None = None,
+    carry_settings: bool = True,
 ) -> list[Trial]:
     """Every (grid point, seed) trial, configuration-major, with its validated config and folder.
 
@@ -301,6 +344,9 @@ def plan_trials(
         seeds: The seeds.
         out: The sweep folder.
         aliases: Legacy key spellings -> tree keys (the command line's table).
+        carry_settings: A grid point that chooses another component (``designer=random``) keeps the parameters
+            ``base`` sets for the component it replaces, where the new one has them (:func:`_carried`); without
+            it, the point starts from the new component's defaults.
 
     Raises:
         ConfigError: If a grid point is not a valid configuration (the message names the point), two points map
@@ -311,6 +357,7 @@ def plan_trials(
     keys = list(grid)
     trials: list[Trial] = []
     seen: dict[str, dict[str, Any]] = {}
+    explicit = _explicit_component_settings(base) if carry_settings else {}
     for combo in itertools.product(*(grid[k] for k in keys)):
         given = dict(zip(keys, combo, strict=True))
         try:
@@ -322,13 +369,15 @@ def plan_trials(
         if key in seen:
             raise ConfigError(f"--grid points {seen[key]} and {params} map to the same folder {key!r}.")
         seen[key] = params
+        carried = _carried(base, explicit, typed) if explicit else {}
         for seed in seeds:
-            changes = {**typed, "seed": check_int("--seeds", seed, low=0), "name": f"seed_{seed}"}
+            changes = {**carried, **typed, "seed": check_int("--seeds", seed, low=0), "name": f"seed_{seed}"}
             try:
                 config = base.with_settings(changes, source=f"--grid point {key}")
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"--grid point {key}: {exc}") from None
-            trials.append(Trial(key=key, params=params, seed=seed, config=config, path=root / key / f"seed_{seed}"))
+            path = root / key / f"seed_{seed}"
+            trials.append(Trial(key=key, params=params, seed=seed, config=config, path=path, given=given))
     for trial in trials:
         if trial.finished and (trial.path / CONFIG_FILE).is_file():
             stored = SimulationConfig.from_dict(read_json(trial.path / CONFIG_FILE)).settings()
@@ -452,34 +501,61 @@ def _run_ray(trials: Sequence[Trial], workers: int, address: str | None, trial_f
 # ---------------------------------------------------------------------------------------------- statistics
 
 
-def _mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and half-width of the two-sided 95% t-interval (``nan`` half-width for fewer than 2 values)."""
+def mean_ci(values: Iterable[float | None]) -> tuple[float, float, int]:
+    """Mean, half-width of the two-sided 95 % t-interval and count of the finite values (``None`` and non-finite
+    values are left out; ``nan`` half-width for fewer than 2 values). The one implementation of the interval that
+    ``sweep`` and ``benchmark`` report.
+
+    Example:
+        >>> m, h, n = mean_ci([1.0, 2.0, 3.0, None, float("nan")])
+        >>> m, round(h, 4), n
+        (2.0, 2.4841, 3)
+    """
     import numpy as np
 
-    x = np.asarray(values, dtype=np.float64)
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     if x.size == 0:
-        return math.nan, math.nan
-    mean = float(x.mean())
+        return math.nan, math.nan, 0
     if x.size < 2:
-        return mean, math.nan
+        return float(x.mean()), math.nan, 1
     from scipy import stats
 
     half = float(stats.t.ppf(0.975, df=x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, half
+    return float(x.mean()), half, int(x.size)
 
 
-def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mean ± 95% CI (t-interval over seeds) of :data:`SWEEP_METRICS` per configuration.
+def paired_difference(values: Mapping[int, float], baseline: Mapping[int, float]) -> tuple[float, float, int]:
+    """:func:`mean_ci` of ``values[s] - baseline[s]`` over the seeds ``s`` both have (a pair with a non-finite side
+    is left out): the paired comparison of two configurations run on the same seeds.
+
+    Example:
+        >>> m, h, n = paired_difference({0: 0.3, 1: 0.5, 2: 0.4, 7: 1.0}, {0: 0.1, 1: 0.2, 2: 0.3})
+        >>> round(m, 6), round(h, 4), n
+        (0.2, 0.2484, 3)
+    """
+    common = sorted(set(values) & set(baseline))
+    return mean_ci([values[s] - baseline[s] for s in common])
+
+
+def summarize(
+    records: Sequence[Mapping[str, Any]], baseline_of: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Mean ± 95% CI (t-interval over seeds) of :data:`SWEEP_METRICS` per configuration, and with ``baseline_of``
+    each configuration's paired difference to its baseline.
 
     Args:
-        records: Per-trial records with ``key``, ``params``, ``status`` and, when it succeeded (``ok`` or
+        records: Per-trial records with ``key``, ``params``, ``seed``, ``status`` and, when it succeeded (``ok`` or
             ``skipped``), ``summary``.
+        baseline_of: Configuration key -> the key of the configuration it is compared with (itself for the
+            baseline); ``None`` for no comparison.
 
     Returns:
         One row per configuration (first-seen order): ``config``, the grid values, ``n_trials``, ``n_ok``,
         ``n_failed`` and for each metric ``<m>_mean``, ``<m>_ci95`` (half-width) and ``<m>_n`` (finite values
         used; ``improvement_captured`` is undefined when the oracle gains nothing, hence a nanmean), plus
-        ``improvement_captured_n_nan``.
+        ``improvement_captured_n_nan``. With ``baseline_of``: ``baseline`` (the compared configuration, ``""`` for
+        the baseline itself) and ``<m>_diff_mean``, ``<m>_diff_ci95``, ``<m>_diff_n``: configuration minus baseline,
+        seed by seed over the seeds both finished (:func:`paired_difference`).
 
     Example:
         >>> rows = summarize([{"key": "a", "params": {}, "status": "ok", "summary": {"bank_value": v}}
@@ -490,6 +566,15 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         groups.setdefault(record["key"], []).append(record)
+
+    def per_seed(key: str, metric: str) -> dict[int, float]:
+        out = {}
+        for r in groups.get(key, []):
+            value = r.get("summary", {}).get(metric) if r["status"] in ("ok", "skipped") else None
+            if value is not None:
+                out[int(r["seed"])] = float(value)
+        return out
+
     rows = []
     for key, group in groups.items():
         ok = [r for r in group if r["status"] in ("ok", "skipped")]
@@ -497,33 +582,31 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         row.update(n_trials=len(group), n_ok=len(ok), n_failed=len(group) - len(ok))
         for metric in SWEEP_METRICS:
             raw = [r["summary"].get(metric) for r in ok]
-            finite = [float(v) for v in raw if v is not None and math.isfinite(float(v))]
-            mean, half = _mean_ci(finite)
-            row.update({f"{metric}_mean": mean, f"{metric}_ci95": half, f"{metric}_n": len(finite)})
+            mean, half, n = mean_ci(None if v is None else float(v) for v in raw)
+            row.update({f"{metric}_mean": mean, f"{metric}_ci95": half, f"{metric}_n": n})
             if metric == "improvement_captured":
-                row["improvement_captured_n_nan"] = len(raw) - len(finite)
+                row["improvement_captured_n_nan"] = len(raw) - n
+        if baseline_of is not None:
+            other = baseline_of[key]
+            row["baseline"] = "" if other == key else other
+            for metric in SWEEP_METRICS:
+                mean, half, n = (
+                    (math.nan, math.nan, 0)
+                    if other == key
+                    else paired_difference(per_seed(key, metric), per_seed(other, metric))
+                )
+                row.update({f"{metric}_diff_mean": mean, f"{metric}_diff_ci95": half, f"{metric}_diff_n": n})
         rows.append(row)
     return rows
 
 
-def _cell(mean: float, half: float) -> str:
+def _cell(mean: float, half: float, *, signed: bool = False) -> str:
     if not math.isfinite(mean):
         return "n/a"
-    return f"{mean:.4f}" + (f" ± {half:.4f}" if math.isfinite(half) else "")
+    return (f"{mean:+.4f}" if signed else f"{mean:.4f}") + (f" ± {half:.4f}" if math.isfinite(half) else "")
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]] = ()) -> str:
-    """The sweep table (mean ± 95% CI half-width over seeds), then one line per failed trial."""
-    heads = ["config", "ok/n", *SWEEP_METRICS]
-    body = []
-    for row in rows:
-        cells = [str(row["config"]), f"{row['n_ok']}/{row['n_trials']}"]
-        for metric in SWEEP_METRICS:
-            cell = _cell(row[f"{metric}_mean"], row[f"{metric}_ci95"])
-            if metric == "improvement_captured" and row["improvement_captured_n_nan"]:
-                cell += f" ({row['improvement_captured_n_nan']} nan)"
-            cells.append(cell)
-        body.append(cells)
+def _aligned(heads: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(heads)]
 
     def line(cells: Sequence[str]) -> str:
@@ -534,6 +617,33 @@ def format_table(rows: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[s
     lines = [line(heads)]
     lines.append("-" * len(lines[0]))
     lines.extend(line(cells) for cells in body)
+    return lines
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The sweep table (mean ± 95% CI half-width over seeds), the paired differences to the baseline when the rows
+    have them, then one line per failed trial."""
+    heads = ["config", "ok/n", *SWEEP_METRICS]
+    body = []
+    for row in rows:
+        cells = [str(row["config"]), f"{row['n_ok']}/{row['n_trials']}"]
+        for metric in SWEEP_METRICS:
+            cell = _cell(row[f"{metric}_mean"], row[f"{metric}_ci95"])
+            if metric == "improvement_captured" and row["improvement_captured_n_nan"]:
+                cell += f" ({row['improvement_captured_n_nan']} nan)"
+            cells.append(cell)
+        body.append(cells)
+    lines = _aligned(heads, body)
+    compared = [row for row in rows if row.get("baseline")]
+    if compared:
+        lines += ["", "paired differences, configuration minus its baseline on the same seeds (mean ± 95% CI):"]
+        diff_body = []
+        for row in compared:
+            cells = [str(row["config"]), str(row["baseline"])]
+            cells.append(str(min(row[f"{m}_diff_n"] for m in ("deployed_value", "bank_value"))))
+            cells += [_cell(row[f"{m}_diff_mean"], row[f"{m}_diff_ci95"], signed=True) for m in SWEEP_METRICS]
+            diff_body.append(cells)
+        lines += _aligned(["config", "baseline", "pairs", *SWEEP_METRICS], diff_body)
     for f in failures:
         lines.append(f"FAILED {f['key']} seed {f['seed']}: {f['error']} (see {f['path']}/error.txt)")
     return "\n".join(lines)
@@ -551,11 +661,15 @@ class SweepResult:
         records: One record per trial (``key``, ``params``, ``seed``, ``path``, ``status`` of ``ok``,
             ``skipped`` or ``error``, ``summary`` or ``error``, ``seconds``), in plan order.
         rows: :func:`summarize` of the records (the rows of ``sweep.csv``).
+        note: What the seeds vary (:func:`world_seed_note`), printed above the table.
+        baseline: The baseline's grid values (``{}`` without a baseline).
     """
 
     path: Path
     records: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+    baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -563,8 +677,62 @@ class SweepResult:
         return [r for r in self.records if r["status"] == "error"]
 
     def table(self) -> str:
-        """The printed table (mean ± 95% CI per configuration, then the failed trials)."""
-        return format_table(self.rows, self.failures)
+        """The printed table (what the seeds vary, mean ± 95% CI per configuration, the paired differences to the
+        baseline, then the failed trials)."""
+        table = format_table(self.rows, self.failures)
+        return f"seeds: {self.note}\n{table}" if self.note else table
+
+
+def resolve_baseline(
+    grid: Mapping[str, Sequence[Any]], baseline: Mapping[str, Any] | None, *, aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The baseline's values keyed as the grid spells its axes (``{}`` for no baseline).
+
+    A baseline names one value of some grid axes (``{"designer": "random"}``); each configuration is compared with
+    the grid point that has these values and its own values on the other axes.
+
+    Raises:
+        ConfigError: For a baseline without a grid, a key that is no grid axis, an axis given twice, or a value
+            that is not one of the axis's grid values.
+
+    Example:
+        >>> resolve_baseline({"optimizer": ("generative", "keep"), "users": ("10", "20")}, {"designer": "keep"},
+        ...                  aliases={"optimizer": "designer"})
+        {'optimizer': 'keep'}
+    """
+    if not baseline:
+        return {}
+    aliases = aliases or {}
+    if not grid:
+        raise ConfigError(f"--baseline needs a --grid (the baseline is one of its points), got {dict(baseline)}.")
+    axes = {_tree_key("", k, aliases): k for k in grid}
+    out: dict[str, Any] = {}
+    for given, value in baseline.items():
+        key = str(given).strip().replace("-", "_")
+        axis = axes.get(_tree_key("", key, aliases))
+        if axis is None:
+            raise ConfigError(f"--baseline key must be a --grid axis ({', '.join(grid)}), got {given!r}.")
+        if axis in out:
+            raise ConfigError(f"--baseline {axis} must be given once, got it twice.")
+        values = tuple(grid[axis])
+        match = [v for v in values if v == value or (isinstance(value, str) and str(v) == value.strip())]
+        if not match:
+            shown = ", ".join(map(str, values))
+            raise ConfigError(f"--baseline {given} must be one of its --grid values ({shown}), got {value!r}.")
+        out[axis] = match[0]
+    return out
+
+
+def _baseline_of(trials: Sequence[Trial], baseline: Mapping[str, Any]) -> dict[str, str] | None:
+    """Configuration key -> its baseline's key (the grid point with the baseline's values on the baseline's axes)."""
+    if not baseline:
+        return None
+
+    def point(given: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return tuple((k, repr(v)) for k, v in given.items())
+
+    keys = {point(t.given): t.key for t in trials}
+    return {t.key: keys[point({**t.given, **baseline})] for t in trials}
 
 
 def run_sweep(
@@ -579,6 +747,8 @@ def run_sweep(
     trial_fn: TrialFn = run_trial,
     on_trial_done: OnDone | None = None,
     aliases: Mapping[str, str] | None = None,
+    baseline: Mapping[str, Any] | None = None,
+    carry_settings: bool = True,
 ) -> SweepResult:
     """Run every (grid point, seed) trial not finished yet and write ``sweep.csv`` and ``sweep.json``.
 
@@ -593,9 +763,14 @@ def run_sweep(
         trial_fn: The task run per trial (a picklable top-level function; :func:`run_trial`).
         on_trial_done: Called in this process as each trial finishes (e.g. to print progress).
         aliases: Legacy key spellings -> tree keys (the command line's table).
+        baseline: Grid axis -> value (:func:`resolve_baseline`): every configuration's paired difference to it,
+            seed by seed (a seed is the same world for both unless ``world_seed`` is pinned or a grid axis).
+        carry_settings: As :func:`plan_trials` (a grid point that chooses another component keeps the parameters
+            ``base`` gives the one it replaces).
 
     Raises:
-        ConfigError: For a bad backend, workers, grid point or a finished trial with other settings.
+        ConfigError: For a bad backend, workers, baseline, grid point or a finished trial with other settings
+            (before any folder is created).
         MissingExtraError: ``backend="ray"`` without Ray installed (an ImportError naming the ``ray`` extra).
     """
     check_choice("--backend", backend, BACKENDS)
@@ -604,9 +779,10 @@ def run_sweep(
         raise ConfigError(f"--address needs --backend ray, got --backend {backend}.")
     if not seeds:
         raise ConfigError("--seeds must list at least one seed, got none.")
+    resolved = resolve_baseline(grid, baseline, aliases=aliases)
     if backend == "ray":
         _import_ray()
-    trials = plan_trials(base, grid, seeds, out, aliases=aliases)
+    trials = plan_trials(base, grid, seeds, out, aliases=aliases, carry_settings=carry_settings)
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     results: dict[Path, dict[str, Any]] = {}
@@ -637,8 +813,8 @@ def run_sweep(
         result = results[trial.path]
         record = {"key": trial.key, "params": dict(trial.params), "seed": trial.seed, "path": str(trial.path)}
         records.append({**record, **result})
-    rows = summarize(records)
-    sweep = SweepResult(path=root, records=records, rows=rows)
+    rows = summarize(records, _baseline_of(trials, resolved))
+    sweep = SweepResult(path=root, records=records, rows=rows, note=world_seed_note(base, grid), baseline=resolved)
     _write_outputs(sweep, base, grid, seeds, backend)
     return sweep
 
@@ -652,12 +828,15 @@ def _write_outputs(
     writer.writeheader()
     writer.writerows(sweep.rows)
     atomic_write_text(sweep.path / SWEEP_CSV, buffer.getvalue())
+    baseline_key = next((row["config"] for row in sweep.rows if row.get("baseline") == ""), None)
     atomic_write_json(
         sweep.path / SWEEP_JSON,
         {
             "base_config": base.to_dict(),
             "grid": {k: list(v) for k, v in grid.items()},
             "seeds": list(seeds),
+            "world_seed": {"mode": world_seed_mode(base, grid), "note": sweep.note},
+            "baseline": {"values": sweep.baseline, "config": baseline_key} if sweep.baseline else None,
             "backend": backend,
             "metrics": list(SWEEP_METRICS),
             "configs": sweep.rows,
@@ -669,6 +848,18 @@ def _write_outputs(
 # ---------------------------------------------------------------------------------------------- command line
 
 
+def world_seed_mode(base: SimulationConfig, grid: Mapping[str, Sequence[Any]]) -> str:
+    """``"grid"`` (world_seed is a grid axis), ``"per_seed"`` (unset: each seed is its own world) or ``"pinned"``.
+
+    Example:
+        >>> world_seed_mode(SimulationConfig(), {}), world_seed_mode(SimulationConfig(), {"world_seed": (1, 2)})
+        ('per_seed', 'grid')
+    """
+    if "world_seed" in grid:
+        return "grid"
+    return "per_seed" if base.run.world_seed is None else "pinned"
+
+
 def world_seed_note(base: SimulationConfig, grid: Mapping[str, Sequence[Any]]) -> str:
     """What the seeds of a sweep vary: the world too (``world_seed`` unset), or only the episode on pinned worlds.
 
@@ -676,15 +867,17 @@ def world_seed_note(base: SimulationConfig, grid: Mapping[str, Sequence[Any]]) -
         >>> world_seed_note(SimulationConfig(), {}).split(";")[0]
         "world_seed follows each trial's seed: every seed is another world"
     """
-    if "world_seed" in grid:
+    mode = world_seed_mode(base, grid)
+    if mode == "grid":
         return (
             f"world_seed is a grid axis ({', '.join(map(str, grid['world_seed']))}): each configuration runs on "
             "one world; the 95% CIs over seeds are run-to-run variance on that world."
         )
-    if base.run.world_seed is None:
+    if mode == "per_seed":
         return (
             "world_seed follows each trial's seed: every seed is another world; the 95% CIs mix world-to-world "
-            "and run-to-run variance (pin the world with --set world_seed=N to separate them)."
+            "and run-to-run variance (pin the world with --world-seed N to separate them); paired differences "
+            "compare configurations on the same worlds."
         )
     return (
         f"world_seed is pinned to {base.run.world_seed}: every trial runs on that world; the 95% CIs over seeds "
@@ -692,8 +885,14 @@ def world_seed_note(base: SimulationConfig, grid: Mapping[str, Sequence[Any]]) -
     )
 
 
+#: ``actionbank sweep``'s own arguments (everything else on its command line is a setting flag).
+SWEEP_ARGS = frozenset({"command", "seeds", "grid", "settings", "baseline", "backend", "address", "workers", "out"})
+#: Settings each trial sets itself, so a sweep has no flag for them.
+SWEEP_FIXED = ("seed", "name", "results_dir")
+
+
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``actionbank sweep`` (wired by ``cli.py``)."""
+    """The sweep's own flags of ``actionbank sweep`` (``cli.py`` adds ``--config`` and the settings flags)."""
     parser.add_argument("--seeds", required=True, help="seeds like '0-9' or '0,3,5' (each trial's --seed)")
     parser.add_argument(
         "--grid",
@@ -708,12 +907,80 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="a setting shared by every trial (repeatable); sweeps default to report=false tensorboard=false threads=1",
+        help="a setting shared by every trial (repeatable; the settings flags below do the same); sweeps default to "
+        "report=false tensorboard=false threads=1",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="the configuration the others are compared with, by a grid value (repeatable, e.g. designer=random): "
+        "paired differences seed by seed, mean ± 95%% t-CI",
     )
     parser.add_argument("--backend", default="local", choices=BACKENDS, help="local process pool or Ray tasks")
     parser.add_argument("--address", default=None, help="Ray cluster address (--backend ray; default: a local Ray)")
     parser.add_argument("--workers", type=int, default=1, help="parallel trials / CPUs of the local Ray (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="the sweep folder (re-run it to skip finished trials)")
+
+
+def parse_baseline(specs: Iterable[str]) -> dict[str, str]:
+    """``["key=value", ...]`` (the ``--baseline`` flags) -> ``{key: "value"}``.
+
+    Example:
+        >>> parse_baseline(["optimizer=random"])
+        {'optimizer': 'random'}
+    """
+    baseline: dict[str, str] = {}
+    for spec in specs:
+        key, text = _split_assignment("--baseline", spec)
+        if key in baseline:
+            raise ConfigError(f"--baseline {key} must be given once, got it twice.")
+        baseline[key] = text.strip()
+    return baseline
+
+
+def sweep_base(
+    settings: Mapping[str, str],
+    *,
+    flags: Mapping[str, Any] | None = None,
+    config: SimulationConfig | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> SimulationConfig:
+    """The settings every trial shares: defaults, then the ``--config`` file, then the sweep's defaults
+    (:data:`TRIAL_DEFAULTS`), then the settings flags, then ``--set``.
+
+    Args:
+        settings: The ``--set`` values as text (:func:`parse_settings`).
+        flags: The settings flags, typed (tree keys; what ``actionbank simulate`` takes).
+        config: The ``--config`` file's settings.
+        aliases: Legacy key spellings -> tree keys.
+
+    Raises:
+        ConfigError: For a setting given both as a flag and with ``--set``, for ``seed``, ``name`` or
+            ``results_dir`` (each trial sets them), or an invalid configuration.
+
+    Example:
+        >>> sweep_base({"users": "10"}, flags={"iterations": 2}, aliases={"users": "users_per_iteration"}).settings()[
+        ...     "users_per_iteration"]
+        10
+    """
+    flags = dict(flags or {})
+    fixed = sorted(k for k in flags if k in SWEEP_FIXED)
+    if fixed:
+        raise ConfigError(f"--{fixed[0].replace('_', '-')} must not be given to a sweep: each trial sets it itself.")
+    start = (config or SimulationConfig()).with_settings(
+        {k: v for k, v in TRIAL_DEFAULTS.items() if k not in flags}, source="sweep defaults"
+    )
+    if flags:
+        start = start.with_settings(flags, source="flags")
+    typed = typed_settings("--set", settings, aliases=aliases, base=start)
+    both = sorted(set(typed) & set(flags))
+    if both:
+        raise ConfigError(
+            f"--set {both[0]} must not repeat a settings flag: --{both[0].replace('_', '-')} gives it too."
+        )
+    return start.with_settings(typed, source="--set") if typed else start
 
 
 def progress_printer(total: int) -> OnDone:
@@ -731,23 +998,41 @@ def progress_printer(total: int) -> OnDone:
     return progress
 
 
-def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = None) -> int:
-    """Run ``actionbank sweep``: print one line per finished trial (stderr), then the table and the folder.
+def sweep_main(
+    args: argparse.Namespace,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    config: SimulationConfig | None = None,
+) -> int:
+    """Run ``actionbank sweep``: print what the seeds vary and one line per finished trial (stderr), then the table
+    and the folder. Every input is checked before the sweep folder is created.
+
+    Args:
+        args: The parsed sweep arguments (:func:`add_sweep_arguments`).
+        aliases: Legacy key spellings -> tree keys.
+        flags: The settings flags (typed, tree keys), as ``actionbank simulate`` takes them.
+        config: The ``--config`` file's settings.
 
     Returns:
         0 when every trial succeeded, 1 when some failed (their errors are in the table).
     """
     import sys
 
+    aliases = aliases or {}
     seeds = parse_seeds(args.seeds)
     grid = parse_grid(args.grid)
     settings = parse_settings(args.settings)
-    both = sorted(set(grid) & set(settings))
+    baseline = parse_baseline(getattr(args, "baseline", []))
+    given = {_tree_key("", k, aliases) for k in settings} | set(flags or {})
+    both = sorted(given & {_tree_key("", k, aliases) for k in grid})
     if both:
-        raise ConfigError(f"--set and --grid must not both give {', '.join(both)}.")
-    base = SimulationConfig.from_settings(
-        {**TRIAL_DEFAULTS, **typed_settings("--set", settings, aliases=aliases)}, source="--set"
-    )
+        raise ConfigError(f"--set (or a settings flag) and --grid must not both give {', '.join(both)}.")
+    fixed = sorted({_tree_key("", k, aliases) for k in grid} & set(SWEEP_FIXED[1:]))
+    if fixed:
+        raise ConfigError(f"--grid key must not be {fixed[0]!r}: each trial sets it itself.")
+    base = sweep_base(settings, flags=flags, config=config, aliases=aliases)
+    resolve_baseline(grid, baseline, aliases=aliases)  # checked before anything runs (run_sweep checks it again)
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
     print(f"sweep: {world_seed_note(base, grid)}", file=sys.stderr, flush=True)
     progress = progress_printer(total)
@@ -762,6 +1047,7 @@ def sweep_main(args: argparse.Namespace, *, aliases: Mapping[str, str] | None = 
         address=args.address,
         on_trial_done=progress,
         aliases=aliases,
+        baseline=baseline,
     )
     print(sweep.table())
     print(f"sweep: {sweep.path} ({SWEEP_CSV}, {SWEEP_JSON})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -149,9 +150,10 @@ def test_compare_runs_in_legend_and_table(runs: dict[str, Path], tmp_path: Path)
     cfg["run"]["seed"] = 99
     (twin / "simulation_config.json").write_text(json.dumps(cfg))
     html = write_report(run, compare=[keep, str(twin)]).read_text(encoding="utf-8")
-    # series labels (the legend) come from the compared runs' simulation_config.json
-    assert "keep: deployed value" in html and "keep: bank value" in html
-    assert "generative [twin]: deployed value" in html  # same optimizer as this run: named by folder
+    # series labels (the legend) name the setting that differs from this run (simulation_config.json)
+    assert "designer=keep: deployed value" in html and "designer=keep: bank value" in html
+    assert "seed=99: deployed value" in html  # the same optimizer as this run: labelled by what differs
+    assert "this run (designer=generative, seed=3): deployed value" in html
     assert "<td>../keep</td>" in html and "<td>../twin</td>" in html
     assert "used seed 99" in html and "not on the same world/users" in html
     assert "used seed 3" not in html.split("used seed 99")[0]  # only the mismatching run gets the note
@@ -192,3 +194,192 @@ def test_bad_folders(runs: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="sequence of run folders"):
         write_report(runs["keep"], compare=str(runs["generative"]))  # type: ignore[arg-type]
     assert not (runs["keep"] / "report.html").exists()  # failed calls wrote nothing
+
+
+# ---------------------------------------------------------------------------------------------- issue 19, item 9
+
+
+class _Page(HTMLParser):
+    """The parts of report.html the tests read: tables by id (rows of cell texts, the enclosing div's class),
+    figure captions, glossary terms and the style sheet."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.table_parent: dict[str, str | None] = {}
+        self.captions: dict[str, str] = {}
+        self.glossary: dict[str, str] = {}
+        self.css = ""
+        self._divs: list[str | None] = []
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._img: str | None = None
+        self._caption: list[str] | None = None
+        self._dt: list[str] | None = None
+        self._dd: list[str] | None = None
+        self._term: str | None = None
+        self._last_term: tuple[str, str | None] = ("", None)
+        self._style = False
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "div":
+            self._divs.append(a.get("class"))
+        elif tag == "table":
+            self._table = a.get("id") or f"table-{len(self.tables)}"
+            self.tables[self._table] = []
+            self.table_parent[self._table] = self._divs[-1] if self._divs else None
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "img":
+            self._img = a.get("src")
+        elif tag == "figcaption":
+            self._caption = []
+        elif tag == "dt":
+            self._dt, self._term = [], a.get("id")
+        elif tag == "dd":
+            self._dd = []
+        elif tag == "style":
+            self._style = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._divs:
+            self._divs.pop()
+        elif tag == "table":
+            self._table = None
+        elif tag == "tr" and self._row is not None and self._table is not None:
+            self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell))
+            self._cell = None
+        elif tag == "figcaption" and self._caption is not None and self._img is not None:
+            self.captions[self._img] = "".join(self._caption)
+            self._caption = None
+        elif tag == "dt" and self._dt is not None:
+            self._last_term = ("".join(self._dt), self._term)
+            self._dt = None
+        elif tag == "dd" and self._dd is not None:
+            term, anchor = self._last_term
+            assert anchor == f"glossary-{term}"
+            self.glossary[term] = "".join(self._dd)
+            self._dd = None
+        elif tag == "style":
+            self._style = False
+
+    def handle_data(self, data: str) -> None:
+        for buffer in (self._cell, self._caption, self._dt, self._dd):
+            if buffer is not None:
+                buffer.append(data)
+        if self._style:
+            self.css += data
+
+
+def test_iteration_table_scrolls_inside_the_page(gen_report: Path) -> None:
+    page = _Page((gen_report / "report.html").read_text(encoding="utf-8"))
+    rows = page.tables["iterations"]
+    assert len(rows[0]) > 20  # a column per logged metric: wider than any page
+    assert page.table_parent["iterations"] == "scroll"
+    assert re.search(r"\.scroll\s*\{[^}]*overflow-x:\s*auto", page.css)
+
+
+def test_summary_is_ordered_by_importance(gen_report: Path) -> None:
+    page = _Page((gen_report / "report.html").read_text(encoding="utf-8"))
+    keys = [row[0] for row in page.tables["summary"]]
+    first = ["deployed_value", "bank_value", "oracle_bank_value", "improvement_captured", "delta_value"]
+    assert keys[:5] == first
+    assert keys[5:] == sorted(keys[5:]) and {"company_reward", "regret", "final_bank_size"} <= set(keys[5:])
+    summary = json.loads((gen_report / "summary.json").read_text())
+    assert page.tables["summary"][0][1] == f"{summary['deployed_value']:.4f}"
+
+
+def test_auc_has_its_chance_line_beside_its_ceiling(gen_report: Path) -> None:
+    page = _Page((gen_report / "report.html").read_text(encoding="utf-8"))
+    series = page.captions["plots/calibration.png"].split("Series: ")[1].rstrip(".").split("; ")
+    auc = series.index("AUC (drawn clicks)")
+    assert series[auc : auc + 3] == ["AUC (drawn clicks)", "AUC ceiling (true probs)", "AUC chance (0.5)"]
+
+
+def test_engagement_has_a_random_targeting_line(gen_report: Path) -> None:
+    page = _Page((gen_report / "report.html").read_text(encoding="utf-8"))
+    series = page.captions["plots/engagement.png"].split("Series: ")[1]
+    assert "generative (this run): random targeting of bank t (uniform over its texts)" in series
+    for t in (1, 2):  # the line's numbers are in the run's files: a floor below perfect targeting
+        record = json.loads((gen_report / f"iteration_{t}" / "ground_truth_evaluation.json").read_text())
+        assert 0.0 < record["random_targeting_value"] < record["bank_value_campaign_users"]
+
+
+def test_compare_labels_name_the_setting_that_differs(runs: dict[str, Path], tmp_path: Path) -> None:
+    run = _copy(runs["generative"], tmp_path / "gen")
+    bigger = _copy(runs["generative"], tmp_path / "bigger")
+    same = _copy(runs["generative"], tmp_path / "same")
+    cfg = json.loads((bigger / "simulation_config.json").read_text())
+    cfg["campaign"]["users_per_iteration"] = 300
+    cfg["run"]["name"] = "elsewhere"  # where a run is written is not what it simulates
+    (bigger / "simulation_config.json").write_text(json.dumps(cfg))
+    page = _Page(write_report(run, compare=[bigger, same]).read_text(encoding="utf-8"))
+    series = page.captions["plots/engagement.png"].split("Series: ")[1]
+    assert "users_per_iteration=300: deployed value" in series
+    assert "same: deployed value" in series  # nothing differs: the folder's name
+    assert "this run (users_per_iteration=200): deployed value" in series
+    assert "generative [" not in series and "name=" not in series
+    rows = page.tables["compare"]
+    assert [row[:2] for row in rows[1:]] == [
+        ["this run (users_per_iteration=200)", "."],
+        ["users_per_iteration=300", "../bigger"],
+        ["same", "../same"],
+    ]
+
+
+def test_glossary_explains_every_key_of_the_tables(gen_report: Path) -> None:
+    page = _Page((gen_report / "report.html").read_text(encoding="utf-8"))
+    keys = [row[0] for row in page.tables["summary"]] + page.tables["iterations"][0][1:]
+    assert len(keys) > 30
+    for key in keys:
+        assert key in page.glossary, key
+        assert "no glossary entry" not in page.glossary[key], key
+    assert "0.5: chance" in page.glossary["fidelity/auc"]
+    from actionbank_env.report import glossary_entry
+
+    assert "update()" in glossary_entry("train/td_loss")  # an agent's metric gets its family's entry
+
+
+def test_per_action_bars_show_the_true_ctr(gen_report: Path) -> None:
+    import pandas as pd
+
+    page = _Page((gen_report / "report.html").read_text(encoding="utf-8"))
+    caption = page.captions["plots/bank_evolution.png"]
+    assert "observed beside true" in caption
+    assert "true CTR of the same impressions" in caption and "observed CTR in the log" in caption
+    # The truth is written by evaluation.py: per action of bank t, over the same impressions as the observed CTR.
+    record = json.loads((gen_report / "iteration_2" / "ground_truth_evaluation.json").read_text())
+    per = record["per_action"]
+    bank = json.loads((gen_report / "iteration_2" / "action_bank.json").read_text())
+    assert per["ids"] == [a["id"] for a in bank["actions"]]
+    log = pd.read_csv(gen_report / "iteration_2" / "observations.csv", dtype={"action_id": str})
+    counts = log.groupby("action_id")["click"].agg(["size", "sum"])
+    for i, n, c in zip(per["ids"], per["impressions"], per["clicks"], strict=True):
+        assert (n, c) == ((int(counts.loc[i, "size"]), float(counts.loc[i, "sum"])) if i in counts.index else (0, 0.0))
+    shown = [(n, v) for n, v in zip(per["impressions"], per["true_ctr"], strict=True) if n > 0]
+    assert all(0.0 < v < 1.0 for _, v in shown)
+    # impressions-weighted, the per-action truth is the campaign's deployed value (the same served probabilities)
+    weighted = sum(n * v for n, v in shown) / sum(n for n, _ in shown)
+    assert weighted == pytest.approx(record["deployed_value"], rel=1e-9)
+    assert all(0.0 < v < 1.0 for v in per["true_ctr_all_users"])
+
+
+def test_report_of_a_run_without_per_action_truth(runs: dict[str, Path], tmp_path: Path) -> None:
+    run = _copy(runs["generative"], tmp_path / "old")
+    for t in (1, 2):
+        path = run / f"iteration_{t}" / "ground_truth_evaluation.json"
+        data = json.loads(path.read_text())
+        del data["per_action"], data["random_targeting_value"]
+        path.write_text(json.dumps(data))
+    page = _Page(write_report(run).read_text(encoding="utf-8"))
+    assert "carry no per-action truth" in page.captions["plots/bank_evolution.png"]
+    assert "true CTR" not in page.captions["plots/bank_evolution.png"]
+    assert "random targeting of bank t" not in page.captions["plots/engagement.png"].split("Series: ")[1]

@@ -155,7 +155,28 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 @pytest.mark.parametrize(
     ("extra", "error", "message"),
     [
-        (["--set", "users=5", "--grid", "users=1,2"], ConfigError, "--set and --grid must not both give users."),
+        (
+            ["--set", "users=5", "--grid", "users=1,2"],
+            ConfigError,
+            "--set (or a settings flag) and --grid must not both give users_per_iteration.",
+        ),
+        (["--grid", "name=a,b"], ConfigError, "--grid key must not be 'name': each trial sets it itself."),
+        (["--baseline", "designer=keep"], ConfigError, "--baseline needs a --grid (the baseline is one of its points)"),
+        (
+            ["--grid", "optimizer=keep,random", "--baseline", "users=10"],
+            ConfigError,
+            "--baseline key must be a --grid axis (optimizer), got 'users'.",
+        ),
+        (
+            ["--grid", "optimizer=keep,random", "--baseline", "designer=oracle"],
+            ConfigError,
+            "--baseline designer must be one of its --grid values (keep, random), got 'oracle'.",
+        ),
+        (
+            ["--grid", "optimizer=keep,random", "--baseline", "designer=keep", "--baseline", "optimizer=random"],
+            ConfigError,
+            "--baseline optimizer must be given once, got it twice.",
+        ),
         (["--set", "seed=3"], ConfigError, "--set key must not be 'seed'"),
         (["--set", "userz=3"], ConfigError, "--set key must be a setting of the configuration tree, got 'userz'."),
         (["--set", "users=-1"], ConfigError, "CampaignConfig.users_per_iteration must be an int >= 1"),
@@ -200,7 +221,8 @@ def test_summarize_is_a_t_interval_with_nanmean() -> None:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
     out = tmp_path_factory.mktemp("sweep")
-    return run_sweep(SimulationConfig.from_settings(TINY), grid=GRID, seeds=SEEDS, out=out, backend="local", workers=2)
+    base = SimulationConfig.from_settings(TINY)
+    return run_sweep(base, grid=GRID, seeds=SEEDS, out=out, backend="local", workers=2, baseline={"designer": "keep"})
 
 
 def test_sweep_gives_the_table(sweep: SweepResult) -> None:
@@ -237,7 +259,8 @@ def test_sweep_gives_the_table(sweep: SweepResult) -> None:
 def test_rerun_skips_finished_trials(sweep: SweepResult) -> None:
     summaries = [Path(r["path"]) / "summary.json" for r in sweep.records]
     before = [p.stat().st_mtime_ns for p in summaries]
-    again = run_sweep(SimulationConfig.from_settings(TINY), grid=GRID, seeds=SEEDS, out=sweep.path, workers=2)
+    base = SimulationConfig.from_settings(TINY)
+    again = run_sweep(base, grid=GRID, seeds=SEEDS, out=sweep.path, workers=2, baseline={"designer": "keep"})
     assert [r["status"] for r in again.records] == ["skipped"] * 4
     assert [p.stat().st_mtime_ns for p in summaries] == before
     assert again.rows == sweep.rows
@@ -279,3 +302,130 @@ def test_the_sweep_says_what_its_seeds_vary(settings: dict[str, Any], grid: dict
     from actionbank_env.sweep import world_seed_note
 
     assert world_seed_note(SimulationConfig.from_settings({**TINY, **settings}), grid).startswith(message)
+
+
+# ---------------------------------------------------------------------------------------------- issue 19, item 8
+
+
+def test_paired_differences_against_the_baseline(sweep: SweepResult) -> None:
+    # Each configuration minus the baseline, seed by seed, with its own t-interval (not two intervals compared).
+    from scipy import stats
+
+    generative, keep = sweep.rows
+    assert (generative["baseline"], keep["baseline"]) == ("designer=keep", "")
+    by = {(r["key"], r["seed"]): r["summary"] for r in sweep.records}
+    for metric in ("deployed_value", "bank_value", "new_bank_value", "company_reward"):
+        diffs = [by["designer=generative", s][metric] - by["designer=keep", s][metric] for s in SEEDS]
+        low, high = stats.t.interval(0.95, len(diffs) - 1, loc=sum(diffs) / 2, scale=stats.sem(diffs))
+        assert generative[f"{metric}_diff_mean"] == pytest.approx((low + high) / 2, rel=1e-9, abs=1e-12)
+        assert generative[f"{metric}_diff_ci95"] == pytest.approx((high - low) / 2, rel=1e-6, abs=1e-12)
+        assert generative[f"{metric}_diff_n"] == 2 and keep[f"{metric}_diff_n"] == 0
+    # keep's proposal is its own bank: the generative designer's new bank is better on every seed here
+    assert generative["new_bank_value_diff_mean"] > 0
+    table = sweep.table()
+    assert table.startswith("seeds: world_seed follows each trial's seed: every seed is another world")
+    assert "paired differences, configuration minus its baseline on the same seeds" in table
+    assert re.search(r"designer=generative\s+designer=keep\s+2\s+[+-]\d\.\d{4} ± \d\.\d{4}", table)
+    with (sweep.path / "sweep.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["baseline"] == "designer=keep" and rows[1]["baseline"] == ""
+    assert float(rows[0]["bank_value_diff_mean"]) == pytest.approx(generative["bank_value_diff_mean"])
+    data = json.loads((sweep.path / "sweep.json").read_text())
+    assert data["baseline"] == {"values": {"designer": "keep"}, "config": "designer=keep"}
+    assert data["world_seed"]["mode"] == "per_seed" and "another world" in data["world_seed"]["note"]
+
+
+def test_benchmark_and_sweep_share_one_interval() -> None:
+    from actionbank_env import benchmark, sweep
+
+    assert benchmark.mean_ci is sweep.mean_ci
+    assert benchmark.paired_difference is sweep.paired_difference
+
+
+def _config_file(path: Path, settings: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(SimulationConfig.from_settings(settings).to_dict()), encoding="utf-8")
+    return path
+
+
+def test_sweep_takes_simulates_flags_and_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 19, item 8: the same settings as simulate (a --config file and the settings flags), then --set.
+    from actionbank_env.cli import main
+
+    config = _config_file(tmp_path / "run.json", {**TINY, "users_per_iteration": 170, "report": True, "iterations": 3})
+    argv = ["sweep", "--seeds", "0-1", "--config", str(config), "--users", "120", "--world-seed", "5"]
+    argv += ["--set", "iterations=1", "--grid", "optimizer=keep,random", "--baseline", "optimizer=keep"]
+    assert main([*argv, "--workers", "2", "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("seeds: world_seed is pinned to 5: every trial runs on that world")
+    assert re.search(r"\noptimizer=random\s+optimizer=keep\s+2\s", out)
+    for key in ("optimizer=keep", "optimizer=random"):
+        for seed in (0, 1):
+            stored = json.loads(
+                (tmp_path / "s" / "trials" / key / f"seed_{seed}" / "simulation_config.json").read_text()
+            )
+            settings = SimulationConfig.from_dict(stored).settings()
+            assert settings["users_per_iteration"] == 120  # the flag over the file
+            assert settings["embedder"] == "hashing" and settings["evaluation_users"] == 200  # the file
+            # the file's designer settings reach every designer of the grid, not only the one the file names
+            assert settings["designer.action_pool_size"] == 40 and settings["designer.reward_model"] == "linear"
+            assert settings["report"] is False  # the sweep's default over the file's report=true
+            assert (settings["iterations"], settings["world_seed"], settings["seed"]) == (1, 5, seed)
+    data = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert data["world_seed"]["mode"] == "pinned"
+    (random_row,) = [r for r in data["configs"] if r["baseline"]]
+    assert random_row["config"] == "optimizer=random" and random_row["deployed_value_diff_n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--users", "0"], "CampaignConfig.users_per_iteration must be an int >= 1 and <= 100000000, got 0."),
+        (["--users", "5", "--set", "users=6"], "--set users_per_iteration must not repeat a settings flag"),
+        (["--users", "5", "--grid", "users=6,7"], "must not both give users_per_iteration"),
+        (["--config", "no_such.json"], "--config no_such.json: no such file."),
+        (["--grid", "optimizer=keep", "--baseline", "optimizer=random"], "got 'random'"),
+        (["--seed", "3"], "unrecognized arguments: --seed"),  # the seeds are --seeds
+    ],
+)
+def test_sweep_flags_are_checked_before_any_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str
+) -> None:
+    from actionbank_env.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "--seeds", "0", *extra, "--out", str(tmp_path / "s")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_base_precedence(tmp_path: Path) -> None:
+    from actionbank_env.sweep import sweep_base
+
+    config = SimulationConfig.from_settings({"iterations": 4, "report": True, "users_per_iteration": 30})
+    base = sweep_base({"users": "40"}, flags={"tensorboard": True}, config=config, aliases=ALIASES).settings()
+    assert (base["iterations"], base["users_per_iteration"]) == (4, 40)  # file, then --set
+    assert (base["report"], base["tensorboard"], base["threads"]) == (False, True, 1)  # sweep defaults < flags
+    with pytest.raises(ConfigError, match=re.escape("--seed must not be given to a sweep")):
+        sweep_base({}, flags={"seed": 1})
+
+
+def test_a_grid_point_that_switches_component_keeps_the_sweeps_settings(tmp_path: Path) -> None:
+    base = SimulationConfig.from_settings({**TINY, "agent.alpha": 0.5})
+    grid = {"optimizer": ("generative", "random"), "agent": ("linucb", "random")}
+    trials = plan_trials(base, grid, (0,), tmp_path, aliases=ALIASES)
+    for trial in trials:
+        settings = trial.config.settings()
+        assert settings["designer"] == trial.params["optimizer"]
+        assert (settings["designer.action_pool_size"], settings["designer.reward_model"]) == (40, "linear")
+        # a parameter the new component does not have is not carried (the random agent has no alpha)
+        assert settings.get("agent.alpha") == (0.5 if trial.params["agent"] == "linucb" else None)
+    # a grid value of the parameter itself wins; without carrying, a switched component starts from its defaults
+    (point,) = plan_trials(
+        base, {"optimizer": ("random",), "action_pool_size": ("60",)}, (0,), tmp_path, aliases=ALIASES
+    )
+    assert point.config.settings()["designer.action_pool_size"] == 60
+    (bare,) = plan_trials(base, {"optimizer": ("random",)}, (0,), tmp_path, aliases=ALIASES, carry_settings=False)
+    assert (
+        bare.config.settings()["designer.action_pool_size"]
+        == SimulationConfig().settings()["designer.action_pool_size"]
+    )
