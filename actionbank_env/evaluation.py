@@ -648,18 +648,20 @@ def _quintile_ratios(probs: NDArray[np.float64], traits: NDArray[np.float64]) ->
 
 
 def _greedy_bank(probs: NDArray[np.float64], k: int, base: NDArray[np.float64] | None = None) -> NDArray[np.int64]:
-    """Columns chosen greedily to maximise the mean over rows of the row-wise best (facility location)."""
-    best = np.zeros(probs.shape[0]) if base is None else np.asarray(base, dtype=np.float64).copy()
-    chosen: list[int] = []
-    available = np.ones(probs.shape[1], dtype=bool)
-    for _ in range(min(k, probs.shape[1])):
-        gains = np.maximum(probs, best[:, None]).mean(axis=0)
-        gains[~available] = -np.inf
-        j = int(np.argmax(gains))
-        chosen.append(j)
-        available[j] = False
-        np.maximum(best, probs[:, j], out=best)
-    return np.asarray(chosen, dtype=np.int64)
+    """Columns chosen greedily to maximise the mean over rows of the row-wise best (facility location).
+
+    The designers' coverage objective without penalty or bonus, maximised by the same (lazy) greedy
+    (:class:`~actionbank_env.core.coverage.GreedySelector`), so the card's oracle is the evaluator's oracle.
+    """
+    from actionbank_env.core.coverage import GreedySelector
+
+    return GreedySelector().select(probs, k, base=base)
+
+
+def _percentiles(values: NDArray[np.float64]) -> dict[str, float]:
+    """p50, p90, p99 and the max of ``values`` (one partition of the data for the three quantiles)."""
+    p50, p90, p99 = np.quantile(values, (0.5, 0.9, 0.99))
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(np.max(values))}
 
 
 def _card_rng(world_seed: int, seed: int) -> np.random.Generator:
@@ -690,8 +692,6 @@ def world_card(
         The :class:`WorldCard`.
     """
     import time
-
-    from scipy.stats import spearmanr
 
     from actionbank_env.core.copywriting import OfflineCopywriter
     from actionbank_env.core.ground_truth import SEMANTIC_CONCEPTS, monotone_scores
@@ -758,6 +758,8 @@ def world_card(
     probes: list[dict[str, Any]] = []
     max_prob = float(probs.max())
     if cfg.ground_truth == "semantic":
+        from scipy.stats import spearmanr  # only the semantic probes need it (an import of a second or two)
+
         probe_rows: list[tuple[str, str, int]] = []
         for k, (phrases, _) in enumerate(SEMANTIC_CONCEPTS):
             probe_rows += [("exemplar", p, k) for p in phrases[:2]]
@@ -813,19 +815,9 @@ def world_card(
         best_lift=best_lift,
         interaction_share=share,
         single_best_share=single_share,
-        click_prob={
-            "p50": float(np.quantile(probs, 0.5)),
-            "p90": float(np.quantile(probs, 0.9)),
-            "p99": float(np.quantile(probs, 0.99)),
-            "max": float(probs.max()),
-        },
+        click_prob=_percentiles(probs),
         ctr_by_archetype=archetypes,
-        quintile_ratio={
-            "p50": float(np.quantile(text_ratio, 0.5)),
-            "p90": float(np.quantile(text_ratio, 0.9)),
-            "p99": float(np.quantile(text_ratio, 0.99)),
-            "max": float(text_ratio.max()),
-        },
+        quintile_ratio=_percentiles(text_ratio),
         probes=probes,
         examples=examples,
         random_bank_value=float(per_user_best.mean()),

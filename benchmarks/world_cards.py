@@ -4,6 +4,11 @@
     python -m benchmarks.world_cards --seeds 9001 --learnability --families mixture_of_experts --embedders minilm
     python -m benchmarks.world_cards --json world_cards.json
     python -m benchmarks.world_cards --learnability --families mixture_of_experts --embedders minilm --spectrum-power 0
+    python -m benchmarks.world_cards --summary --seeds 20000-20199 --families gmm --embedders hashing   # pass rate
+
+``--summary`` prints, per family x embedder, the pass rate of every check over the seeds and the distribution of
+each measured statistic (min / p1 / p50 / p99 / max) instead of one row per card, plus the mean seconds to build a
+world and to measure its card.
 
 Each card is measured on 2,000 fresh users x 2,000 fresh offline texts that are in neither reference sample
 (:func:`actionbank_env.evaluation.world_card`). The table shows every calibration target with its tolerance
@@ -43,6 +48,8 @@ def measure(
     overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """World cards (as dicts) of every allowed family x embedder x seed."""
+    import time
+
     from actionbank_env.core.world import World, WorldConfig
     from actionbank_env.evaluation import world_card
 
@@ -52,11 +59,22 @@ def measure(
             if family == "semantic" and embedder == "hashing":
                 continue  # refused: the semantic family needs a semantic embedder
             for seed in seeds:
+                start = time.perf_counter()
                 world = World.build(
                     WorldConfig(world_seed=seed, embedder=embedder, ground_truth=family, **(overrides or {}))
                 )
+                build_seconds = time.perf_counter() - start
                 card = world_card(world, learnability=learnability)
-                cards.append({"family": family, "embedder": embedder, "seed": seed, "card": card})
+                checks = " ".join(f"{c['name']}={c['measured']:.4g}" for c in card.checks)
+                print(
+                    f"[world_cards] {family} {embedder} {seed}: {'ok' if card.ok else 'FAIL'} {checks} "
+                    f"build {build_seconds:.1f}s card {card.seconds:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                cards.append(
+                    {"family": family, "embedder": embedder, "seed": seed, "build_seconds": build_seconds, "card": card}
+                )
     return cards
 
 
@@ -98,6 +116,40 @@ def table(cards: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary(cards: list[dict[str, Any]]) -> str:
+    """Per family x embedder: pass rate of each check and min / p1 / p50 / p99 / max of what it measured."""
+    import numpy as np
+
+    lines = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in cards:
+        groups.setdefault((row["family"], row["embedder"]), []).append(row)
+    for (family, embedder), rows in groups.items():
+        seeds = [r["seed"] for r in rows]
+        n_ok = sum(r["card"].ok for r in rows)
+        lines.append(
+            f"{family} / {embedder}: {len(rows)} world seeds ({min(seeds)}-{max(seeds)}), every check passed on "
+            f"{n_ok} ({n_ok / len(rows):.1%}); mean seconds: world build "
+            f"{np.mean([r['build_seconds'] for r in rows]):.2f}, card {np.mean([r['card'].seconds for r in rows]):.2f}"
+        )
+        lines.append(
+            f"  {'check':<24}{'target':>8}{'rule':>6}{'pass':>8}{'min':>9}{'p1':>9}{'p50':>9}{'p99':>9}{'max':>9}  failing seeds"
+        )
+        names = [c["name"] for c in rows[0]["card"].checks]
+        for name in names:
+            found = [(r["seed"], next(c for c in r["card"].checks if c["name"] == name)) for r in rows]
+            values = np.array([c["measured"] for _, c in found])
+            passed = np.array([c["ok"] for _, c in found])
+            q = np.quantile(values, (0.0, 0.01, 0.5, 0.99, 1.0))
+            failing = [s for (s, c) in found if not c["ok"]]
+            lines.append(
+                f"  {name:<24}{found[0][1]['target']:>8.3g}{found[0][1]['tolerance']:>6}{passed.mean():>8.1%}"
+                + "".join(f"{v:>9.4f}" for v in q)
+                + f"  {failing[:10]}"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the table (and optionally write every card as JSON); exit 1 if a check fails."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -106,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedders", type=lambda s: tuple(s.split(",")), default=EMBEDDERS)
     parser.add_argument("--learnability", action="store_true", help="also fit the well-specified model (slow)")
     parser.add_argument("--json", type=Path, help="write every card here")
+    parser.add_argument("--summary", action="store_true", help="pass rates and distributions instead of the table")
     parser.add_argument("--spectrum-power", type=float, help="override WorldConfig.spectrum_power (e.g. 0: whitened)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = {} if args.spectrum_power is None else {"spectrum_power": args.spectrum_power}
     cards = measure(args.families, args.embedders, args.seeds, learnability=args.learnability, overrides=overrides)
-    print(table(cards))
+    print(summary(cards) if args.summary else table(cards))
     if args.json is not None:
         from actionbank_env.core.io import atomic_write_json
 

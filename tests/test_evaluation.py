@@ -221,3 +221,22 @@ def test_gain_diagnostics_curse_ratio() -> None:
     assert math.isnan(gain_diagnostics(None, None, 0.1, 0.2).curse_ratio)
     assert math.isnan(gain_diagnostics(0.1, 0.2, 0.1, 0.1).curse_ratio)  # nothing realised: undefined
     json.dumps(cursed.to_dict())
+
+
+def test_world_card_oracle_is_the_plain_facility_location_greedy() -> None:
+    # The card picks its oracle with the designers' lazy GreedySelector; it must pick what the plain greedy on
+    # the mean over users of the row-wise best picks (the card's former loop, kept here as the reference).
+    from actionbank_env.evaluation import _greedy_bank
+
+    rng = np.random.default_rng(4)
+    probs = rng.beta(0.5, 8.0, size=(300, 120))
+    for base in (None, probs[:, :5].max(axis=1)):
+        best = np.zeros(300) if base is None else base.copy()
+        expected = []
+        for _ in range(12):
+            gains = np.maximum(probs, best[:, None]).mean(axis=0)
+            gains[expected] = -np.inf
+            j = int(np.argmax(gains))
+            expected.append(j)
+            best = np.maximum(best, probs[:, j])
+        assert _greedy_bank(probs, 12, base=base).tolist() == expected

@@ -12,7 +12,13 @@ from actionbank_env._validation import check_bool, check_choice, check_component
 from actionbank_env.core.actions import ActionBank, ActionCatalog
 from actionbank_env.core.copywriting import CopyBrief, Copywriter, OfflineCopywriter
 from actionbank_env.core.embedders import EMBEDDERS, Embedder, make_embedder
-from actionbank_env.core.ground_truth import GROUND_TRUTHS, GroundTruth, GroundTruthConfig, build_ground_truth
+from actionbank_env.core.ground_truth import (
+    GROUND_TRUTHS,
+    GroundTruth,
+    GroundTruthConfig,
+    build_ground_truth,
+    extra_calibration_texts,
+)
 from actionbank_env.core.users import UserBatch, UserPopulation
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext
@@ -217,17 +223,27 @@ class World:
             )
         copywriter = copywriter or OfflineCopywriter()
         population = population or UserPopulation()
-        text_rng, user_rng, truth_rng, bank_rng, company_text_rng = spawn_generators(config.world_seed, 5)
+        # Streams by index (a sixth leaves the first five as they were): the gmm family's extra calibration texts
+        # come from the sixth, so the other families' worlds do not change with it.
+        text_rng, user_rng, truth_rng, bank_rng, company_text_rng, calibration_rng = spawn_generators(
+            config.world_seed, 6
+        )
         n_texts = config.reference_text_count
         truth_texts = tuple(copywriter.write(n_texts, rng=text_rng))
         # The company's sample: an independent draw that shares no text with the ground truth's.
         reference_texts = tuple(copywriter.write(n_texts, rng=company_text_rng, exclude=truth_texts))
+        n_extra = extra_calibration_texts(config.ground_truth, n_texts)
+        calibration_texts = tuple(
+            copywriter.write(n_extra, rng=calibration_rng, exclude=truth_texts + reference_texts) if n_extra else ()
+        )
         initial_texts = copywriter.write(config.initial_actions, rng=bank_rng, brief=CopyBrief(mode="explore"))
         all_embeddings = np.asarray(
-            embedder.embed(list(truth_texts) + list(reference_texts) + list(initial_texts)), dtype=np.float32
+            embedder.embed(list(truth_texts) + list(reference_texts) + list(initial_texts) + list(calibration_texts)),
+            dtype=np.float32,
         )
         truth_embeddings = all_embeddings[: len(truth_texts)]
         reference_embeddings = all_embeddings[len(truth_texts) : len(truth_texts) + len(reference_texts)].copy()
+        calibration_embeddings = all_embeddings[len(all_embeddings) - len(calibration_texts) :]
         reference_users = population.sample(config.n_reference_users, rng=user_rng).features
         ground_truth = build_ground_truth(
             config.ground_truth,
@@ -237,6 +253,7 @@ class World:
             reference_embeddings=truth_embeddings,
             embed=embedder.embed,
             feature_names=population.feature_names,
+            calibration_embeddings=calibration_embeddings,
         )
         catalog = ActionCatalog()
         initial_bank = catalog.bank(initial_texts, embedder, origin="initial", iteration=0)
@@ -249,7 +266,7 @@ class World:
             reference_embeddings=reference_embeddings,
             initial_bank=initial_bank,
             catalog=catalog,
-            ground_truth_reference_texts=truth_texts,
+            ground_truth_reference_texts=truth_texts + calibration_texts,
         )
 
     @property

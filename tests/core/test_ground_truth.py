@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actionbank_env.core.embedders import HashingEmbedder
-from actionbank_env.core.ground_truth import GroundTruthConfig, MixtureOfExperts, interaction_share
+from actionbank_env.core.ground_truth import GaussianMixture, GroundTruthConfig, MixtureOfExperts, interaction_share
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.errors import ConfigError
 from actionbank_env.evaluation import CARD_TOLERANCES, REALISM_BOUNDS, _quintile_ratios, world_card
@@ -61,8 +61,38 @@ def _assert_card_within_tolerance(world: World, **card_kwargs: int) -> None:
 @given(world_seed=st.integers(0, 2**31 - 1))
 def test_world_card_matches_the_parameters_on_fresh_texts_hashing(family: str, world_seed: int) -> None:
     # The default reference sample sizes: the calibration holds out of sample, on texts in no reference sample.
+    # The card's default 2,000 x 2,000: on 1,000 texts its own sampling error of the interaction share is ~0.02
+    # (world seed 2**31 - 2 measured 0.799 on 1,000 texts, 0.821-0.822 on 3,000 fresh texts and users).
     world = World.build(WorldConfig(world_seed=world_seed, embedder="hashing", ground_truth=family))
-    _assert_card_within_tolerance(world, n_users=1500, n_texts=1000)
+    _assert_card_within_tolerance(world)
+
+
+@pytest.mark.parametrize(("family", "world_seed"), [("gmm", 2612), ("mixture_of_experts", 2**31 - 2)])
+def test_world_card_holds_on_the_seeds_hypothesis_found(family: str, world_seed: int) -> None:
+    # gmm 2612 had a best lift of 1.75 for 2.0 when calibrated on 256 held-out texts (1.93 on 2,048); the mixture
+    # of experts seed failed only the card's own sampling error on 1,000 texts.
+    world = World.build(WorldConfig(world_seed=world_seed, embedder="hashing", ground_truth=family))
+    _assert_card_within_tolerance(world)
+
+
+def test_gmm_calibrates_on_its_own_extra_held_out_texts_and_no_other_family_draws_them() -> None:
+    gmm, moe = hashing_world(ground_truth="gmm"), hashing_world()
+    n_ref = gmm.config.reference_text_count
+    extra = GaussianMixture.extra_calibration_texts(n_ref)
+    assert extra == GaussianMixture.CALIBRATION_TEXTS - n_ref // 2 > 0
+    assert len(gmm.ground_truth_reference_texts) == n_ref + extra  # excluded from the card's fresh texts
+    assert len(set(gmm.ground_truth_reference_texts)) == n_ref + extra
+    assert not set(gmm.ground_truth_reference_texts) & set(gmm.reference_texts)  # never the company's texts
+    assert len(moe.ground_truth_reference_texts) == n_ref  # the other families' worlds are unchanged
+    assert moe.ground_truth_reference_texts == gmm.ground_truth_reference_texts[:n_ref]
+    with pytest.raises(ConfigError, match=re.escape("calibration_embeddings must have 128 columns")):
+        GaussianMixture(
+            gmm.config.ground_truth_config(),
+            rng=np.random.default_rng(0),
+            reference_users=gmm.sample_users(64, rng=np.random.default_rng(1)).features,
+            reference_embeddings=gmm.reference_embeddings[:64],
+            calibration_embeddings=np.ones((4, 5)),
+        )
 
 
 @pytest.mark.parametrize(
