@@ -11,6 +11,12 @@ Run (the README table):
 
     python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --jobs 2 --out benchmarks/ope_minilm1000.json
 
+Issue 17's Must show (the default logger only; prints the best estimator with >= 85 % coverage, its RMSE
+ratio to DM's with a paired bootstrap interval, and the clicks' noise floor):
+
+    python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --loggers linucb_default --jobs 2 \
+        --out benchmarks/ope_minilm1000_default.json
+
 Seeds 1000-1009 are used by no test and by no development run (development used 0-9 with the hashing
 embedder).
 """
