@@ -54,7 +54,10 @@ class GenerativeConfig:
             least valuable actions under the model (by marginal value) are retired. ``None``: the new bank is
             the current bank plus the new actions (nothing is ever dropped).
         diversity_weight: Penalty per unit of maximal cosine similarity of a candidate to the bank and to the
-            actions already chosen.
+            actions already chosen (relative to the best single-candidate gain: see
+            :mod:`actionbank_env.core.coverage`). The default 0.5 beat 0.15 in the paired designer measurement
+            (``benchmarks/DESIGNERS.md``): texts unlike the bank cover users it serves badly, which a reward model
+            fitted on ~30 served texts ranks weakly.
         use_uncertainty: Select on an optimistic score r̂ + ``uncertainty_weight`` * std (needs a model with
             ``predict_with_uncertainty``: ``bayesian_bilinear``, ``bayesian_neural``, ``gaussian_process``).
         uncertainty_weight: Weight of the predictive standard deviation.
@@ -90,7 +93,7 @@ class GenerativeConfig:
     action_pool_size: int = 2000
     action_bank_size: int = 10
     max_bank_size: int | None = None
-    diversity_weight: float = 0.15
+    diversity_weight: float = 0.5
     use_uncertainty: bool = False
     uncertainty_weight: float = 0.1
     uncertainty_shortlist: int = 200

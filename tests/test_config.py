@@ -75,6 +75,7 @@ def test_a_version_1_file_reads_as_the_settings_it_ran_with() -> None:
         "campaign_batch_size": 64,
         "designer.reward_model.n_estimators": 200,
         "designer.reward_model.num_leaves": 31,
+        "designer.diversity_weight": 0.15,
     }
     assert old == SimulationConfig.from_settings(recorded)
     assert old.run.seed == 3 and old.world.embedder == "hashing" and old.campaign.users_per_iteration == 1000
