@@ -11,6 +11,12 @@ Run (the README table):
 
     python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --jobs 2 --out benchmarks/ope_minilm1000.json
 
+Issue 17's Must show (the default logger only; prints the best estimator with >= 85 % coverage, its RMSE
+ratio to DM's with a paired bootstrap interval, and the clicks' noise floor):
+
+    python -m benchmarks.bench_ope --embedder minilm --seeds 1000-1009 --loggers linucb_default --jobs 2 \
+        --out benchmarks/ope_minilm1000_default.json
+
 Seeds 1000-1009 are used by no test and by no development run (development used 0-9 with the hashing
 embedder).
 """
@@ -19,9 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +41,7 @@ from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.evaluation import policy_value
 from actionbank_env.ope import BanditData, OPEConfig, estimate_all
 from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
+from actionbank_env.ope.posterior import estimate_with_posterior
 from actionbank_env.registry import make_agent, make_designer, make_reward_model
 
 #: What a default ``actionbank simulate`` uses (LinUCB's alpha and PCA, campaign batch, designer settings).
@@ -58,18 +66,33 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def run_trial(
-    world: World,
-    logger: str,
-    seed: int,
-    *,
-    n_users: int,
-    n_folds: int,
-    designer_params: dict[str, Any],
-    ope_config: OPEConfig,
-    cluster_grid: tuple[int, ...] = (),
-) -> dict[str, Any]:
-    """One logged campaign, one proposal, every estimate and the truth."""
+@dataclass
+class Trial:
+    """One logged campaign and the designer's proposal: everything an estimator may see, and the truth.
+
+    Attributes:
+        world: The world. logger: The logging policy's label. seed: The trial's seed.
+        result: The campaign (its log and deployed value). bank: The logged bank. new_bank: The proposed bank.
+        proposal: The designer's proposal. data: The log as :class:`BanditData` (with the recorded logger
+            distributions). reference: The unlabelled texts' embeddings a reward model may use (the
+            designer's candidate pool and both banks). design_seconds: The designer's time.
+    """
+
+    world: World
+    logger: str
+    seed: int
+    result: Any
+    bank: Any
+    new_bank: Any
+    proposal: Any
+    data: BanditData
+    reference: np.ndarray
+    design_seconds: float
+    ope_seq: np.random.SeedSequence
+
+
+def prepare_trial(world: World, logger: str, seed: int, *, n_users: int, designer_params: dict[str, Any]) -> Trial:
+    """Log one campaign of the world's initial bank with ``logger`` and let the designer propose the next bank."""
     agent_seq, click_seq, user_seq, designer_seq, ope_seq = np.random.SeedSequence([seed, 17]).spawn(5)
     name, params = LOGGERS[logger]
     users = world.sample_users(n_users, rng=np.random.default_rng(user_seq))
@@ -94,7 +117,6 @@ def run_trial(
     proposal = designer.propose([log], bank, rng=np.random.default_rng(designer_seq.spawn(1)[0]))
     design_seconds = time.perf_counter() - start
     new_bank = world.new_catalog().bank(proposal.texts, world.embedder, origin="proposal", iteration=2)
-    model = proposal.reward_model
     data = BanditData(
         users=log.users,
         actions=log.columns["action_index"],
@@ -105,6 +127,35 @@ def run_trial(
         logging_probs=agent.logging_probs,
         mean_logging_probs=agent.mean_logging_probs,
     )
+    parts = [bank.embeddings, new_bank.embeddings]
+    if proposal.candidates is not None:
+        parts.append(proposal.candidates.embeddings)
+    reference = np.concatenate([np.asarray(e, dtype=np.float32) for e in parts])
+    return Trial(world, logger, seed, result, bank, new_bank, proposal, data, reference, design_seconds, ope_seq)
+
+
+def run_trial(
+    world: World,
+    logger: str,
+    seed: int,
+    *,
+    n_users: int,
+    n_folds: int,
+    designer_params: dict[str, Any],
+    ope_config: OPEConfig,
+    cluster_grid: tuple[int, ...] = (),
+    bayes_model: str = "bayesian_bilinear",
+) -> dict[str, Any]:
+    """One logged campaign, one proposal, every estimate and the truth."""
+    trial = prepare_trial(world, logger, seed, n_users=n_users, designer_params=designer_params)
+    bank, new_bank, data, result, model = (
+        trial.bank,
+        trial.new_bank,
+        trial.data,
+        trial.result,
+        trial.proposal.reward_model,
+    )
+    log, design_seconds, ope_seq = result.log, trial.design_seconds, trial.ope_seq
     reference = np.concatenate([bank.embeddings, new_bank.embeddings])
 
     def factory(rng: np.random.Generator) -> Any:
@@ -136,7 +187,21 @@ def run_trial(
                 estimates[k] = v  # what `actionbank ope` computes from a run folder
             elif k in ("mips", "snmips", "mdr") or (variant == "balanced" and k in ("ips", "snips", "dr")):
                 estimates[f"{k}[{variant}]"] = v
+    # The Bayesian bilinear reward model, fitted on every logged row with the designer's unlabelled texts
+    # (its pool and both banks) as reference: its posterior, not cross-fitting, carries its error.
+    bayes_seq = np.random.SeedSequence([seed, 17, 2])
+    fit_rng, draw_rng = (np.random.default_rng(s) for s in bayes_seq.spawn(2))
+    start = time.perf_counter()
+    bayes = make_reward_model(bayes_model, rng=fit_rng, reference_embeddings=trial.reference)
+    bayes.fit(data.users, np.asarray(data.embeddings, np.float32)[data.actions], data.clicks)
+    estimates.update(estimate_with_posterior(bayes, variants["logged"], policy, config=ope_config, rng=draw_rng))
+    bayes_seconds = time.perf_counter() - start
     truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, policy.probs)
+    # The clicks' own noise: the logged clicks against their exact expectations (the floor of any estimator
+    # that reads them: sd of the mean click given the users and served actions).
+    served_truth = np.asarray(world.ground_truth.click_prob(data.users, bank.embeddings))[
+        np.arange(data.n_rounds), data.actions
+    ]
     designer_truth = policy_value(world.ground_truth, data.users, new_bank.embeddings, insample.probs)
     new_ids = set(new_bank.ids) - set(bank.ids)
     served_new = float(policy.probs[:, [j for j, a in enumerate(new_bank.ids) if a in new_ids]].sum(axis=1).mean())
@@ -150,6 +215,9 @@ def run_trial(
         "logged_ctr": log.ctr,
         "share_of_users_on_new_texts": served_new,
         "design_seconds": design_seconds,
+        "bayes_seconds": bayes_seconds,
+        "click_noise_sd": float(np.sqrt(np.sum(served_truth * (1.0 - served_truth))) / data.n_rounds),
+        "click_noise": float(data.clicks.mean() - served_truth.mean()),
         "estimates": {k: v.to_dict() for k, v in estimates.items()},
     }
     for n_clusters in cluster_grid:
@@ -193,7 +261,7 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
                 + "  ".join(
                     f"{k} {v['value'] - r['truth']:+.4f}"
                     for k, v in r["estimates"].items()
-                    if "[" not in k and "_c" not in k
+                    if "[" not in k and not re.search(r"_c\d+$", k)
                 )
                 + f"  ({time.perf_counter() - start:.1f} s)",
                 file=sys.stderr,
@@ -203,24 +271,31 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per logger and estimator: bias, RMSE, coverage and mean interval width over the trials."""
+    """Per logger and estimator: bias, RMSE, coverage and mean interval width over the trials, and the RMSE's
+    ratio to the direct method's (with a 95 % percentile bootstrap over trials, resampled in pairs)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for logger in dict.fromkeys(r["logger"] for r in rows):
         sub = [r for r in rows if r["logger"] == logger]
         names = list(sub[0]["estimates"])
         table: dict[str, dict[str, float]] = {}
+        truth = np.array([r["truth"] for r in sub])
+        dm_sq = np.square(np.array([r["estimates"]["dm"]["value"] for r in sub]) - truth)
+        # Trials resampled together for every estimator (paired by world seed): the RMSE ratio's interval.
+        boot = np.random.default_rng(0).integers(0, len(sub), size=(10_000, len(sub)))
         for name in names:
             est = np.array([r["estimates"][name]["value"] for r in sub])
             low = np.array([r["estimates"][name]["ci_low"] for r in sub])
             high = np.array([r["estimates"][name]["ci_high"] for r in sub])
-            truth = np.array([r["truth"] for r in sub])
             err = est - truth
+            ratio_draws = np.sqrt(np.mean(err[boot] ** 2, axis=1) / np.maximum(np.mean(dm_sq[boot], axis=1), 1e-300))
             table[name] = {
                 "bias": float(np.mean(err)),
                 "rmse": float(np.sqrt(np.mean(err**2))),
                 "coverage": float(np.mean((low <= truth) & (truth <= high))),
                 "mean_width": float(np.mean(high - low)),
                 "n_trials": len(sub),
+                "rmse_ratio_to_dm": float(np.sqrt(np.mean(err**2) / max(float(np.mean(dm_sq)), 1e-300))),
+                "rmse_ratio_to_dm_ci95": [float(q) for q in np.quantile(ratio_draws, [0.025, 0.975])],
             }
         claim = np.array([r["designer_claim"] - r["designer_policy_truth"] for r in sub])
         table["designer_claim"] = {  # the designer's in-sample DM of its own greedy policy (no interval)
@@ -231,6 +306,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
             "n_trials": len(sub),
         }
         table["_truth"] = {"mean": float(np.mean([r["truth"] for r in sub]))}
+        if all("click_noise_sd" in r for r in sub):
+            noise = np.array([r["click_noise"] for r in sub])
+            table["_floor"] = {  # the clicks' noise: expected (RMS of its sd) and realised (RMS of ȳ - E[ȳ])
+                "expected_rmse": float(np.sqrt(np.mean([r["click_noise_sd"] ** 2 for r in sub]))),
+                "realised_rmse": float(np.sqrt(np.mean(noise**2))),
+            }
         out[logger] = table
     return out
 
@@ -238,7 +319,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
 #: Rows of the README table: what ``actionbank ope`` computes from a run folder, then MIPS with the logger's
 #: recorded (campaign-averaged) distribution, then the designer's own in-sample claim.
 README_ROWS = ("dm", "ips", "snips", "dr", "switch_dr", "dr_os", "mips", "snmips", "mdr", "mips[balanced]",
-               "snmips[balanced]", "designer_claim")  # fmt: skip
+               "snmips[balanced]", "bayes_dm", "bayes_cdm", "bayes_dr", "bayes_switch_dr", "bayes_dr_os", "bayes_mdr",
+               "designer_claim")  # fmt: skip
 
 
 def markdown(summary: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -256,6 +338,33 @@ def markdown(summary: dict[str, dict[str, dict[str, float]]]) -> str:
             cells.append(f"{s['bias']:+.3f} / {s['rmse']:.3f} / {coverage}")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines.append("| mean truth | " + " | ".join(f"{summary[g]['_truth']['mean']:.3f}" for g in loggers) + " |")
+    if all("_floor" in summary[g] for g in loggers):
+        cells = [
+            f"{summary[g]['_floor']['expected_rmse']:.4f} ({summary[g]['_floor']['realised_rmse']:.4f})"
+            for g in loggers
+        ]
+        lines.append("| click-noise floor: RMSE expected (realised) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def must_show(summary: dict[str, dict[str, dict[str, Any]]], *, min_coverage: float = 0.85) -> str:
+    """Per logger, the lowest-RMSE estimator whose intervals covered the truth in >= ``min_coverage`` of the
+    trials, with its RMSE ratio to the direct method's (issue 17's Must show: <= 0.5 and >= 85 %)."""
+    lines = []
+    for logger, table in summary.items():
+        ok = {k: v for k, v in table.items() if "rmse_ratio_to_dm" in v and v["coverage"] >= min_coverage}
+        if not ok:
+            lines.append(f"{logger}: no estimator covered the truth in >= {min_coverage:.0%} of the trials")
+            continue
+        name = min(ok, key=lambda k: ok[k]["rmse"])
+        s = ok[name]
+        low, high = s["rmse_ratio_to_dm_ci95"]
+        floor = table.get("_floor", {}).get("expected_rmse", float("nan"))
+        lines.append(
+            f"{logger}: best {name}: RMSE {s['rmse']:.4f} = {s['rmse_ratio_to_dm']:.2f}x dm's {table['dm']['rmse']:.4f} "
+            f"(95 % CI {low:.2f}-{high:.2f}), coverage {s['coverage']:.0%}; click-noise floor {floor:.4f} "
+            f"= {floor / table['dm']['rmse']:.2f}x dm's"
+        )
     return "\n".join(lines)
 
 
@@ -285,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-from", default=None, help="print the table of an earlier --out JSON and exit")
     args = parser.parse_args(argv)
     if args.table_from:
-        print(markdown(json.loads(Path(args.table_from).read_text())["summary"]))
+        stored = json.loads(Path(args.table_from).read_text())["summary"]
+        print(markdown(stored))
+        print(must_show(stored))
         return 0
     loggers = [s for s in args.loggers.split(",") if s]
     unknown = [s for s in loggers if s not in LOGGERS]
@@ -310,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(_seed_rows(job))
     summary = summarise(rows)
     print(markdown(summary))
+    print(must_show(summary))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         payload = {"argv": sys.argv, "ope_config": asdict(ope_config), "summary": summary, "rows": rows}

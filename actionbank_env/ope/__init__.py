@@ -3,6 +3,8 @@
 - :mod:`~actionbank_env.ope.data`: :class:`BanditData` (the log) and :class:`TargetPolicy` (pi over a bank).
 - :mod:`~actionbank_env.ope.estimators`: DM, IPS, SNIPS, DR, switch-DR, DR-os, MIPS, SN-MIPS and marginal DR
   with analytic or bootstrap intervals.
+- :mod:`~actionbank_env.ope.posterior`: the direct method under a Bayesian reward model's posterior
+  (``bayes_dm``), its level-calibrated form (``bayes_cdm``) and the DR family on that model.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def _check_distribution(name: str, probs: Any, n_rows: int, n_actions: int) -> N
                 f"{sums[bad[0]]!r} in row {int(bad[0])}."
             )
     probs.setflags(write=False)
-    return probs
+    out: NDArray[np.float64] = probs
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,7 +264,8 @@ class ActionClusters:
     def assign(self, embeddings: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
         """Cluster of each embedding: that of its most similar logged action (cosine), shape (m,)."""
         unit = _unit_rows(np.asarray(embeddings, dtype=np.float64))
-        return self.logged_labels[np.argmax(unit @ self._unit.T, axis=1)]
+        labels: NDArray[np.int64] = self.logged_labels[np.argmax(unit @ self._unit.T, axis=1)]
+        return labels
 
 
 def _cluster_mass(probs: NDArray[np.float64], labels: NDArray[np.int64], n_clusters: int) -> NDArray[np.float64]:

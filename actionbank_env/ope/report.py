@@ -23,6 +23,7 @@ from actionbank_env.ope.policies import crossfit_greedy_policy
 
 if TYPE_CHECKING:
     from actionbank_env.core.ground_truth import GroundTruth
+    from actionbank_env.ope.posterior import PosteriorRewardModel
     from actionbank_env.protocols import RewardModel
 
 __all__ = ["OPEReport", "evaluate_policy", "evaluate_greedy_bank"]
@@ -61,13 +62,13 @@ class OPEReport:
 
     def table(self) -> str:
         """A plain-text table: estimator, estimate, interval, truth, error."""
-        head = f"{'estimator':<10} {'estimate':>9} {'95% interval':>21} {'truth':>8} {'error':>8}"
+        head = f"{'estimator':<16} {'estimate':>9} {'95% interval':>21} {'truth':>8} {'error':>8}"
         lines = [f"policy: {self.policy}  ({self.n_rounds} logged rows)", head, "-" * len(head)]
         for name, e in self.estimates.items():
             interval = f"[{e.ci_low:.4f}, {e.ci_high:.4f}]"
             truth = f"{self.truth:8.4f}" if np.isfinite(self.truth) else f"{'n/a':>8}"
             error = f"{e.value - self.truth:+8.4f}" if np.isfinite(self.truth) else f"{'n/a':>8}"
-            lines.append(f"{name:<10} {e.value:9.4f} {interval:>21} {truth} {error}")
+            lines.append(f"{name:<16} {e.value:9.4f} {interval:>21} {truth} {error}")
         if "share_on_new_actions" in self.info:
             lines.append(f"target probability on texts the log never served: {self.info['share_on_new_actions']:.1%}")
         return "\n".join(lines)
@@ -84,10 +85,13 @@ def evaluate_policy(
     estimators: Sequence[str] | None = None,
     rng: np.random.Generator,
     info: dict[str, Any] | None = None,
+    posterior_model: PosteriorRewardModel | None = None,
 ) -> OPEReport:
     """Every estimator of ``policy`` from ``data`` and, given the ground truth, the policy's true value.
 
-    Model-based estimators are left out when no predictions are given.
+    Model-based estimators are left out when no predictions are given. With ``posterior_model`` (a Bayesian
+    reward model fitted on ``data``), the estimators of :data:`~actionbank_env.ope.posterior.BAYES_ESTIMATORS`
+    are added (its posterior carries the model's error into their intervals).
     """
     from actionbank_env.evaluation import policy_value
 
@@ -103,6 +107,10 @@ def evaluate_policy(
         estimators=estimators,
         rng=rng,
     )
+    if posterior_model is not None:
+        from actionbank_env.ope.posterior import estimate_with_posterior
+
+        estimates.update(estimate_with_posterior(posterior_model, data, policy, config=config, rng=rng.spawn(1)[0]))
     truth = (
         policy_value(ground_truth, data.users, policy.embeddings, policy.probs)
         if ground_truth is not None
@@ -124,14 +132,21 @@ def evaluate_greedy_bank(
     n_folds: int = 5,
     rng: np.random.Generator,
     name: str = "greedy reward model over the bank",
+    posterior_factory: Callable[[np.random.Generator], Any] | None = None,
 ) -> OPEReport:
     """Estimate a bank's value as a designer uses it: each user gets its best action under a reward model.
 
     The reward model is cross-fitted (:func:`~actionbank_env.ope.policies.crossfit_greedy_policy`): a model
     fitted on the evaluated rows would make the policy depend on their clicks and bias every estimate.
+    ``posterior_factory`` (an unfitted Bayesian reward model from a generator, e.g. ``bayesian_bilinear``) is
+    fitted on every logged row and adds the posterior estimators (see :func:`evaluate_policy`).
     """
     fit_rng, est_rng = rng.spawn(2)
     cross = crossfit_greedy_policy(model_factory, data, embeddings, action_ids, n_folds=n_folds, rng=fit_rng, name=name)
+    posterior_model = None
+    if posterior_factory is not None:
+        posterior_model = posterior_factory(est_rng.spawn(1)[0])
+        posterior_model.fit(data.users, np.asarray(data.embeddings, np.float32)[data.actions], data.clicks)
     return evaluate_policy(
         data,
         cross.policy,
@@ -141,4 +156,5 @@ def evaluate_greedy_bank(
         config=config,
         rng=est_rng,
         info={"n_folds": n_folds},
+        posterior_model=posterior_model,
     )

@@ -47,6 +47,10 @@ def test_ope_prints_the_table_and_writes_ope_json(run_dir: Path, capsys: pytest.
     assert report["truth"] == pytest.approx(simulate["truth"], rel=1e-9)
     for name, row in simulate["estimates"].items():
         assert report["estimates"][name]["value"] == pytest.approx(row["value"], rel=1e-6, abs=1e-9), name
+    # `actionbank ope` adds the Bayesian posterior estimators (simulate leaves them out to keep its cost).
+    assert "bayes_cdm" not in simulate["estimates"] and "bayes_cdm" in out
+    cdm = report["estimates"]["bayes_cdm"]
+    assert cdm["ci_low"] < cdm["value"] < cdm["ci_high"] and "covers_truth" in cdm
 
 
 def test_ope_of_another_bank_and_of_an_agent(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
