@@ -59,11 +59,8 @@ class PosteriorRewardModel(Protocol):
 def _draw_logits(
     model: Any, users: NDArray[np.float64], embeddings: NDArray[np.float32], n_samples: int, rng: np.random.Generator
 ) -> NDArray[np.float64]:
-    """Posterior logit draws (S, n, K): the model's batched sampler when it has one, else ``sample_logits``."""
-    sampler = getattr(model, "sample_logits_batched", None)
-    if not callable(sampler):
-        sampler = model.sample_logits
-    return np.asarray(sampler(users, embeddings, n_samples, rng=rng), dtype=np.float64)
+    """Posterior logit draws (S, n, K) from the model's ``sample_logits``."""
+    return np.asarray(model.sample_logits(users, embeddings, n_samples, rng=rng), dtype=np.float64)
 
 
 def _check_model(model: Any) -> None:

@@ -55,15 +55,6 @@ def _target(data: BanditData, new: np.ndarray) -> TargetPolicy:
     return TargetPolicy.from_actions(pick, new.astype(np.float64), tuple(f"N{i}" for i in range(new.shape[0])))
 
 
-def test_batched_draws_equal_the_models_sample_logits() -> None:
-    truth, logged, new = _world(0)
-    data = _log(truth, logged, 600, np.random.default_rng(1))
-    model = _fit(data, np.vstack([logged, new]), 2, prior_selection="fixed")
-    a = model.sample_logits(data.users[:50], new, 7, rng=np.random.default_rng(3))
-    b = model.sample_logits_batched(data.users[:50], new, 7, rng=np.random.default_rng(3))
-    np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
-
-
 def test_posterior_dm_is_the_models_value_with_a_credible_interval() -> None:
     truth, logged, new = _world(0)
     data = _log(truth, logged, 800, np.random.default_rng(1))
