@@ -22,20 +22,9 @@ from actionbank_env.results import (
     SUMMARY_FILE,
     iteration_file,
 )
+from tests.worlds import TINY_SETTINGS
 
-TINY = {
-    "embedder": "hashing",
-    "users_per_iteration": 150,
-    "iterations": 2,
-    "initial_actions": 5,
-    "designer.action_pool_size": 40,
-    "designer.reward_model": "linear",
-    "evaluation_users": 200,
-    "report": False,
-    "tensorboard": False,
-    "threads": 1,
-    "ope": False,
-}
+TINY = {**TINY_SETTINGS, "ope": False}
 SEEDS = (0, 1, 2)
 DESIGNERS = ("generative", "random", "keep")
 GENERATIVE = "generative[reward_model=linear]"

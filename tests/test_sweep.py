@@ -28,19 +28,9 @@ from actionbank_env.sweep import (
     sweep_main,
     typed_settings,
 )
+from tests.worlds import TINY_SETTINGS
 
-TINY = {
-    "embedder": "hashing",
-    "users_per_iteration": 150,
-    "iterations": 2,
-    "initial_actions": 5,
-    "designer.action_pool_size": 40,
-    "designer.reward_model": "linear",
-    "evaluation_users": 200,
-    "report": False,
-    "tensorboard": False,
-    "threads": 1,
-}
+TINY = TINY_SETTINGS
 GRID = {"designer": ("generative", "keep")}
 SEEDS = (0, 1)
 

@@ -8,6 +8,20 @@ from typing import Any
 from actionbank_env.core.embedders import SentenceTransformerEmbedder
 from actionbank_env.core.world import World, WorldConfig
 
+#: The smallest full simulation the sweep and benchmark tests run (settings keys, hashing world).
+TINY_SETTINGS: dict[str, Any] = {
+    "embedder": "hashing",
+    "users_per_iteration": 150,
+    "iterations": 2,
+    "initial_actions": 5,
+    "designer.action_pool_size": 40,
+    "designer.reward_model": "linear",
+    "evaluation_users": 200,
+    "report": False,
+    "tensorboard": False,
+    "threads": 1,
+}
+
 
 @lru_cache(maxsize=8)
 def hashing_world(world_seed: int = 0, initial_actions: int = 10, ground_truth: str = "mixture_of_experts") -> World:
