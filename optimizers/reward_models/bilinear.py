@@ -137,14 +137,51 @@ class _Design:
         self.clicks, self.weights = self.clicks[order], self.weights[order]
         self.starts = np.flatnonzero(np.r_[True, self.action[1:] != self.action[:-1]])
         self.groups = self.action[self.starts]  # the actions present, ascending
-        self.psi_outer = (self.psi[:, :, None] * self.psi[:, None, :]).reshape(self.psi.shape[0], -1)
+        # Built once per design, used by every Newton step of every fit on it (a CV fold is fitted for each
+        # grid point): each row's action basis, and the upper triangles of φφᵀ per row and ψψᵀ per present text.
+        self.psi_rows = self.psi[self.action]
+        d_phi, d_psi = self.phi.shape[1], self.psi.shape[1]
+        self._phi_pairs = np.triu_indices(d_phi)
+        self._psi_pairs = np.triu_indices(d_psi)
+        self.phi_sym = self.phi[:, self._phi_pairs[0]] * self.phi[:, self._phi_pairs[1]]  # (n, d_phi(d_phi+1)/2)
+        present = self.psi[self.groups]
+        self.psi_sym = present[:, self._psi_pairs[0]] * present[:, self._psi_pairs[1]]  # (K_present, ...)
+        self._hess_index = _symmetric_kron_index(d_phi, d_psi)
 
     def subset(self, rows: NDArray[np.bool_]) -> _Design:
         return _Design(self.phi[rows], self.psi, self.action[rows], self.clicks[rows], self.weights[rows])
 
     def logits(self, m: NDArray[np.float64]) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = np.einsum("ij,ij->i", self.phi @ m, self.psi[self.action])
+        out: NDArray[np.float64] = np.einsum("ij,ij->i", self.phi @ m, self.psi_rows)
         return out
+
+
+def _pair_index(d: int) -> NDArray[np.int64]:
+    """(d, d) position of entry (i, j) of a symmetric d x d matrix in its row-major upper triangle."""
+    rows, cols = np.triu_indices(d)
+    index = np.empty((d, d), dtype=np.int64)
+    index[rows, cols] = np.arange(rows.size)
+    index[cols, rows] = np.arange(rows.size)
+    return index
+
+
+_KRON_INDEX: dict[tuple[int, int], NDArray[np.int64]] = {}
+
+
+def _symmetric_kron_index(d_phi: int, d_psi: int) -> NDArray[np.int64]:
+    """Flat index into ``acc`` (upper-triangle pairs of φ x upper-triangle pairs of ψ) of every Hessian entry.
+
+    Entry [(i, k), (j, l)] of the Hessian (vec(M) row-major) is Σ_a G_a[i, j] ψ_a[k] ψ_a[l], which is
+    ``acc[pair(i, j), pair(k, l)]`` with ``acc = gram_sym.T @ psi_sym``.
+    """
+    key = (d_phi, d_psi)
+    if key not in _KRON_INDEX:
+        pi, ps = _pair_index(d_phi), _pair_index(d_psi)
+        n_psi_pairs = d_psi * (d_psi + 1) // 2
+        # rows (i, k), columns (j, l)
+        flat = pi[:, None, :, None] * n_psi_pairs + ps[None, :, None, :]
+        _KRON_INDEX[key] = flat.reshape(d_phi * d_psi, d_phi * d_psi)
+    return _KRON_INDEX[key]
 
 
 def _objective(
@@ -156,13 +193,14 @@ def _objective(
 
 
 def _hessian(design: _Design, curvature: NDArray[np.float64], precision: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Σ_a G_a ⊗ ψ_a ψ_aᵀ + diag(precision), with vec(M) row-major."""
-    d_phi, d_psi = design.phi.shape[1], design.psi.shape[1]
-    scaled = design.phi * np.sqrt(curvature)[:, None]
-    outer = (scaled[:, :, None] * scaled[:, None, :]).reshape(-1, d_phi * d_phi)
-    gram = np.add.reduceat(outer, design.starts, axis=0)  # (K_present, d_phi²)
-    acc = gram.T @ design.psi_outer[design.groups]  # [(i, k), (j, l)]
-    hess = acc.reshape(d_phi, d_phi, d_psi, d_psi).transpose(0, 2, 1, 3).reshape(d_phi * d_psi, d_phi * d_psi)
+    """Σ_a G_a ⊗ ψ_a ψ_aᵀ + diag(precision), with vec(M) row-major.
+
+    Only the distinct entries are summed: G_a and ψ_a ψ_aᵀ are symmetric, so their upper triangles (45 and 153
+    of 81 and 289 entries at the default sizes) are accumulated and the full matrix is gathered from them.
+    """
+    gram = np.add.reduceat(design.phi_sym * curvature[:, None], design.starts, axis=0)  # (K_present, pairs_φ)
+    acc = gram.T @ design.psi_sym  # [pair(i, j), pair(k, l)]
+    hess = acc.reshape(-1)[design._hess_index]
     hess[np.diag_indices_from(hess)] += precision.reshape(-1)
     return hess
 
@@ -415,18 +453,25 @@ class BayesianBilinearRewardModel(RewardModelBase):
         mu = test.logits(m)
         if self.config.moderated:
             cov = np.linalg.inv(hess)
-            var = self._row_variance(test.phi, test.psi[test.action], cov)
+            var = self._design_variance(test, cov)
             mu = mu / np.sqrt(1.0 + np.pi * var / 8.0)
         p = np.clip(sigmoid(mu), 1e-9, 1 - 1e-9)
         return float(-np.sum(test.weights * (test.clicks * np.log(p) + (1 - test.clicks) * np.log1p(-p))))
 
     @staticmethod
-    def _row_variance(
-        phi: NDArray[np.float64], psi: NDArray[np.float64], cov: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """xᵢᵀ Σ xᵢ for row designs xᵢ = φᵢ ⊗ ψᵢ (paired rows), shape (n,)."""
-        x = (phi[:, :, None] * psi[:, None, :]).reshape(phi.shape[0], -1)
-        return np.maximum(np.einsum("ij,ij->i", x @ cov, x), 0.0)
+    def _design_variance(design: _Design, cov: NDArray[np.float64]) -> NDArray[np.float64]:
+        """xᵢᵀ Σ xᵢ for the rows' designs xᵢ = φᵢ ⊗ ψ_a(i), shape (n,), in the design's (sorted) row order.
+
+        Computed as (φᵢ ⊗ φᵢ)ᵀ S_a, with S_a (Σ rearranged, contracted with ψ_a ⊗ ψ_a) formed once per distinct
+        text, instead of an (n, d_φ d_ψ) design multiplied by Σ row by row."""
+        d_phi, d_psi = design.phi.shape[1], design.psi.shape[1]
+        cov_kron = cov.reshape(d_phi, d_psi, d_phi, d_psi).transpose(0, 2, 1, 3).reshape(d_phi * d_phi, -1)
+        present = design.psi[design.groups]
+        per_text = cov_kron @ (present[:, :, None] * present[:, None, :]).reshape(present.shape[0], -1).T
+        counts = np.diff(np.r_[design.starts, design.action.size])
+        phi2 = (design.phi[:, :, None] * design.phi[:, None, :]).reshape(design.phi.shape[0], -1)
+        var = np.einsum("ij,ij->i", phi2, np.repeat(per_text.T, counts, axis=0))
+        return np.maximum(var, 0.0)
 
     # ------------------------------------------------------------------ predict
 

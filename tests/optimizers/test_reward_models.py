@@ -364,3 +364,27 @@ def test_bilinear_prior_selection_modes_and_posterior_draws(data: RewardData) ->
     # Posterior draws agree with the analytic moments (400 draws: a loose Monte Carlo tolerance).
     assert np.abs(draws.mean(axis=0) - mean).max() < 0.25 * std.max() + 1e-6
     assert np.abs(draws.std(axis=0) / std - 1.0).mean() < 0.15
+
+
+def test_bilinear_newton_algebra_matches_the_dense_row_design() -> None:
+    """The Hessian (summed over distinct entries per served text) and the held-out predictive variance (through
+    each text's contracted covariance) equal the textbook forms built from the (n, d_φ d_ψ) row design."""
+    from optimizers.reward_models.bilinear import BayesianBilinearRewardModel, _Design, _hessian
+
+    rng = np.random.default_rng(3)
+    n, d_phi, d_psi, k = 400, 4, 6, 7
+    phi = np.hstack([np.ones((n, 1)), rng.standard_normal((n, d_phi - 1))])
+    psi = np.hstack([np.ones((k, 1)), rng.standard_normal((k, d_psi - 1))])
+    action = rng.integers(0, k - 1, n)  # text k-1 is never served
+    design = _Design(phi, psi, action, (rng.random(n) < 0.3).astype(float), rng.random(n) + 0.5)
+    curvature, precision = rng.random(n), rng.random((d_phi, d_psi)) + 0.1
+    rows = (design.phi[:, :, None] * design.psi[design.action][:, None, :]).reshape(n, -1)  # φ ⊗ ψ, row-major
+    dense = rows.T @ (rows * curvature[:, None]) + np.diag(precision.reshape(-1))
+    np.testing.assert_allclose(_hessian(design, curvature, precision), dense, rtol=1e-10, atol=1e-10)
+    cov = np.linalg.inv(dense)
+    np.testing.assert_allclose(
+        BayesianBilinearRewardModel._design_variance(design, cov),
+        np.einsum("ij,jk,ik->i", rows, cov, rows),
+        rtol=1e-9,
+        atol=1e-12,
+    )

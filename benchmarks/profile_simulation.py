@@ -1,0 +1,70 @@
+"""Profile one ``actionbank simulate`` run in CPU seconds (cProfile timed by ``time.process_time``).
+
+The machine is shared, so wall-clock profiles say more about the neighbours than about the code: this one
+charges each function the CPU time of this process only. One BLAS / OpenMP thread (set before numpy loads).
+
+Run ``python -m benchmarks.profile_simulation [--embedder hashing|minilm] [--top 40] [--out prof.pstats]
+[-- extra simulate flags]``; it prints the top cumulative entries. The default workload is the original
+system's default configuration: 3 iterations, 30 initial actions, 1,000 users, +20 actions per iteration,
+pool 2,000, the default reward model, report and TensorBoard included.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import pstats  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+#: The original system's default configuration (``--action-bank-size 20``; every other value is our default).
+ORIGINAL_DEFAULT = ["--iterations", "3", "--initial-actions", "30", "--users", "1000", "--action-bank-size", "20"]
+ORIGINAL_DEFAULT += ["--action-pool-size", "2000"]
+
+
+def profile(embedder: str, extra: list[str], out: Path | None) -> tuple[pstats.Stats, float, float]:
+    """Run simulate in this process under cProfile; returns the stats, CPU seconds and wall seconds."""
+    from actionbank_env.cli import main  # imports inside the profile on purpose: they are part of a run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["simulate", "--quiet", "--embedder", embedder, *ORIGINAL_DEFAULT, *extra]
+        argv += ["--out", str(Path(tmp) / "run")]
+        prof = cProfile.Profile(time.process_time)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        prof.enable()
+        code = main(argv)
+        prof.disable()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if code != 0:
+        raise SystemExit(f"simulate exited with {code}")
+    if out is not None:
+        prof.dump_stats(str(out))
+    return pstats.Stats(prof, stream=io.StringIO()), cpu, wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--embedder", default="hashing")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--out", type=Path, default=None, help="also dump the pstats file here")
+    parser.add_argument("extra", nargs="*", help="more simulate flags (after --)")
+    args = parser.parse_args(argv)
+    stats, cpu, wall = profile(args.embedder, args.extra, args.out)
+    print(f"CPU {cpu:.2f} s, wall {wall:.2f} s (embedder {args.embedder})")
+    stream = io.StringIO()
+    stats.stream = stream  # type: ignore[attr-defined]
+    stats.sort_stats("cumulative").print_stats(args.top)
+    print(stream.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
