@@ -65,6 +65,10 @@ class Embedder(Protocol):
 _TOKEN = re.compile(r"[a-z0-9%$€£]+(?:'[a-z]+)?")
 
 
+#: Feature keys whose hashed bucket a :class:`HashingEmbedder` remembers (then it starts afresh; ~100 MiB at most).
+_BUCKET_CACHE_SIZE = 1 << 20
+
+
 def _l2_normalize(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
@@ -94,6 +98,7 @@ class HashingEmbedder:
         self.dim = check_int("HashingEmbedder.dim", dim, low=2)
         self.char_weight = float(char_weight)
         self.name = f"hashing-v1-d{self.dim}-c{self.char_weight:g}"
+        self._buckets: dict[str, tuple[int, float]] = {}
 
     def _features(self, text: str) -> dict[str, float]:
         lowered = text.casefold()
@@ -111,20 +116,39 @@ class HashingEmbedder:
                 feats[key] = feats.get(key, 0.0) + self.char_weight / 3.0
         return feats
 
+    def _bucket(self, key: str) -> tuple[int, float]:
+        """Column and sign of one feature key (memoised: a pool's texts share most of their n-grams)."""
+        found = self._buckets.get(key)
+        if found is None:
+            h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+            found = (h % self.dim, 1.0 if (h >> 63) & 1 else -1.0)
+            if len(self._buckets) >= _BUCKET_CACHE_SIZE:
+                self._buckets.clear()
+            self._buckets[key] = found
+        return found
+
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed ``texts`` -> (len(texts), dim) float32, unit rows (all-zero for texts with no tokens)."""
         rows, cols, vals = [], [], []
+        bucket = self._bucket
         for r, text in enumerate(texts):
-            for key, weight in self._features(text).items():
-                digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-                h = int.from_bytes(digest, "little")
-                rows.append(r)
-                cols.append(h % self.dim)
-                vals.append(weight if (h >> 63) & 1 else -weight)
+            feats = self._features(text)
+            rows.extend([r] * len(feats))
+            for key, weight in feats.items():
+                col, sign = bucket(key)
+                cols.append(col)
+                vals.append(sign * weight)
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
         if rows:
             np.add.at(out, (np.asarray(rows), np.asarray(cols)), np.asarray(vals))
         return _l2_normalize(out.astype(np.float32))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_buckets"}  # a memo, not state: pickles stay small
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._buckets = {}
 
     def __repr__(self) -> str:
         return f"HashingEmbedder(dim={self.dim}, char_weight={self.char_weight})"
