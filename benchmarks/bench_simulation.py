@@ -1,9 +1,21 @@
-"""The full simulation at growing scale: wall time and peak memory per users-per-iteration.
+"""The full simulation end to end: CPU seconds, wall seconds and peak memory of ``actionbank simulate``.
 
-Each size runs ``actionbank simulate`` (3 iterations, pool 2,000, lightgbm, hashing embedder, no report or
-TensorBoard) in a fresh subprocess, so peak memory (``wait4``'s ru_maxrss) is that run's alone.
+Every run is a fresh subprocess (imports, world build, report and TensorBoard included, as a user's run is) with
+one BLAS / OpenMP / torch thread; CPU seconds (user + system) and peak RSS come from ``os.wait4``, so they are the
+run's alone. The machine is shared: read CPU seconds, wall times carry the neighbours' load.
 
-Run ``python -m benchmarks.bench_simulation [--sizes 1000,10000,100000,1000000] [--repeats 1]``.
+Two modes:
+
+- the rows of issue 21's table (default): the original system's default configuration on our side (3 iterations,
+  30 initial actions, +20 actions per iteration, pool 2,000, the default reward model, report and TensorBoard),
+  at 1,000 and 10,000 users, with the hashing embedder and with MiniLM on a warm embedding cache (one untimed
+  run first fills it), plus the keep-the-bank baseline at 1,000 users;
+- ``--sizes 1000,10000,...``: the same configuration (hashing) at growing users per iteration, and the growth
+  of wall, CPU and memory per 10x users.
+
+Run ``python -m benchmarks.bench_simulation [--rows keep,hashing,minilm,10k] [--repeats 1]`` or
+``python -m benchmarks.bench_simulation --sizes 1000,10000,100000,1000000``
+(``python -m benchmarks --only simulation`` runs the table's rows).
 """
 
 from __future__ import annotations
@@ -20,94 +32,122 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SIZES = (1_000, 10_000)
+
+#: The original system's default configuration (its ``--action_bank_size`` is 20; the rest are our defaults).
+ORIGINAL_DEFAULT = ["--iterations", "3", "--initial-actions", "30", "--action-bank-size", "20"]
+ORIGINAL_DEFAULT += ["--action-pool-size", "2000"]
+
+#: name -> (users per iteration, extra flags, warm the embedding cache first)
+ROWS: dict[str, tuple[int, list[str], bool]] = {
+    "keep": (1_000, ["--embedder", "hashing", "--designer", "keep"], False),
+    "hashing": (1_000, ["--embedder", "hashing"], False),
+    "minilm": (1_000, ["--embedder", "minilm"], True),
+    "10k": (10_000, ["--embedder", "hashing"], False),
+    "10k_minilm": (10_000, ["--embedder", "minilm"], True),
+}
+DEFAULT_ROWS = ("keep", "hashing", "minilm", "10k", "10k_minilm")
+_LABELS = {
+    "keep": "1,000 users, keep the bank",
+    "hashing": "1,000 users, +20/iter, pool 2,000 (hashing)",
+    "minilm": "1,000 users, +20/iter, pool 2,000 (MiniLM, warm)",
+    "10k": "10,000 users, same (hashing)",
+    "10k_minilm": "10,000 users, same (MiniLM, warm)",
+}
+_ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def _one(users: int, folder: Path) -> tuple[float, float]:
-    argv = [
-        sys.executable,
-        "-m",
-        "actionbank_env",
-        "simulate",
-        "--quiet",
-        "--no-report",
-        "--no-tensorboard",
-        "--embedder",
-        "hashing",
-        "--iterations",
-        "3",
-        "--users",
-        str(users),
-        "--action_pool_size",
-        "2000",
-        "--reward_model_type",
-        "lightgbm",
-        "--out",
-        str(folder),
-        "--overwrite",
-    ]
+def one_run(users: int, extra: list[str], folder: Path, *, cache_dir: Path | None = None) -> dict[str, float]:
+    """One ``simulate`` in a fresh process; returns ``cpu_s``, ``wall_s`` and ``peak_mib``."""
+    argv = [sys.executable, "-m", "actionbank_env", "simulate", "--quiet", *ORIGINAL_DEFAULT, "--users", str(users)]
+    argv += [*extra, "--out", str(folder), "--overwrite"]
+    env = {**os.environ, **_ONE_THREAD, "PYTHONPATH": str(ROOT)}
+    if cache_dir is not None:
+        env["ACTIONBANK_CACHE_DIR"] = str(cache_dir)
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"simulate --users {users} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024.0  # KiB -> MiB
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"simulate --users {users} {' '.join(extra)} failed ({code}): {err[-2000:]}")
+    if proc.stderr:
+        proc.stderr.close()
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, "peak_mib": usage.ru_maxrss / 1024.0}
 
 
-def run(repeats: int = 1, sizes: tuple[int, ...] = DEFAULT_SIZES) -> list[dict[str, Any]]:
-    """Wall seconds and peak MiB per size: median and spread over ``repeats`` for up to 1e4 users, one run above.
+def _stat_rows(case: str, params: dict[str, Any], runs: list[dict[str, float]]) -> list[dict[str, Any]]:
+    out = []
+    for key, what, unit in (("cpu_s", "CPU", "s"), ("wall_s", "wall", "s"), ("peak_mib", "peak RSS", "MiB")):
+        values = [r[key] for r in runs]
+        out.append(
+            {
+                "case": f"{case}: {what}",
+                **params,
+                "unit": unit,
+                "median": float(np.median(values)),
+                "min": float(min(values)),
+                "max": float(max(values)),
+            }
+        )
+    return out
 
-    No warm-up: every run is a new process, as a user's run is (world build and imports included).
-    """
-    rows = []
+
+def table_rows(names: tuple[str, ...] = DEFAULT_ROWS, repeats: int = 1) -> list[dict[str, Any]]:
+    """CPU, wall and peak RSS of each named row of issue 21's table (median over ``repeats`` fresh runs)."""
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        for name in names:
+            users, extra, warm = ROWS[name]
+            if warm:  # fills the embedding cache with this run's texts (same seed: the same pools)
+                one_run(users, extra, Path(tmp) / f"warm_{name}", cache_dir=cache)
+            runs = [one_run(users, extra, Path(tmp) / f"run_{name}", cache_dir=cache) for _ in range(max(1, repeats))]
+            rows += _stat_rows(_LABELS[name], {"users": users}, runs)
+    return rows
+
+
+def growth_rows(sizes: tuple[int, ...], repeats: int = 1) -> list[dict[str, Any]]:
+    """The hashing row at each size (big sizes once), then wall / CPU / memory growth per step of sizes."""
+    rows: list[dict[str, Any]] = []
+    medians: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for users in sizes:
             n = max(1, repeats if users <= 10_000 else 1)  # big sizes once: minutes per run
-            walls, mems = zip(*(_one(users, Path(tmp) / f"run_{users}") for _ in range(n)), strict=True)
+            runs = [one_run(users, ROWS["hashing"][1], Path(tmp) / f"run_{users}") for _ in range(n)]
+            rows += _stat_rows("simulate (hashing)", {"users": users}, runs)
+            medians[users] = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+    ordered = sorted(medians)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        for key, what in (("cpu_s", "CPU"), ("wall_s", "wall"), ("peak_mib", "memory")):
+            growth = medians[b][key] / medians[a][key]
             rows.append(
                 {
-                    "case": "simulate wall",
-                    "users": users,
-                    "unit": "s",
-                    "median": float(np.median(walls)),
-                    "min": float(min(walls)),
-                    "max": float(max(walls)),
+                    "case": f"{what} growth",
+                    "users": f"{a}->{b}",
+                    "unit": "x",
+                    "median": growth,
+                    "min": growth,
+                    "max": growth,
                 }
             )
-            rows.append(
-                {
-                    "case": "simulate peak memory",
-                    "users": users,
-                    "unit": "MiB",
-                    "median": float(np.median(mems)),
-                    "min": float(min(mems)),
-                    "max": float(max(mems)),
-                }
-            )
-    walls = {r["users"]: r["median"] for r in rows if r["case"] == "simulate wall"}
-    sizes_sorted = sorted(walls)
-    for a, b in zip(sizes_sorted, sizes_sorted[1:], strict=False):
-        growth = walls[b] / walls[a]
-        rows.append(
-            {
-                "case": "wall growth per 10x users",
-                "users": f"{a}->{b}",
-                "unit": "x",
-                "median": growth,
-                "min": growth,
-                "max": growth,
-            }
-        )
     return rows
+
+
+def run(repeats: int = 1) -> list[dict[str, Any]]:
+    """The table's rows (``python -m benchmarks --only simulation``; one run each above 1 repeat: minutes)."""
+    return table_rows(DEFAULT_ROWS, repeats=min(repeats, 3))
 
 
 if __name__ == "__main__":
     from benchmarks.__main__ import print_table
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated subset of {tuple(ROWS)}")
+    parser.add_argument("--sizes", default=None, help="growth mode: comma-separated users per iteration")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    print_table(run(args.repeats, tuple(int(s) for s in args.sizes.split(","))))
+    if args.sizes:
+        print_table(growth_rows(tuple(int(s) for s in args.sizes.split(",")), args.repeats))
+    else:
+        print_table(table_rows(tuple(args.rows.split(",")), args.repeats))

@@ -14,7 +14,7 @@ of the comparison, and only that:
 Usage::
 
     git archive <base> | tar -x -C /tmp/base
-    python -m benchmarks.same_results run --src /tmp/base --out /tmp/runs/base
+    python -m benchmarks.same_results run --src /tmp/base --out /tmp/runs/base [--cases default,...]
     python -m benchmarks.same_results run --src . --out /tmp/runs/new
     python -m benchmarks.same_results compare /tmp/runs/base /tmp/runs/new --config-schema-changed
 """
@@ -111,11 +111,16 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def run(src: Path, out: Path) -> None:
-    """Run every case with ``src`` on ``PYTHONPATH``; each case's folder is ``out/<name>``."""
+def run(src: Path, out: Path, cases: list[str] | None = None) -> None:
+    """Run every case (or those named) with ``src`` on ``PYTHONPATH``; each case's folder is ``out/<name>``."""
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(src.resolve()), "HF_HUB_OFFLINE": "1"}
+    unknown = sorted(set(cases or ()) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}; choose from {sorted(CASES)}")
     for name, argv in CASES.items():
+        if cases and name not in cases:
+            continue
         folder = out / name
         args = [a.format(out=folder, data=out / "generate_data") for a in argv]
         if "--out" not in args:
@@ -181,13 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run")
     r.add_argument("--src", type=Path, required=True)
     r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--cases", default=None, help="comma-separated subset of the cases (default: all)")
     c = sub.add_parser("compare")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
     c.add_argument("--config-schema-changed", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.src, args.out)
+        run(args.src, args.out, args.cases.split(",") if args.cases else None)
         return 0
     return 1 if compare(args.a, args.b, schema_changed=args.config_schema_changed) else 0
 
