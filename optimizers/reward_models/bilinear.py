@@ -201,7 +201,7 @@ def _hessian(design: _Design, curvature: NDArray[np.float64], precision: NDArray
     gram = np.add.reduceat(design.phi_sym * curvature[:, None], design.starts, axis=0)  # (K_present, pairs_φ)
     acc = gram.T @ design.psi_sym  # [pair(i, j), pair(k, l)]
     hess = acc.reshape(-1)[design._hess_index]
-    hess[np.diag_indices_from(hess)] += precision.reshape(-1)
+    hess.reshape(-1)[:: hess.shape[0] + 1] += precision.reshape(-1)  # the diagonal, in place
     return hess
 
 
@@ -214,7 +214,7 @@ def _fit_map(
     tol: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
     """MAP of M by damped Newton; returns (M, Hessian at the MAP, iterations)."""
-    from scipy.linalg import cho_factor, cho_solve
+    from scipy.linalg.lapack import dpotrf, dpotrs  # what cho_factor / cho_solve call, without their wrappers
 
     m = init.copy()
     value, logits = _objective(design, m, precision)
@@ -226,11 +226,10 @@ def _fit_map(
         per_action = np.add.reduceat(design.phi * resid[:, None], design.starts, axis=0)  # (K_present, d_phi)
         grad = per_action.T @ design.psi[design.groups] + precision * m
         hess = _hessian(design, design.weights * probs * (1.0 - probs), precision)
-        try:
-            step = cho_solve(cho_factor(hess, check_finite=False), grad.reshape(-1), check_finite=False).reshape(
-                m.shape
-            )
-        except np.linalg.LinAlgError:
+        factor, info = dpotrf(hess, lower=False, clean=False)
+        if info == 0:
+            step = dpotrs(factor, grad.reshape(-1), lower=False)[0].reshape(m.shape)
+        else:  # not positive definite in floating point
             step = np.linalg.lstsq(hess, grad.reshape(-1), rcond=None)[0].reshape(m.shape)
         scale = 1.0
         while True:  # backtracking keeps Newton monotone on the convex objective
@@ -452,26 +451,37 @@ class BayesianBilinearRewardModel(RewardModelBase):
         """Weighted log loss of the (moderated) predictions on held-out rows."""
         mu = test.logits(m)
         if self.config.moderated:
-            cov = np.linalg.inv(hess)
-            var = self._design_variance(test, cov)
+            var = self._design_variance(test, hess)
             mu = mu / np.sqrt(1.0 + np.pi * var / 8.0)
         p = np.clip(sigmoid(mu), 1e-9, 1 - 1e-9)
         return float(-np.sum(test.weights * (test.clicks * np.log(p) + (1 - test.clicks) * np.log1p(-p))))
 
     @staticmethod
-    def _design_variance(design: _Design, cov: NDArray[np.float64]) -> NDArray[np.float64]:
-        """xᵢᵀ Σ xᵢ for the rows' designs xᵢ = φᵢ ⊗ ψ_a(i), shape (n,), in the design's (sorted) row order.
+    def _design_variance(design: _Design, hess: NDArray[np.float64]) -> NDArray[np.float64]:
+        """xᵢᵀ H⁻¹ xᵢ for the rows' designs xᵢ = φᵢ ⊗ ψ_a(i), shape (n,), in the design's (sorted) row order.
 
-        Computed as (φᵢ ⊗ φᵢ)ᵀ S_a, with S_a (Σ rearranged, contracted with ψ_a ⊗ ψ_a) formed once per distinct
-        text, instead of an (n, d_φ d_ψ) design multiplied by Σ row by row."""
+        With H = L Lᵀ and B_a = I ⊗ ψ_a (so xᵢ = B_a φᵢ), xᵢᵀ H⁻¹ xᵢ = φᵢᵀ C_a φᵢ where C_a = (L⁻¹ B_a)ᵀ (L⁻¹ B_a):
+        one triangular solve for the K texts present, not H⁻¹ and an (n, d_φ d_ψ) design multiplied row by row.
+        """
+        from scipy.linalg.lapack import dpotrf, dtrtrs
+
         d_phi, d_psi = design.phi.shape[1], design.psi.shape[1]
-        cov_kron = cov.reshape(d_phi, d_psi, d_phi, d_psi).transpose(0, 2, 1, 3).reshape(d_phi * d_phi, -1)
-        present = design.psi[design.groups]
-        per_text = cov_kron @ (present[:, :, None] * present[:, None, :]).reshape(present.shape[0], -1).T
+        present = design.psi[design.groups]  # (K, d_psi)
+        n_texts = present.shape[0]
+        # B[(i, k), (a, j)] = δ_ij ψ_a[k]  (vec(M) row-major, as the Hessian)
+        basis = np.einsum("ij,ak->ikaj", np.eye(d_phi), present).reshape(d_phi * d_psi, n_texts * d_phi)
+        factor, info = dpotrf(hess, lower=True, clean=True)
+        if info == 0:
+            solved, info = dtrtrs(factor, basis, lower=True)
+        if info == 0:
+            solved = solved.reshape(-1, n_texts, d_phi)
+            per_text = np.einsum("pai,paj->aij", solved, solved)  # C_a, (K, d_phi, d_phi)
+        else:  # not positive definite in floating point: the pseudo-inverse
+            blocks = (basis.T @ np.linalg.pinv(hess) @ basis).reshape(n_texts, d_phi, n_texts, d_phi)
+            per_text = blocks[np.arange(n_texts), :, np.arange(n_texts), :]
         counts = np.diff(np.r_[design.starts, design.action.size])
-        phi2 = (design.phi[:, :, None] * design.phi[:, None, :]).reshape(design.phi.shape[0], -1)
-        var = np.einsum("ij,ij->i", phi2, np.repeat(per_text.T, counts, axis=0))
-        return np.maximum(var, 0.0)
+        rows = np.repeat(per_text, counts, axis=0)
+        return np.maximum(np.einsum("ni,nij,nj->n", design.phi, rows, design.phi), 0.0)
 
     # ------------------------------------------------------------------ predict
 
