@@ -38,7 +38,8 @@ def clean_text(text: str) -> str:
         'Hello World'
     """
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
+    if not text.isprintable():  # printable text has no category-C character: nothing to remove (the usual case)
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n ")
     return _WHITESPACE.sub(" ", text).strip()
 
 
