@@ -31,6 +31,7 @@ functions" for the bilinear user x action form.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,16 +138,22 @@ class _Design:
         self.clicks, self.weights = self.clicks[order], self.weights[order]
         self.starts = np.flatnonzero(np.r_[True, self.action[1:] != self.action[:-1]])
         self.groups = self.action[self.starts]  # the actions present, ascending
-        # Built once per design, used by every Newton step of every fit on it (a CV fold is fitted for each
-        # grid point): each row's action basis, and the upper triangles of φφᵀ per row and ψψᵀ per present text.
-        self.psi_rows = self.psi[self.action]
-        d_phi, d_psi = self.phi.shape[1], self.psi.shape[1]
-        self._phi_pairs = np.triu_indices(d_phi)
-        self._psi_pairs = np.triu_indices(d_psi)
-        self.phi_sym = self.phi[:, self._phi_pairs[0]] * self.phi[:, self._phi_pairs[1]]  # (n, d_phi(d_phi+1)/2)
+        self.psi_rows = self.psi[self.action]  # each row's action basis, for the logits of every Newton step
+
+    # Built on the first Hessian of a design, then used by every Newton step of every fit on it (a CV fold is
+    # fitted for each grid point): the upper triangles of φφᵀ per row and of ψψᵀ per present text.
+    @functools.cached_property
+    def phi_sym(self) -> NDArray[np.float64]:
+        rows, cols = np.triu_indices(self.phi.shape[1])
+        out: NDArray[np.float64] = self.phi[:, rows] * self.phi[:, cols]  # (n, d_phi (d_phi + 1) / 2)
+        return out
+
+    @functools.cached_property
+    def psi_sym(self) -> NDArray[np.float64]:
+        rows, cols = np.triu_indices(self.psi.shape[1])
         present = self.psi[self.groups]
-        self.psi_sym = present[:, self._psi_pairs[0]] * present[:, self._psi_pairs[1]]  # (K_present, ...)
-        self._hess_index = _symmetric_kron_index(d_phi, d_psi)
+        out: NDArray[np.float64] = present[:, rows] * present[:, cols]  # (K_present, d_psi (d_psi + 1) / 2)
+        return out
 
     def subset(self, rows: NDArray[np.bool_]) -> _Design:
         return _Design(self.phi[rows], self.psi, self.action[rows], self.clicks[rows], self.weights[rows])
@@ -200,7 +207,7 @@ def _hessian(design: _Design, curvature: NDArray[np.float64], precision: NDArray
     """
     gram = np.add.reduceat(design.phi_sym * curvature[:, None], design.starts, axis=0)  # (K_present, pairs_φ)
     acc = gram.T @ design.psi_sym  # [pair(i, j), pair(k, l)]
-    hess = acc.reshape(-1)[design._hess_index]
+    hess = acc.reshape(-1)[_symmetric_kron_index(design.phi.shape[1], design.psi.shape[1])]
     hess.reshape(-1)[:: hess.shape[0] + 1] += precision.reshape(-1)  # the diagonal, in place
     return hess
 
@@ -422,28 +429,36 @@ class BayesianBilinearRewardModel(RewardModelBase):
         folds = action_folds(n_actions, n_folds, rng)
         table: list[dict[str, float]] = []
         best: tuple[float, float, dict[str, float]] | None = None
+        grid = [(sd_a, sd_w) for sd_a in cfg.prior_sd_grid for sd_w in cfg.prior_sd_grid]
         for power in powers:
             design = design_for(power)
             row_fold = folds[design.action]
-            splits = [(design.subset(row_fold != f), design.subset(row_fold == f)) for f in range(n_folds)]
-            splits = [(tr, te) for tr, te in splits if te.clicks.size and 0 < tr.clicks.mean() < 1]
             d_phi, d_psi = design.phi.shape[1], design.psi.shape[1]
-            for sd_a in cfg.prior_sd_grid:
-                for sd_w in cfg.prior_sd_grid:
-                    sds = {**base_sds, "action": sd_a, "interaction": sd_w}
-                    precision = _precision(d_phi, d_psi, sds)
-                    loss = 0.0
-                    weight = 0.0
-                    for train, test in splits:
-                        m, hess, _ = _fit_map(train, precision, init, max_iter=cfg.max_newton_iter, tol=1e-4)
-                        loss += float(self._heldout_loss(test, m, hess))
-                        weight += float(test.weights.sum())
-                    score = loss / max(weight, 1e-12)
-                    table.append(
-                        {"spectrum_power": power, "action_sd": sd_a, "interaction_sd": sd_w, "cv_log_loss": score}
-                    )
-                    if best is None or score < best[0] - 1e-12:
-                        best = (score, power, sds)
+            precisions = [_precision(d_phi, d_psi, {**base_sds, "action": a, "interaction": w}) for a, w in grid]
+            # Fold by fold (one fold's designs in memory at a time: each holds per-row products), every grid point;
+            # the losses are then summed over folds in fold order, as a grid-point-major loop would.
+            losses: list[list[float]] = [[] for _ in grid]
+            weights: list[float] = []
+            for f in range(n_folds):
+                train, test = design.subset(row_fold != f), design.subset(row_fold == f)
+                if not (test.clicks.size and 0 < train.clicks.mean() < 1):
+                    continue
+                for g, precision in enumerate(precisions):
+                    m, hess, _ = _fit_map(train, precision, init, max_iter=cfg.max_newton_iter, tol=1e-4)
+                    losses[g].append(float(self._heldout_loss(test, m, hess)))
+                weights.append(float(test.weights.sum()))
+                del train, test
+            for (sd_a, sd_w), fold_losses in zip(grid, losses, strict=True):
+                sds = {**base_sds, "action": sd_a, "interaction": sd_w}
+                loss = 0.0
+                weight = 0.0
+                for fold_loss, fold_weight in zip(fold_losses, weights, strict=True):
+                    loss += fold_loss
+                    weight += fold_weight
+                score = loss / max(weight, 1e-12)
+                table.append({"spectrum_power": power, "action_sd": sd_a, "interaction_sd": sd_w, "cv_log_loss": score})
+                if best is None or score < best[0] - 1e-12:
+                    best = (score, power, sds)
         assert best is not None
         return float(best[1]), best[2], table
 
