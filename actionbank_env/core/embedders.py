@@ -130,12 +130,12 @@ class HashingEmbedder:
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed ``texts`` -> (len(texts), dim) float32, unit rows (all-zero for texts with no tokens)."""
         rows, cols, vals = [], [], []
-        bucket = self._bucket
+        known = self._buckets.get
         for r, text in enumerate(texts):
             feats = self._features(text)
             rows.extend([r] * len(feats))
             for key, weight in feats.items():
-                col, sign = bucket(key)
+                col, sign = known(key) or self._bucket(key)
                 cols.append(col)
                 vals.append(sign * weight)
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
