@@ -83,6 +83,12 @@ def _warm_compiled_kernels(tmp: Path) -> None:
     one_run(200, ["--embedder", "hashing", "--iterations", "1", "--no-report", "--no-ope"], tmp / "warm_kernels")
 
 
+def _progress(label: str, runs: list[dict[str, float]]) -> None:
+    """Each row on stderr as it finishes (a 1e6-user row takes many minutes)."""
+    for r in runs:
+        print(f"{label}: {r['cpu_s']:.1f} CPU-s, {r['wall_s']:.1f} s wall, {r['peak_mib']:.0f} MiB", file=sys.stderr)
+
+
 def _stat_rows(case: str, params: dict[str, Any], runs: list[dict[str, float]]) -> list[dict[str, Any]]:
     out = []
     for key, what, unit in (("cpu_s", "CPU", "s"), ("wall_s", "wall", "s"), ("peak_mib", "peak RSS", "MiB")):
@@ -112,6 +118,7 @@ def table_rows(names: tuple[str, ...] = DEFAULT_ROWS, repeats: int = 1) -> list[
                 one_run(users, extra, Path(tmp) / f"warm_{name}", cache_dir=cache)
             runs = [one_run(users, extra, Path(tmp) / f"run_{name}", cache_dir=cache) for _ in range(max(1, repeats))]
             rows += _stat_rows(_LABELS[name], {"users": users}, runs)
+            _progress(_LABELS[name], runs)
     return rows
 
 
@@ -125,6 +132,7 @@ def growth_rows(sizes: tuple[int, ...], repeats: int = 1) -> list[dict[str, Any]
             n = max(1, repeats if users <= 10_000 else 1)  # big sizes once: minutes per run
             runs = [one_run(users, ROWS["hashing"][1], Path(tmp) / f"run_{users}") for _ in range(n)]
             rows += _stat_rows("simulate (hashing)", {"users": users}, runs)
+            _progress(f"{users} users", runs)
             medians[users] = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
     ordered = sorted(medians)
     for a, b in zip(ordered, ordered[1:], strict=False):
