@@ -4,7 +4,8 @@ The machine is shared, so wall-clock profiles say more about the neighbours than
 charges each function the CPU time of this process only. One BLAS / OpenMP thread (set before numpy loads).
 
 Run ``python -m benchmarks.profile_simulation [--embedder hashing|minilm] [--top 40] [--out prof.pstats]
-[-- extra simulate flags]``; it prints the top cumulative entries. The default workload is the original
+[--phases] [-- extra simulate flags]``; it prints the top cumulative entries (``--phases``: CPU seconds of the
+run's main phases, measured by wrappers without a profiler's per-call overhead). The default workload is the original
 system's default configuration: 3 iterations, 30 initial actions, 1,000 users, +20 actions per iteration,
 pool 2,000, the default reward model, report and TensorBoard included.
 """
@@ -24,6 +25,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 #: The original system's default configuration (``--action-bank-size 20``; every other value is our default).
 ORIGINAL_DEFAULT = ["--iterations", "3", "--initial-actions", "30", "--users", "1000", "--action-bank-size", "20"]
@@ -50,13 +52,66 @@ def profile(embedder: str, extra: list[str], out: Path | None) -> tuple[pstats.S
     return pstats.Stats(prof, stream=io.StringIO()), cpu, wall
 
 
+#: (module, attribute) of the phases that ``--phases`` times: each is looked up at call time by the run.
+PHASES = (
+    ("actionbank_env.evaluation", "evaluate_iteration"),
+    ("actionbank_env.ope.run", "estimate_proposal"),
+    ("optimizers.generative", "GenerativeDesigner.propose"),
+    ("actionbank_env.report", "write_report"),
+    ("actionbank_env.core.world", "World.card"),
+    ("actionbank_env.core.campaign", "run_campaign"),
+)
+
+
+def phases(embedder: str, extra: list[str]) -> tuple[dict[str, float], float]:
+    """CPU seconds of each phase of :data:`PHASES` (no profiler overhead: a ``process_time`` wrapper per call),
+    and of the whole run."""
+    import functools
+    import importlib
+
+    from actionbank_env.cli import main as cli_main
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.process_time() - start
+
+        return wrapper
+
+    for module_name, attr in PHASES:
+        owner: Any = importlib.import_module(module_name)
+        *path, last = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, last, timed(attr, getattr(owner, last)))
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["simulate", "--quiet", "--embedder", embedder, *ORIGINAL_DEFAULT, *extra]
+        cpu0 = time.process_time()
+        if cli_main([*argv, "--out", str(Path(tmp) / "run")]) != 0:
+            raise SystemExit("simulate failed")
+    return spent, time.process_time() - cpu0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--embedder", default="hashing")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", type=Path, default=None, help="also dump the pstats file here")
     parser.add_argument("extra", nargs="*", help="more simulate flags (after --)")
+    parser.add_argument("--phases", action="store_true", help="CPU seconds per phase instead of a profile")
     args = parser.parse_args(argv)
+    if args.phases:
+        spent, total = phases(args.embedder, args.extra)
+        print(f"CPU {total:.2f} s after imports of the phases' modules (embedder {args.embedder})")
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:32s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+        return 0
     stats, cpu, wall = profile(args.embedder, args.extra, args.out)
     print(f"CPU {cpu:.2f} s, wall {wall:.2f} s (embedder {args.embedder})")
     stream = io.StringIO()

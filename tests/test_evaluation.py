@@ -240,3 +240,17 @@ def test_world_card_oracle_is_the_plain_facility_location_greedy() -> None:
             expected.append(j)
             best = np.maximum(best, probs[:, j])
         assert _greedy_bank(probs, 12, base=base).tolist() == expected
+
+
+def test_roc_auc_matches_sklearn_with_ties() -> None:
+    """The fidelity reports' midrank AUC is sklearn's ROC AUC (scores rounded so that many pairs tie)."""
+    from sklearn.metrics import roc_auc_score
+
+    from actionbank_env.evaluation import _roc_auc
+
+    rng = np.random.default_rng(5)
+    for n, decimals in ((50, 1), (5_000, 2), (100_000, 4)):
+        truth = rng.random(n) * 0.3
+        labels = rng.random(n) < truth
+        scores = np.round(truth + rng.normal(0.0, 0.05, n), decimals)
+        assert _roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), rel=1e-12, abs=1e-12)
