@@ -1,10 +1,12 @@
 """Off-policy estimators against the exact truth: bias, RMSE and interval coverage per estimator and logger.
 
 One trial per (world seed, logging policy): the logger serves the world's initial bank to ``--users`` users
-(iteration 1), the generative designer (default settings: LightGBM reward model) proposes the next bank from
-that log, and every estimator of :mod:`actionbank_env.ope` estimates the value of the proposed bank as the
-designer would use it (each logged user gets the bank's best action under the designer's reward model). The
-truth is that policy's exact value on the same users. The designer, its pool and its model do not depend on the
+(iteration 1), the generative designer (default settings) proposes the next bank from that log, and every
+estimator of :mod:`actionbank_env.ope` estimates the value of the proposed bank as the designer would use it
+(each logged user gets the bank's best action under the designer's reward model, cross-fitted over
+``--folds`` folds of the log). The direct method ``dm`` uses that same cross-fitted model: the designer's
+default reward model unless ``--dm-model`` names another (``--dm-model lightgbm`` reproduces the tables
+measured while LightGBM was the default). The truth is the target policy's exact value on the same users. The designer, its pool and its model do not depend on the
 estimators, so every estimator is judged on the same proposals.
 
 Run (the README table):
@@ -42,6 +44,7 @@ from actionbank_env.evaluation import policy_value
 from actionbank_env.ope import BanditData, OPEConfig, estimate_all
 from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
 from actionbank_env.ope.posterior import estimate_with_posterior
+from actionbank_env.ope.run import POSTERIOR_MODEL_PARAMS
 from actionbank_env.registry import make_agent, make_designer, make_reward_model
 
 #: What a default ``actionbank simulate`` uses (LinUCB's alpha and PCA, campaign batch, designer settings).
@@ -145,6 +148,8 @@ def run_trial(
     ope_config: OPEConfig,
     cluster_grid: tuple[int, ...] = (),
     bayes_model: str = "bayesian_bilinear",
+    bayes_params: dict[str, Any] | None = None,
+    dm_model: tuple[str, dict[str, Any]] = ("lightgbm", {}),  # (registry name, parameters)
 ) -> dict[str, Any]:
     """One logged campaign, one proposal, every estimate and the truth."""
     trial = prepare_trial(world, logger, seed, n_users=n_users, designer_params=designer_params)
@@ -156,10 +161,13 @@ def run_trial(
         trial.proposal.reward_model,
     )
     log, design_seconds, ope_seq = result.log, trial.design_seconds, trial.ope_seq
-    reference = np.concatenate([bank.embeddings, new_bank.embeddings])
+    # The direct method's model and the target policy's: the designer's reward model at its settings (the
+    # default one unless --dm-model says otherwise), given the same unlabelled texts as the designer had.
+    dm_name, dm_params = dm_model
+    reference = trial.reference if dm_name != "lightgbm" else np.concatenate([bank.embeddings, new_bank.embeddings])
 
     def factory(rng: np.random.Generator) -> Any:
-        return make_reward_model("lightgbm", rng=rng, reference_embeddings=reference)
+        return make_reward_model(dm_name, rng=rng, reference_embeddings=reference, **dm_params)
 
     fit_seq, ope_seq = ope_seq.spawn(2)
     cross = crossfit_greedy_policy(
@@ -192,7 +200,7 @@ def run_trial(
     bayes_seq = np.random.SeedSequence([seed, 17, 2])
     fit_rng, draw_rng = (np.random.default_rng(s) for s in bayes_seq.spawn(2))
     start = time.perf_counter()
-    bayes = make_reward_model(bayes_model, rng=fit_rng, reference_embeddings=trial.reference)
+    bayes = make_reward_model(bayes_model, rng=fit_rng, reference_embeddings=trial.reference, **(bayes_params or {}))
     bayes.fit(data.users, np.asarray(data.embeddings, np.float32)[data.actions], data.clicks)
     estimates.update(estimate_with_posterior(bayes, variants["logged"], policy, config=ope_config, rng=draw_rng))
     bayes_seconds = time.perf_counter() - start
@@ -239,7 +247,7 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
     """Every logger's trial on one world seed (one process; BLAS and torch limited to one thread)."""
     from actionbank_env.experiment import thread_limits
 
-    seed, loggers, embedder, n_users, n_folds, designer_params, ope_config, grid = job
+    seed, loggers, embedder, n_users, n_folds, designer_params, ope_config, grid, dm_model, bayes_params = job
     out = []
     with thread_limits(1):
         world = World.build(WorldConfig(world_seed=seed, embedder=embedder))
@@ -254,6 +262,8 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
                 designer_params=designer_params,
                 ope_config=ope_config,
                 cluster_grid=grid,
+                dm_model=dm_model,
+                bayes_params=bayes_params,
             )
             out.append(r)
             print(
@@ -389,6 +399,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="world seeds run in parallel processes")
     parser.add_argument("--out", default=None, help="write rows and summary as JSON here")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of the target policy's model")
+    parser.add_argument(
+        "--dm-model",
+        default=SIMULATE_DEFAULTS.designer.kwargs()["reward_model"],
+        choices=("bayesian_bilinear", "lightgbm", "linear"),
+        help="reward model of the direct method and the target policy (default: the designer's default model)",
+    )
+    parser.add_argument(
+        "--bayes-prior-selection",
+        default=None,
+        choices=("grouped_cv", "evidence", "fixed"),
+        help="prior_selection of the posterior estimators' Bayesian model (default: actionbank ope's, evidence)",
+    )
     parser.add_argument("--cluster-grid", default="", help="extra MIPS rows for these cluster counts (development)")
     parser.add_argument("--n-clusters", type=int, default=OPEConfig().n_clusters)
     parser.add_argument("--table-from", default=None, help="print the table of an earlier --out JSON and exit")
@@ -405,8 +427,15 @@ def main(argv: list[str] | None = None) -> int:
     ope_config = OPEConfig(n_clusters=args.n_clusters)
     grid = tuple(int(c) for c in args.cluster_grid.split(",") if c)
     designer_params = {**SIMULATE_DEFAULTS.designer.kwargs(), "action_pool_size": args.pool}
+    bayes = dict(POSTERIOR_MODEL_PARAMS)
+    if args.bayes_prior_selection:
+        bayes["prior_selection"] = args.bayes_prior_selection
+    if args.dm_model == designer_params["reward_model"]:
+        dm_model = (args.dm_model, dict(designer_params["reward_model_params"]))
+    else:
+        dm_model = (args.dm_model, {})
     jobs = [
-        (seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid)
+        (seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid, dm_model, bayes)
         for seed in parse_seeds(args.seeds)
     ]
     rows: list[dict[str, Any]] = []

@@ -143,3 +143,15 @@ def test_a_policy_on_other_users_is_named() -> None:
         posterior_dm(model, data.users, pi, rng=np.random.default_rng(0))
     with pytest.raises(ConfigError, match="one row per logged user"):
         calibrated_posterior_dm(model, data, pi, rng=np.random.default_rng(0))
+
+
+def test_actionbank_ope_fits_its_posterior_model_with_evidence_prior_scales() -> None:
+    from actionbank_env.ope.run import DEFAULT_POSTERIOR_MODEL, POSTERIOR_MODEL_PARAMS, _posterior_factory
+
+    reference = unit_vectors(12, 6, np.random.default_rng(0))
+    model = _posterior_factory(DEFAULT_POSTERIOR_MODEL, reference)(np.random.default_rng(1))
+    assert POSTERIOR_MODEL_PARAMS == {"prior_selection": "evidence"}
+    assert isinstance(model, BayesianBilinearRewardModel)
+    assert model.config.prior_selection == "evidence"
+    other = _posterior_factory("bayesian_neural", reference)(np.random.default_rng(1))
+    assert not hasattr(other.config, "prior_selection") or other.config.prior_selection != "evidence"
