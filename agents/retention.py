@@ -410,6 +410,8 @@ def train_sb3(
     n_envs: int = 256,
     algo: str = "ppo",
     algo_kwargs: dict[str, Any] | None = None,
+    normalize_reward: bool = False,
+    callback: Any = None,
 ) -> Any:
     """Train a Stable-Baselines3 ``PPO`` (or ``A2C``) on ``ActionBank/Retention-v0``'s native vector twin.
 
@@ -423,6 +425,10 @@ def train_sb3(
         n_envs: Subscribers in flight.
         algo: ``"ppo"`` or ``"a2c"``.
         algo_kwargs: Hyperparameters of the algorithm (``None``: :data:`PPO_DEFAULTS` for PPO, SB3's defaults for A2C).
+        normalize_reward: Train on rewards scaled by a running estimate of the discounted return's standard
+            deviation (SB3's ``VecNormalize(norm_obs=False, norm_reward=True)``, with the algorithm's ``gamma``);
+            the policy still acts on the raw observations, so :class:`SB3RetentionPolicy` uses it as it is.
+        callback: An SB3 callback passed to ``learn`` (e.g. evaluations during training).
 
     Returns:
         The trained model.
@@ -446,7 +452,11 @@ def train_sb3(
     vec_env.seed(seed)
     if algo_kwargs is None:
         algo_kwargs = PPO_DEFAULTS if algo == "ppo" else {}
+    if normalize_reward:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        vec_env = VecNormalize(vec_env, norm_obs=False, norm_reward=True, gamma=float(algo_kwargs.get("gamma", 0.99)))
     model = algos[algo]("MlpPolicy", vec_env, seed=seed, verbose=0, device="cpu", **algo_kwargs)
-    model.learn(total_timesteps=total_timesteps)
+    model.learn(total_timesteps=total_timesteps, callback=callback)
     vec_env.close()
     return model

@@ -15,7 +15,7 @@ Printed: each policy's mean +- 95 % t-interval over the world seeds of clicks pe
 PPO - LinUCB and oracle-resting - oracle-myopic (the headroom a far-sighted sender with perfect targeting has).
 
 Run from the repository root (about 6 minutes per seed on two shared cores, most of it PPO):
-``nice -n 10 python -m benchmarks.retention_baselines [--json out.json]``.
+``nice -n 10 python -m benchmarks.retention_baselines [--ppo-config NAME] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from scipy import stats
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.envs.retention import RetentionVectorEnv
 from agents.retention import (
-    PPO_DEFAULTS,
     FixedCadencePolicy,
     OracleMyopicPolicy,
     OracleRestingPolicy,
@@ -40,6 +39,7 @@ from agents.retention import (
     run_lifetimes,
     train_sb3,
 )
+from benchmarks.retention_ppo_tuning import CONFIGS
 
 WORLD_SEEDS = (7301, 7302, 7303, 7304, 7305)
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
@@ -54,7 +54,13 @@ def interval(values: list[float]) -> tuple[float, float]:
 
 
 def measure_world(
-    world_seed: int, *, subscribers: int, ppo_timesteps: int, cohort_seed: int, dqn: bool = True
+    world_seed: int,
+    *,
+    subscribers: int,
+    ppo_timesteps: int,
+    cohort_seed: int,
+    dqn: bool = True,
+    ppo_config: str = "defaults",
 ) -> dict[str, Any]:
     """Every policy's lifetime summary on one world (same measured cohort for all)."""
     from agents.bootstrapped_dqn import BootstrappedDQNAgent
@@ -77,7 +83,14 @@ def measure_world(
         out[name] = run_lifetimes(envs, policy, seed=cohort_seed).summary()
     if ppo_timesteps:
         start = time.perf_counter()
-        model = train_sb3({"world": world}, total_timesteps=ppo_timesteps, seed=world_seed)
+        algo_kwargs, normalize_reward = CONFIGS[ppo_config]
+        model = train_sb3(
+            {"world": world},
+            total_timesteps=ppo_timesteps,
+            seed=world_seed,
+            algo_kwargs=algo_kwargs,
+            normalize_reward=normalize_reward,
+        )
         out["ppo_train_s"] = time.perf_counter() - start
         out["ppo"] = run_lifetimes(envs, SB3RetentionPolicy(model), seed=cohort_seed).summary()
     return out
@@ -89,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(WORLD_SEEDS))
     parser.add_argument("--subscribers", type=int, default=10_000, help="subscribers per cohort")
     parser.add_argument("--ppo-timesteps", type=int, default=3_000_000, help="0 skips PPO")
+    parser.add_argument(
+        "--ppo-config",
+        choices=sorted(CONFIGS),
+        default="defaults",
+        help="PPO settings (benchmarks.retention_ppo_tuning.CONFIGS; chosen there on development worlds 7201-7203)",
+    )
     parser.add_argument("--cohort-seed", type=int, default=1)
     parser.add_argument("--skip-dqn", action="store_true", help="leave out bootstrapped DQN (the slowest baseline)")
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
@@ -119,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 ppo_timesteps=args.ppo_timesteps,
                 cohort_seed=args.cohort_seed,
                 dqn=not args.skip_dqn,
+                ppo_config=args.ppo_config,
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
@@ -126,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)  # fmt: skip
         if args.json:  # after every seed, so a long run keeps what it measured
             with open(args.json, "w") as f:
-                json.dump({"args": vars(args), "ppo_kwargs": PPO_DEFAULTS, "per_seed": per_seed}, f, indent=2)
+                algo_kwargs, normalize_reward = CONFIGS[args.ppo_config]
+                ppo = {**algo_kwargs, "normalize_reward": normalize_reward}
+                json.dump({"args": vars(args), "ppo_kwargs": ppo, "per_seed": per_seed}, f, indent=2)
     report(per_seed, args)
     return 0
 

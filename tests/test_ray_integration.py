@@ -22,6 +22,8 @@ pytestmark = [
     # Ray and RLlib emit their own DeprecationWarnings (and RLlib a few UserWarnings) at import and setup.
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::UserWarning:ray.*"),
+    # Every SingleAgentEnvRunner re-registers RLlib's own gymnasium id; gymnasium warns from its own module.
+    pytest.mark.filterwarnings("ignore:.*Overriding environment rllib-single-agent-env-v0:UserWarning"),
 ]
 
 TINY = {
@@ -170,3 +172,34 @@ def test_rllib_vector_entry_point_loses_no_transition(registered: bool) -> None:
         runner.stop()
     done = [len(e) for e in episodes if e.is_done]
     assert len(done) >= 9 and set(done) == {20}
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_rllib_samples_whole_lifetimes_from_the_retention_vector_twin(registered: bool) -> None:
+    # Issue 20: RLlib steps Retention-v0's native vector twin (NEXT_STEP autoreset): every finished lifetime has
+    # all its weeks (the horizon, or fewer only when the subscriber unsubscribed), none is cut at an autoreset.
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from actionbank_env.envs.retention import RetentionVectorEnv
+
+    env_config: dict[str, Any] = {**SMALL_WORLD, "horizon": 10, "unsubscribe_base": 0.05}
+    if registered:  # through make_ray_env, which takes a seed; otherwise RLlib calls gymnasium.make_vec itself
+        register_ray_envs()
+        env_config["seed"] = 0
+    config = (
+        PPOConfig()
+        .environment("ActionBank/Retention-v0", env_config=env_config)
+        .env_runners(num_envs_per_env_runner=3, gym_env_vectorize_mode="vector_entry_point")
+    )
+    runner = SingleAgentEnvRunner(config=config)
+    try:
+        assert isinstance(runner.env.unwrapped, RetentionVectorEnv)
+        episodes = runner.sample(num_timesteps=300, random_actions=True)
+    finally:
+        runner.stop()
+    done = [e for e in episodes if e.is_done]
+    assert len(done) >= 20
+    assert all(len(e) == 10 for e in done if e.is_truncated)
+    assert all(1 <= len(e) <= 10 for e in done if e.is_terminated)
+    assert any(e.is_terminated for e in done)  # 5 % a week: some subscribers leave before the horizon

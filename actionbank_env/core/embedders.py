@@ -416,7 +416,7 @@ class OpenAIEmbedder:
         """Close the client whose request passed its deadline (ending its read) and make the next one now, outside
         the next attempt's deadline."""
         with self._lock:
-            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout)
+            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout, owner=self)
         if stuck is not None:
             stuck.close()
 
@@ -428,7 +428,7 @@ class OpenAIEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             if self._client is None:
-                self._client = make_client(self._api_key, self.base_url, self.timeout)
+                self._client = make_client(self._api_key, self.base_url, self.timeout, owner=self)
             client = self._client
         chunks = [
             self._embed_batch(client, items[i : i + self.batch_size]) for i in range(0, len(items), self.batch_size)

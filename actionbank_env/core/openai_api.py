@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -70,13 +71,24 @@ def resolve_api_key(owner: str, api_key: str | None) -> Secret:
     return Secret(api_key.strip())
 
 
-def make_client(secret: Secret, base_url: str | None, timeout: float) -> Any:
+def make_client(secret: Secret, base_url: str | None, timeout: float, *, owner: object | None = None) -> Any:
+    """An ``openai.OpenAI`` client without the library's own retries.
+
+    With ``owner``, the client is also closed when ``owner`` is garbage-collected (``weakref.finalize``): an
+    embedder or copywriter that nobody closed (or a client replaced after a deadline whose request thread still
+    holds it) then releases its sockets in an orderly close instead of leaving them to the socket's finaliser,
+    whose ``ResourceWarning`` surfaces in whatever code runs when the collector does. ``close`` is idempotent,
+    so an explicit close before that is harmless.
+    """
     try:
         import openai
     except ImportError as exc:  # pragma: no cover - openai is a core dependency
         raise ImportError("The OpenAI backends need the 'openai' package: pip install openai.") from exc
     # Retries are ours (call_with_retries), so their number is bounded and bad bodies are retried too.
-    return openai.OpenAI(api_key=secret.reveal(), base_url=base_url, timeout=timeout, max_retries=0)
+    client = openai.OpenAI(api_key=secret.reveal(), base_url=base_url, timeout=timeout, max_retries=0)
+    if owner is not None:
+        weakref.finalize(owner, client.close)
+    return client
 
 
 class BadResponse(Exception):

@@ -25,16 +25,29 @@ The defaults and their sources are listed in the README ("Retention-v0").
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_int, check_prob, check_real, check_str
+from actionbank_env.core.campaign import CampaignResult
+from actionbank_env.core.observations import ObservationLog
+from actionbank_env.errors import ConfigError, ConfigTypeError
+
+if TYPE_CHECKING:
+    from actionbank_env.core.actions import ActionBank
+    from actionbank_env.core.ground_truth import GroundTruth
+    from actionbank_env.core.users import UserBatch
+    from actionbank_env.protocols import TargetingAgent
 
 __all__ = [
+    "DEFAULT_HORIZON",
     "HISTORY_WEEKS",
+    "RetentionCampaignConfig",
+    "RetentionCampaignResult",
     "RetentionDynamics",
     "RetentionState",
     "StepOutcome",
@@ -44,9 +57,13 @@ __all__ = [
     "hazards",
     "observation_dim",
     "observations",
+    "run_retention_campaign",
     "similarity_matrix",
     "step",
 ]
+
+#: Weeks of a subscriber's lifetime unless configured otherwise (Retention-v0's ``horizon``).
+DEFAULT_HORIZON = 26
 
 #: Weeks of the observable send and click history ("emails and clicks in the last 4 weeks").
 HISTORY_WEEKS = 4
@@ -143,6 +160,21 @@ class RetentionDynamics:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; ``RetentionDynamics(**d)`` reads it back."""
         return asdict(self)
+
+    def resolve(self, feature_names: Sequence[str], base_ctr: float) -> tuple[int, float]:
+        """The column of ``sensitivity_feature`` among ``feature_names`` and the relevance CTR (``base_ctr`` if unset).
+
+        Raises:
+            ConfigError: If the world has no feature ``sensitivity_feature``.
+        """
+        names = list(feature_names)
+        if self.sensitivity_feature not in names:
+            raise ConfigError(
+                f"RetentionDynamics.sensitivity_feature must be one of the world's features {names}, "
+                f"got {self.sensitivity_feature!r}."
+            )
+        relevance = self.relevance_ctr if self.relevance_ctr is not None else base_ctr
+        return names.index(self.sensitivity_feature), float(relevance)
 
 
 def similarity_matrix(embeddings: NDArray[np.floating[Any]], threshold: float) -> NDArray[np.float64]:
@@ -484,3 +516,177 @@ def observations(
     out[:, d_user + 3] = np.minimum(state.week * scale, 1.0)
     out[:, d_user + _N_STATE_FEATURES :] = message_features[state.last_action]
     return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionCampaignConfig:
+    """Run a campaign as subscribers' lifetimes (``BankDesignConfig.retention``): each user of the campaign is a
+    subscriber mailed once a week for ``horizon`` weeks by the company's targeting agent, under
+    :class:`RetentionDynamics`, so a bank is judged by the clicks it earns over lifetimes, not by one email.
+
+    Attributes:
+        horizon: Weeks of each subscriber's lifetime (fewer if the subscriber unsubscribes).
+        dynamics: Fatigue, novelty and unsubscribe parameters.
+
+    Example:
+        >>> RetentionCampaignConfig(horizon=0)
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.ConfigError: RetentionCampaignConfig.horizon must be an int >= 1 and <= 100000, got 0.
+    """
+
+    horizon: int = DEFAULT_HORIZON
+    dynamics: RetentionDynamics = field(default_factory=RetentionDynamics)
+
+    def __post_init__(self) -> None:
+        check_int("RetentionCampaignConfig.horizon", self.horizon, low=1, high=100_000)
+        if not isinstance(self.dynamics, RetentionDynamics):
+            raise ConfigTypeError(
+                f"RetentionCampaignConfig.dynamics must be a RetentionDynamics, got {type(self.dynamics).__name__}."
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionCampaignResult(CampaignResult):
+    """A retention campaign: the log has one row per email (subscriber-week); the ground-truth arrays are per
+    subscriber and summed over its lifetime.
+
+    ``served_probs`` is each subscriber's expected clicks over its lifetime (the click probability of every email
+    it got, fatigue and novelty included), so ``deployed_value`` is the expected lifetime clicks per subscriber;
+    ``best_probs`` and ``mean_probs`` sum the best and the mean click probability of the bank over the same
+    weeks (perfect and random targeting week by week along the subscriber's actual path).
+
+    Attributes:
+        unsubscribed: Whether each subscriber unsubscribed before the horizon, shape (n,).
+        weeks: Weeks each subscriber stayed subscribed (emails received), shape (n,).
+    """
+
+    unsubscribed: NDArray[np.bool_]
+    weeks: NDArray[np.int64]
+
+    def summary(self) -> dict[str, float]:
+        """:meth:`CampaignResult.summary` (``company_reward`` is clicks per email, the values are per subscriber
+        over its lifetime) plus ``subscribers``, ``unsubscribe_rate`` and ``weeks_subscribed``."""
+        n = self.unsubscribed.size
+        return {
+            **CampaignResult.summary(self),
+            "subscribers": float(n),
+            "unsubscribe_rate": float(self.unsubscribed.mean()) if n else float("nan"),
+            "weeks_subscribed": float(self.weeks.mean()) if n else float("nan"),
+        }
+
+
+def run_retention_campaign(
+    ground_truth: GroundTruth,
+    bank: ActionBank,
+    agent: TargetingAgent,
+    users: UserBatch,
+    *,
+    config: RetentionCampaignConfig,
+    sensitivity_index: int,
+    relevance_ctr: float,
+    rng: np.random.Generator,
+    batch_size: int = 32,
+    iteration: int = 0,
+    learn: bool = True,
+) -> RetentionCampaignResult:
+    """Mail ``users`` as subscribers once a week for ``config.horizon`` weeks with ``agent``; unsubscribes end a lifetime.
+
+    Every week the agent decides for the subscribers still subscribed, in mini-batches of ``batch_size`` on their
+    user features (as :func:`~actionbank_env.core.campaign.run_campaign` does: it acts, sees the clicks through
+    ``update``, then acts on the next mini-batch); the clicks and unsubscribes follow :func:`step`. The company's
+    agent always sends a message of the bank (it is the targeting agent of Targeting-v0; resting is a policy of
+    Retention-v0's own). Two uniforms per subscriber are drawn from ``rng`` each week (see :func:`step`).
+
+    Args:
+        ground_truth: The world's click model (rested subscribers' click probabilities).
+        bank: The deployed bank; ``agent.set_bank(bank)`` must have been called by the caller.
+        agent: The company's targeting agent.
+        users: The subscribers, in arrival order.
+        config: Horizon and dynamics.
+        sensitivity_index: Column of ``dynamics.sensitivity_feature`` (see :meth:`RetentionDynamics.resolve`).
+        relevance_ctr: Click probability below which an email counts as irrelevant.
+        rng: Draws clicks and unsubscribes.
+        batch_size: Subscribers per act/update round.
+        iteration: Recorded in the log.
+        learn: Call ``agent.update`` after each mini-batch.
+
+    Returns:
+        The log (one row per email) and the per-subscriber ground-truth evaluation.
+    """
+    batch_size = check_int("batch_size", batch_size, low=1)
+    n, k = len(users), len(bank)
+    if k == 0:
+        raise ConfigError("bank must contain at least one action, got an empty bank.")
+    dynamics = config.dynamics
+    features = np.asarray(users.features, dtype=np.float64)
+    base = np.asarray(ground_truth.click_prob(features, bank.embeddings), dtype=np.float64)
+    state = RetentionState.new(features, base, fatigue_sensitivity(features, sensitivity_index, dynamics))
+    similarity = similarity_matrix(bank.embeddings, dynamics.novelty_similarity)
+    alive = np.ones(n, dtype=np.bool_)
+    served, best, mean = np.zeros(n), np.zeros(n), np.zeros(n)
+    weeks = np.zeros(n, dtype=np.int64)
+    unsubscribed = np.zeros(n, dtype=np.bool_)
+    chunks: dict[str, list[NDArray[Any]]] = {"rows": [], "actions": [], "propensities": [], "clicks": []}
+    metric_sums: dict[str, float] = {}
+    n_updates = 0
+    for _ in range(config.horizon):
+        rows = np.flatnonzero(alive)
+        if rows.size == 0:
+            break
+        uniforms = rng.random((2, n))
+        probs = current_click_probs(state, dynamics, similarity)[:, :k]
+        actions = np.full(n, k, dtype=np.int64)  # the unsubscribed get nothing
+        propensities = np.ones(n)
+        for start in range(0, rows.size, batch_size):
+            batch = rows[start : start + batch_size]
+            x = features[batch]
+            decision = agent.act(x)
+            chosen = _checked_actions(agent, decision, batch.size, k)
+            actions[batch] = chosen
+            propensities[batch] = decision.propensities
+            if learn:
+                clicks = (uniforms[0, batch] < probs[batch, chosen]).astype(np.float64)
+                for key, value in (agent.update(x, chosen, clicks) or {}).items():
+                    metric_sums[key] = metric_sums.get(key, 0.0) + float(value)
+                n_updates += 1
+        out = step(state, actions, uniforms, dynamics, similarity, relevance_ctr)
+        served[rows] += out.click_prob[rows]
+        best[rows] += probs[rows].max(axis=1)
+        mean[rows] += probs[rows].mean(axis=1)
+        weeks[rows] += 1
+        left = out.unsubscribed & alive
+        unsubscribed |= left
+        alive &= ~left
+        chunks["rows"].append(rows)
+        chunks["actions"].append(actions[rows])
+        chunks["propensities"].append(propensities[rows])
+        chunks["clicks"].append(out.clicks[rows].astype(np.int8))
+    row_users = np.concatenate(chunks["rows"]) if chunks["rows"] else np.zeros(0, dtype=np.int64)
+    row_actions = np.concatenate(chunks["actions"]) if chunks["actions"] else np.zeros(0, dtype=np.int64)
+    log = ObservationLog()
+    log.append(
+        iteration=iteration,
+        step=np.arange(row_users.size, dtype=np.int64),
+        user_id=np.asarray(users.ids)[row_users],
+        users=features[row_users],
+        action_ids=np.asarray(bank.ids, dtype=object)[row_actions],
+        action_index=row_actions,
+        propensity=np.concatenate(chunks["propensities"]) if chunks["propensities"] else np.zeros(0),
+        click=np.concatenate(chunks["clicks"]) if chunks["clicks"] else np.zeros(0, dtype=np.int8),
+    )
+    agent_metrics = {key: value / n_updates for key, value in metric_sums.items()} if n_updates else {}
+    return RetentionCampaignResult(log, served, best, mean, agent_metrics, unsubscribed=unsubscribed, weeks=weeks)
+
+
+def _checked_actions(agent: Any, decision: Any, n: int, n_actions: int) -> NDArray[np.int64]:
+    """The decision's actions, after the checks of :func:`~actionbank_env.core.campaign.run_campaign`."""
+    chosen = getattr(decision, "actions", None)
+    if not isinstance(chosen, np.ndarray) or not hasattr(decision, "propensities"):
+        raise ConfigTypeError(
+            f"{type(agent).__name__}.act must return a Decision(actions, propensities) "
+            f"(actionbank_env.protocols.Decision), got {type(decision).__name__}."
+        )
+    if chosen.shape != (n,) or (chosen.size and (chosen.min() < 0 or chosen.max() >= n_actions)):
+        raise ConfigError(f"agent.act must return {n} action indices in [0, {n_actions}), got {chosen!r}.")
+    return chosen.astype(np.int64, copy=False)

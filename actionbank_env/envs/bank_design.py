@@ -47,6 +47,7 @@ from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, ActionCatal
 from actionbank_env.core.campaign import CampaignConfig, CampaignResult, run_campaign
 from actionbank_env.core.observations import ObservationLog
 from actionbank_env.core.projection import padded_bank
+from actionbank_env.core.retention import RetentionCampaignConfig, run_retention_campaign
 from actionbank_env.core.users import UserBatch
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import bank_projection, checked_render_mode, get_world, split_world_kwargs
@@ -77,6 +78,11 @@ class BankDesignConfig:
         data_dir: Replay users and the initial bank from this folder (see the module docstring).
         first_iteration: Number of the initial bank's campaign (the observation's and the log's ``iteration``).
         origin: Recorded as :attr:`~actionbank_env.core.actions.Action.origin` of the texts a step adds.
+        retention: ``None`` (default): each user of a campaign gets one email. A
+            :class:`~actionbank_env.core.retention.RetentionCampaignConfig`: each user is a subscriber mailed weekly
+            by the company's agent over a lifetime with Retention-v0's fatigue, novelty and unsubscribes
+            (:func:`~actionbank_env.core.retention.run_retention_campaign`), the log has one row per email, and the
+            reward and ``deployed_value`` are the expected clicks per subscriber over its lifetime.
     """
 
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
@@ -88,6 +94,7 @@ class BankDesignConfig:
     data_dir: str | os.PathLike[str] | None = None
     first_iteration: int = 0
     origin: str = "designer"
+    retention: RetentionCampaignConfig | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.campaign, CampaignConfig):
@@ -102,6 +109,11 @@ class BankDesignConfig:
         if not isinstance(self.company_params, Mapping):
             raise ConfigTypeError(
                 f"BankDesignConfig.company_params must be a mapping, got {type(self.company_params).__name__}."
+            )
+        if self.retention is not None and not isinstance(self.retention, RetentionCampaignConfig):
+            raise ConfigTypeError(
+                "BankDesignConfig.retention must be a RetentionCampaignConfig or None, "
+                f"got {type(self.retention).__name__}."
             )
         if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
             raise ConfigTypeError(
@@ -228,6 +240,10 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
                 f"BankDesignConfig.max_bank_size={cfg.max_bank_size} must be >= the initial bank size "
                 f"{len(self._initial_bank)}."
             )
+        if cfg.retention is not None:
+            # Resolved (and checked against the world's features) once; one log row per email.
+            self._retention = cfg.retention.dynamics.resolve(self.world.feature_names, self.world.config.base_ctr)
+            total_users *= cfg.retention.horizon
         self._projection = bank_projection(self.world, cfg.bank_obs_dim)
         k_max, bound = cfg.max_bank_size, float(total_users)
         self.observation_space = spaces.Dict(
@@ -273,15 +289,31 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
     def _deploy(self, bank: ActionBank) -> CampaignResult:
         self._agent.set_bank(bank)
         users = self._users(self._iteration)
-        result = run_campaign(
-            self.world.ground_truth,
-            bank,
-            self._agent,
-            users,
-            rng=self._click_rng,
-            batch_size=self.config.campaign.campaign_batch_size,
-            iteration=self._iteration,
-        )
+        result: CampaignResult
+        if self.config.retention is None:
+            result = run_campaign(
+                self.world.ground_truth,
+                bank,
+                self._agent,
+                users,
+                rng=self._click_rng,
+                batch_size=self.config.campaign.campaign_batch_size,
+                iteration=self._iteration,
+            )
+        else:
+            sensitivity_index, relevance_ctr = self._retention
+            result = run_retention_campaign(
+                self.world.ground_truth,
+                bank,
+                self._agent,
+                users,
+                config=self.config.retention,
+                sensitivity_index=sensitivity_index,
+                relevance_ctr=relevance_ctr,
+                rng=self._click_rng,
+                batch_size=self.config.campaign.campaign_batch_size,
+                iteration=self._iteration,
+            )
         cols = result.log.columns
         shows = np.bincount(cols["action_index"], minlength=len(bank))
         clicks = np.bincount(cols["action_index"], weights=cols["click"], minlength=len(bank))

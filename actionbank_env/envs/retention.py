@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_bool, check_int
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.retention import (
+    DEFAULT_HORIZON,
     RetentionDynamics,
     RetentionState,
     StepOutcome,
@@ -63,7 +64,7 @@ class RetentionConfig:
         message_obs_dim: Features of the last email's projection in the subscriber observation.
     """
 
-    horizon: int = 26
+    horizon: int = DEFAULT_HORIZON
     dynamics: RetentionDynamics = field(default_factory=RetentionDynamics)
     observe_bank: bool = False
     max_bank_size: int | None = None
@@ -113,14 +114,7 @@ class _Model:
     def __init__(self, owner: str, config: RetentionConfig, world: World) -> None:
         self.config = config
         self.world = world
-        dyn = config.dynamics
-        if dyn.sensitivity_feature not in world.feature_names:
-            raise ConfigError(
-                f"RetentionDynamics.sensitivity_feature must be one of the world's features {list(world.feature_names)}, "
-                f"got {dyn.sensitivity_feature!r}."
-            )
-        self.sensitivity_index = world.feature_names.index(dyn.sensitivity_feature)
-        self.relevance_ctr = float(dyn.relevance_ctr if dyn.relevance_ctr is not None else world.config.base_ctr)
+        self.sensitivity_index, self.relevance_ctr = config.dynamics.resolve(world.feature_names, world.config.base_ctr)
         self.catalog = world.new_catalog()
         n_actions = len(world.initial_bank)
         self.max_bank_size = (config.max_bank_size or n_actions) if config.observe_bank else n_actions

@@ -103,7 +103,7 @@ def make_ray_env(
             ``vector_index`` attributes (0 for a plain dict) pick the seed.
 
     Returns:
-        The env (when asked for ``num_envs``: the native vector env of Targeting-v0, in its default NEXT_STEP
+        The env (when asked for ``num_envs``: the native vector env of Targeting-v0 or Retention-v0, in its default NEXT_STEP
         autoreset mode, which RLlib expects; a ``SyncVectorEnv`` for BankDesign-v0), whose first unseeded reset
         uses :func:`worker_seed` (one stream for the native env's batch; sub-env ``i`` of a ``SyncVectorEnv`` gets
         that seed + ``i``). A vector env built this way gets
@@ -144,7 +144,7 @@ def make_ray_env(
         copy = 0
     seed = worker_seed(int(base_seed), worker_index, vector_index, copy)
 
-    if num_envs is not None and env_id == "ActionBank/Targeting-v0":
+    if num_envs is not None and env_id in ("ActionBank/Targeting-v0", "ActionBank/Retention-v0"):
         # The native vector env; its default NEXT_STEP autoreset is what RLlib's EnvRunners expect.
         native = gym.make_vec(env_id, num_envs=int(num_envs), vectorization_mode="vector_entry_point", **kwargs)
         return _SeedFirstResetVector(native, seed)

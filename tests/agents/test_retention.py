@@ -102,3 +102,33 @@ def test_sb3_adapter_trains_ppo_and_the_policy_acts_on_batches() -> None:
     assert result.weeks.min() >= 1
     with pytest.raises(ValueError, match="SAME_STEP"):
         sb3_vec_env(envs(4))
+
+
+def test_train_sb3_with_normalised_rewards_calls_back_and_returns_a_policy() -> None:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.retention import train_sb3
+
+    seen: list[int] = []
+
+    class Record(BaseCallback):  # type: ignore[misc]
+        def _on_step(self) -> bool:
+            seen.append(self.num_timesteps)
+            return True
+
+    kwargs = {"n_steps": 8, "batch_size": 64, "n_epochs": 1, "gamma": 0.9}
+    model = train_sb3(
+        {"world": hashing_world(), "horizon": 4},
+        total_timesteps=256,
+        seed=0,
+        n_envs=16,
+        algo_kwargs=kwargs,
+        normalize_reward=True,
+        callback=Record(),
+    )
+    assert seen and seen[-1] >= 256
+    assert isinstance(model.get_env(), VecNormalize) and model.get_env().gamma == 0.9
+    assert not model.get_env().norm_obs  # the policy acts on raw observations
+    result = run_lifetimes(envs(32), SB3RetentionPolicy(model), seed=0)
+    assert result.weeks.min() >= 1

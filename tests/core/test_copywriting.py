@@ -34,16 +34,14 @@ def _words(text: str) -> set[str]:
 # ---------------------------------------------------------------------------------------------- offline
 
 
-def test_offline_writes_2000_distinct_texts_in_one_call_quickly() -> None:
+def test_offline_writes_2000_distinct_texts_in_one_call() -> None:
+    # Its speed is measured in benchmarks/, not asserted here: a timed assertion fails on a loaded machine.
     writer = OfflineCopywriter()
-    start = time.perf_counter()
     texts = writer.write(2000, rng=np.random.default_rng(0))
-    elapsed = time.perf_counter() - start
     assert len(texts) == 2000
     assert len({normalize_text(t) for t in texts}) == 2000
     assert all(isinstance(t, str) and 0 < len(t) <= MAX_TEXT_LENGTH for t in texts)
     assert all(t == t.strip() and "\n" not in t for t in texts)
-    assert elapsed < 2.0  # typically ~0.2 s; generous for a shared 2-core machine
     # Varied: many different opening words, not one template.
     assert len({t.split()[0].casefold() for t in texts}) > 60
 
@@ -241,11 +239,13 @@ def test_openai_copywriter_persistent_bad_json_raises(fake_openai: FakeOpenAISer
 
 
 def test_openai_copywriter_slow_server_times_out_boundedly(fake_openai: FakeOpenAIServer) -> None:
-    fake_openai.queue_fault("slow", delay=2.0, times=5)
+    fake_openai.queue_fault("slow", delay=4.0, times=5)
     start = time.perf_counter()
     with _writer(fake_openai, timeout=0.1, max_retries=1) as writer, pytest.raises(ServiceError, match="timeout"):
         writer.write(5, rng=np.random.default_rng(0))
-    assert time.perf_counter() - start < 1.5
+    # Without the deadline the first answer alone would take 4 s; with it, two 0.1 s attempts (about 0.3 s
+    # idle, up to 1.6 s measured on a loaded machine).
+    assert time.perf_counter() - start < 3.0
     assert len(fake_openai.requests) == 2
 
 

@@ -200,6 +200,18 @@ def test_openai_embedder_success_batches_and_normalises(fake_openai: FakeOpenAIS
     assert requests[-1].body["input"][-1] == " "  # the API refuses empty strings
 
 
+def test_an_unclosed_openai_embedder_closes_its_client_when_collected(fake_openai: FakeOpenAIServer) -> None:
+    import gc
+
+    embedder = _embedder(fake_openai, dimensions=8)
+    embedder.embed(["one", "two"])
+    client = embedder._client
+    assert client is not None and not client.is_closed()
+    del embedder
+    gc.collect()
+    assert client.is_closed()  # its sockets were closed in order, not left to their finaliser's ResourceWarning
+
+
 @pytest.mark.parametrize("fault", ["429", "500", "503", "malformed", "bad_schema"])
 def test_openai_embedder_retries_one_fault(fake_openai: FakeOpenAIServer, fault: str) -> None:
     fake_openai.queue_fault(fault, retry_after=0)
@@ -232,11 +244,12 @@ def test_openai_embedder_wrong_dims_raises(fake_openai: FakeOpenAIServer) -> Non
 
 
 def test_openai_embedder_slow_server_times_out_boundedly(fake_openai: FakeOpenAIServer) -> None:
-    fake_openai.queue_fault("slow", delay=2.0, times=5)
+    fake_openai.queue_fault("slow", delay=4.0, times=5)
     start = time.perf_counter()
     with _embedder(fake_openai, timeout=0.1, max_retries=2) as embedder, pytest.raises(ServiceError, match="timeout"):
         embedder.embed(["hello"])
-    assert time.perf_counter() - start < 1.5
+    # Without the deadline the first answer alone would take 4 s; with it, three 0.1 s attempts.
+    assert time.perf_counter() - start < 3.0
     assert len(fake_openai.requests) == 3
 
 

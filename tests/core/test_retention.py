@@ -199,3 +199,91 @@ def test_bad_parameters_name_the_field_the_rule_and_the_value(
 ) -> None:
     with pytest.raises(error, match=re.escape(message)):
         RetentionDynamics(**kwargs)
+
+
+# --------------------------------------------------------------------------- campaigns as lifetimes (BankDesign)
+
+
+class _FixedAgent:
+    """A targeting agent that always sends ``index`` and counts the rows it learned from."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.updated = 0
+
+    def set_bank(self, bank: Any) -> None:
+        pass
+
+    def act(self, users: np.ndarray) -> Any:
+        from actionbank_env.protocols import Decision
+
+        return Decision(np.full(len(users), self.index, dtype=np.int64), np.ones(len(users)))
+
+    def update(self, users: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, float]:
+        self.updated += len(users)
+        return {"train/rows": float(len(users))}
+
+
+def _campaign(horizon: int, seed: int = 0, n: int = 400, index: int = 0, **dynamics: Any) -> tuple[Any, Any, Any]:
+    from actionbank_env.core.retention import RetentionCampaignConfig, run_retention_campaign
+    from tests.worlds import hashing_world
+
+    world = hashing_world()
+    users = world.sample_users(n, rng=np.random.default_rng(1))
+    agent = _FixedAgent(index)
+    config = RetentionCampaignConfig(horizon=horizon, dynamics=RetentionDynamics(**dynamics))
+    sensitivity_index, relevance = config.dynamics.resolve(world.feature_names, world.config.base_ctr)
+    result = run_retention_campaign(
+        world.ground_truth,
+        world.initial_bank,
+        agent,
+        users,
+        config=config,
+        sensitivity_index=sensitivity_index,
+        relevance_ctr=relevance,
+        rng=np.random.default_rng(seed),
+        batch_size=32,
+    )
+    return result, agent, (world, users)
+
+
+def test_a_retention_campaign_logs_one_row_per_email_until_the_subscriber_leaves() -> None:
+    result, agent, (_, users) = _campaign(horizon=12, unsubscribe_base=0.02)
+    cols = result.log.columns
+    rows_per_user = np.bincount(np.searchsorted(users.ids, cols["user_id"]), minlength=len(users))
+    np.testing.assert_array_equal(rows_per_user, result.weeks)
+    assert agent.updated == len(result.log) == result.weeks.sum()
+    assert np.all(result.weeks[~result.unsubscribed] == 12)
+    assert 0 < result.unsubscribed.sum() < len(users)  # 2 % a week, more with fatigue
+    assert np.all(result.weeks[result.unsubscribed] <= 12)
+    # Expected lifetime clicks of a subscriber: the click probabilities of its emails, below perfect targeting.
+    assert np.all(result.served_probs <= result.best_probs + 1e-12)
+    summary = result.summary()
+    assert summary["subscribers"] == len(users) and summary["n_users"] == len(result.log)
+    assert summary["unsubscribe_rate"] == pytest.approx(result.unsubscribed.mean())
+    assert summary["deployed_value"] == pytest.approx(result.served_probs.mean())
+    assert 0 < summary["train/rows"] <= 32  # the agent's metrics: mean over its updates (mini-batches of 32)
+
+
+def test_a_one_week_retention_campaign_serves_the_ground_truth_of_a_one_email_campaign() -> None:
+    from actionbank_env.core.campaign import run_campaign
+
+    result, _, (world, users) = _campaign(horizon=1, index=3)
+    single = run_campaign(world.ground_truth, world.initial_bank, _FixedAgent(3), users, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(result.served_probs, single.served_probs, rtol=1e-12)
+    np.testing.assert_allclose(result.best_probs, single.best_probs, rtol=1e-12)
+    np.testing.assert_allclose(result.mean_probs, single.mean_probs, rtol=1e-12)
+
+
+def test_weekly_repeats_of_one_message_wear_out_and_seeded_campaigns_repeat() -> None:
+    result, _, _ = _campaign(horizon=6)
+    again, _, _ = _campaign(horizon=6)
+    for key, column in result.log.columns.items():
+        np.testing.assert_array_equal(column, again.log.columns[key])
+    np.testing.assert_array_equal(result.served_probs, again.served_probs)
+    # Six weekly sends of the same message earn less than six times the first one (fatigue and novelty).
+    first, _, _ = _campaign(horizon=1)
+    assert result.deployed_value < 0.6 * 6 * first.deployed_value
+    # Without fatigue, novelty or unsubscribes the lifetime is six independent first emails.
+    flat, _, _ = _campaign(horizon=6, fatigue_click=0.0, novelty_penalty=0.0, unsubscribe_base=0.0)
+    np.testing.assert_allclose(flat.served_probs, 6 * first.served_probs, rtol=1e-12)

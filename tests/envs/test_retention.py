@@ -320,3 +320,38 @@ def test_vector_env_errors() -> None:
     envs.reset(seed=0)
     with pytest.raises(ConfigError, match="bank must have exactly 10 actions"):
         envs.reset(options={"bank": list(world().initial_bank.texts[:3])})
+
+
+# --------------------------------------------------------------------------- BankDesign-v0 with retention campaigns
+
+
+def test_bank_design_can_judge_banks_by_lifetime_clicks() -> None:
+    from actionbank_env.core.retention import RetentionCampaignConfig, RetentionCampaignResult
+    from actionbank_env.envs.bank_design import BankDesignEnv
+
+    def design(**kwargs: Any) -> BankDesignEnv:
+        env = gym.make("ActionBank/BankDesign-v0", world=world(), users_per_iteration=150, max_bank_size=12, **kwargs)
+        return env.unwrapped
+
+    retention = RetentionCampaignConfig(horizon=6)
+    env = design(retention=retention, n_iterations=1)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    result = env._results[-1]
+    assert isinstance(result, RetentionCampaignResult)
+    assert len(info["log"]) == result.weeks.sum() > 150  # one row per email, several emails per subscriber
+    assert info["summary"]["subscribers"] == 150 and 0.0 <= info["summary"]["unsubscribe_rate"] < 1.0
+    assert obs["impressions"].sum() == len(info["log"])
+    obs, reward, terminated, _, info = env.step(list(world().initial_bank.texts[:3]))
+    assert terminated and env.observation_space.contains(obs)
+    # The reward is the expected clicks per subscriber over a lifetime: more than one email's worth.
+    assert reward == pytest.approx(info["deployed_value"]) and reward > info["summary"]["company_reward"]
+    # Same seed, same episode.
+    again = design(retention=retention, n_iterations=1)
+    _, info_again = again.reset(seed=0)
+    assert info_again["log"].to_pandas().equals(env._history[0].to_pandas())
+    # The default stays one email per user, and a wrong type is named.
+    _, plain = design().reset(seed=0)
+    assert len(plain["log"]) == 150 and "unsubscribe_rate" not in plain["summary"]
+    with pytest.raises(TypeError, match=re.escape("BankDesignConfig.retention must be a RetentionCampaignConfig")):
+        design(retention={"horizon": 6})

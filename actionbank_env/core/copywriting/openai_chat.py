@@ -192,7 +192,7 @@ class OpenAICopywriter:
         """Close the client whose request passed its deadline (ending its read) and make the next one now, outside
         the next attempt's deadline."""
         with self._lock:
-            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout)
+            stuck, self._client = self._client, make_client(self._api_key, self.base_url, self.timeout, owner=self)
         if stuck is not None:
             stuck.close()
 
@@ -210,7 +210,7 @@ class OpenAICopywriter:
             return cached
         with self._lock:
             if self._client is None:
-                self._client = make_client(self._api_key, self.base_url, self.timeout)
+                self._client = make_client(self._api_key, self.base_url, self.timeout, owner=self)
             client = self._client
 
         def call() -> list[str]:

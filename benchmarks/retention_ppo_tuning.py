@@ -1,0 +1,155 @@
+"""Choose PPO's settings for Retention-v0 on development worlds (7201-7203), never on the measurement worlds.
+
+One run trains one named configuration of :data:`CONFIGS` on one world and evaluates the policy every
+``--eval-every`` subscriber-weeks on a fixed cohort (``--subscribers`` subscribers, cohort seed 1), paired with
+oracle-myopic and oracle-resting on the same cohort, so the learning curve shows whether more training would
+still pay. Runs are independent processes (so two can share the machine's cores); ``--from-json`` prints the
+table of their JSON files: for each configuration and checkpoint, PPO minus oracle-myopic in clicks per
+subscriber per world and the mean.
+
+Run from the repository root, e.g. ``nice -n 15 python -m benchmarks.retention_ppo_tuning --config lambda08_normrew
+--world-seed 7201 --json out.json`` and ``python -m benchmarks.retention_ppo_tuning --from-json out*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from actionbank_env.core.world import World, WorldConfig
+from actionbank_env.envs.retention import RetentionVectorEnv
+from agents.retention import (
+    PPO_DEFAULTS,
+    OracleMyopicPolicy,
+    OracleRestingPolicy,
+    SB3RetentionPolicy,
+    run_lifetimes,
+    train_sb3,
+)
+
+DEV_WORLD_SEEDS = (7201, 7202, 7203)
+
+#: Named candidates: (PPO keyword arguments, normalise rewards).
+CONFIGS: dict[str, tuple[dict[str, Any], bool]] = {
+    "defaults": (PPO_DEFAULTS, False),
+    "normrew": (PPO_DEFAULTS, True),
+    "lambda08_normrew": ({**PPO_DEFAULTS, "gae_lambda": 0.8}, True),
+}
+
+
+def train_and_track(
+    config: str, world_seed: int, *, timesteps: int, eval_every: int, subscribers: int, seed: int
+) -> dict[str, Any]:
+    """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    algo_kwargs, normalize_reward = CONFIGS[config]
+    world = World.build(WorldConfig(world_seed=world_seed))
+    envs = RetentionVectorEnv(subscribers, world=world)
+    out: dict[str, Any] = {
+        "config": config,
+        "world_seed": world_seed,
+        "oracle_myopic": run_lifetimes(envs, OracleMyopicPolicy(), seed=1).summary(),
+        "oracle_resting_0.4": run_lifetimes(envs, OracleRestingPolicy(0.4), seed=1).summary(),
+        "checkpoints": [],
+    }
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+
+    class Checkpoints(BaseCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_at = eval_every
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next_at:
+                self.next_at += eval_every
+                summary = run_lifetimes(envs, SB3RetentionPolicy(self.model), seed=1).summary()
+                summary["timesteps"] = self.num_timesteps
+                summary["wall_s"] = time.perf_counter() - start
+                summary["cpu_s"] = time.process_time() - cpu_start
+                out["checkpoints"].append(summary)
+                diff = summary["clicks_per_subscriber"] - out["oracle_myopic"]["clicks_per_subscriber"]
+                print(f"{config} world {world_seed} at {self.num_timesteps:,}: PPO - oracle-myopic {diff:+.4f} "
+                      f"({summary['emails_per_subscriber']:.1f} emails, {summary['wall_s']:.0f} s)", flush=True)  # fmt: skip
+            return True
+
+    train_sb3(
+        {"world": world},
+        total_timesteps=timesteps,
+        seed=seed,
+        algo_kwargs=algo_kwargs,
+        normalize_reward=normalize_reward,
+        callback=Checkpoints(),
+    )
+    return out
+
+
+def report(runs: list[dict[str, Any]]) -> None:
+    """PPO minus oracle-myopic (clicks per subscriber) per configuration, checkpoint and world."""
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_config.setdefault(r["config"], []).append(r)
+    for config, rs in sorted(by_config.items()):
+        rs.sort(key=lambda r: r["world_seed"])
+        print(f"\n{config}: PPO - oracle-myopic (oracle-resting - oracle-myopic) in clicks per subscriber")
+        worlds = [r["world_seed"] for r in rs]
+        print(f"{'timesteps':>12}" + "".join(f"{w:>18}" for w in worlds) + f"{'mean':>10}")
+        headroom = [
+            r["oracle_resting_0.4"]["clicks_per_subscriber"] - r["oracle_myopic"]["clicks_per_subscriber"] for r in rs
+        ]
+        print(f"{'(resting)':>12}" + "".join(f"{h:>+18.4f}" for h in headroom) + f"{np.mean(headroom):>+10.4f}")
+        n_points = min(len(r["checkpoints"]) for r in rs)
+        for i in range(n_points):
+            diffs = [
+                r["checkpoints"][i]["clicks_per_subscriber"] - r["oracle_myopic"]["clicks_per_subscriber"] for r in rs
+            ]
+            emails = [r["checkpoints"][i]["emails_per_subscriber"] for r in rs]
+            cells = "".join(f"{d:>+11.4f} ({e:4.1f})" for d, e in zip(diffs, emails, strict=True))
+            print(f"{rs[0]['checkpoints'][i]['timesteps']:>12,}" + cells + f"{np.mean(diffs):>+10.4f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one configuration on one world, or print the table of earlier runs."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="defaults")
+    parser.add_argument("--world-seed", type=int, default=DEV_WORLD_SEEDS[0])
+    parser.add_argument("--timesteps", type=int, default=2_000_000)
+    parser.add_argument("--eval-every", type=int, default=500_000)
+    parser.add_argument("--subscribers", type=int, default=4096, help="subscribers of the evaluation cohort")
+    parser.add_argument("--seed", type=int, default=0, help="seed of PPO's training stream and network")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--from-json", nargs="+", default=None)
+    args = parser.parse_args(argv)
+    if args.from_json:
+        runs = []
+        for path in args.from_json:
+            with open(path) as f:
+                runs.append(json.load(f))
+        report(runs)
+        return 0
+    import torch
+
+    torch.set_num_threads(1)
+    result = train_and_track(
+        args.config,
+        args.world_seed,
+        timesteps=args.timesteps,
+        eval_every=args.eval_every,
+        subscribers=args.subscribers,
+        seed=args.seed,
+    )
+    result["args"] = vars(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    report([result])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
