@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Print the table and the paired differences."""
-    policies = [k for k, v in per_seed[0].items() if isinstance(v, dict)]
+    # Policies every seed measured (files run apart may differ, e.g. one run with --skip-dqn).
+    policies = [k for k, v in per_seed[0].items() if isinstance(v, dict) and all(k in r for r in per_seed)]
     print(f"\n{len(args.seeds)} world seeds {args.seeds}, {args.subscribers} subscribers per cohort, 26-week lifetimes, "
           f"PPO {args.ppo_timesteps:,} timesteps; mean +- 95 % t-interval over world seeds")  # fmt: skip
     print(f"{'policy':<18}" + "".join(f"{m:>28}" for m in METRICS))
