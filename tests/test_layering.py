@@ -152,13 +152,13 @@ def test_only_the_chat_client_and_the_embedder_talk_to_openai() -> None:
     }, talkers
 
 
-def test_import_is_fast_and_light() -> None:
+def test_import_is_light() -> None:
+    # What keeps the import fast is that no heavy library loads with it. No wall-clock bound: one of 1 s failed
+    # at load 15 (2.4 s); timings belong in benchmarks/, not in tests.
     code = (
-        "import sys, time; t = time.perf_counter(); import actionbank_env, agents, optimizers; "
-        "dt = time.perf_counter() - t; heavy = [m for m in ('torch', 'lightgbm', 'sentence_transformers', 'openai', "
-        "'sklearn', 'ray', 'stable_baselines3', 'pandas', 'numba') if m in sys.modules]; print(dt, heavy)"
+        "import sys; import actionbank_env, agents, optimizers; "
+        "heavy = [m for m in ('torch', 'lightgbm', 'sentence_transformers', 'openai', "
+        "'sklearn', 'ray', 'stable_baselines3', 'pandas', 'numba') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    seconds, heavy = out.split(" ", 1)
-    assert heavy.strip() == "[]", f"heavy modules imported at package import: {heavy}"
-    assert float(seconds) < 1.0
+    assert out.strip() == "[]", f"heavy modules imported at package import: {out.strip()}"
