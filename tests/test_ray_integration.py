@@ -17,6 +17,7 @@ pytest.importorskip("ray")
 from actionbank_env.config import SimulationConfig  # noqa: E402
 from actionbank_env.integrations.ray import register_ray_envs, worker_seed  # noqa: E402
 from actionbank_env.sweep import run_sweep  # noqa: E402
+from tests.worlds import TINY_SETTINGS as TINY  # noqa: E402
 
 pytestmark = [
     # Ray and RLlib emit their own DeprecationWarnings (and RLlib a few UserWarnings) at import and setup.
@@ -26,18 +27,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*Overriding environment rllib-single-agent-env-v0:UserWarning"),
 ]
 
-TINY = {
-    "embedder": "hashing",
-    "users_per_iteration": 150,
-    "iterations": 2,
-    "initial_actions": 5,
-    "designer.action_pool_size": 40,
-    "designer.reward_model": "linear",
-    "evaluation_users": 200,
-    "report": False,
-    "tensorboard": False,
-    "threads": 1,
-}
 SMALL_WORLD = {"embedder": "hashing", "initial_actions": 5, "n_reference_texts": 64, "n_reference_users": 256}
 
 
@@ -146,30 +135,38 @@ def test_rllib_ppo_trains_on_targeting() -> None:
     assert all(math.isfinite(r) and 0.0 <= r <= 50.0 for r in returns)
 
 
-@pytest.mark.parametrize("registered", [False, True])
-def test_rllib_vector_entry_point_loses_no_transition(registered: bool) -> None:
-    # Item 2 of issue 19: RLlib steps the native vector env (gym_env_vectorize_mode="vector_entry_point");
-    # with SAME_STEP autoreset every episode after the first lost its first transition (length 19 of 20).
+def _sample_vector_entry_point(
+    env_id: str, env_config: dict[str, Any], vector_class: type, registered: bool, n_steps: int
+) -> list[Any]:
+    """Episodes an RLlib env runner samples from ``env_id``'s native vector env (3 envs, random actions)."""
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
-    from actionbank_env.envs.targeting_vector import TargetingVectorEnv
-
-    env_config: dict[str, Any] = {**SMALL_WORLD, "users_per_episode": 20}
+    env_config = dict(env_config)
     if registered:  # through make_ray_env, which takes a seed; otherwise RLlib calls gymnasium.make_vec itself
         register_ray_envs()
         env_config["seed"] = 0
     config = (
         PPOConfig()
-        .environment("ActionBank/Targeting-v0", env_config=env_config)
+        .environment(env_id, env_config=env_config)
         .env_runners(num_envs_per_env_runner=3, gym_env_vectorize_mode="vector_entry_point")
     )
     runner = SingleAgentEnvRunner(config=config)
     try:
-        assert isinstance(runner.env.unwrapped, TargetingVectorEnv)
-        episodes = runner.sample(num_timesteps=200, random_actions=True)
+        assert isinstance(runner.env.unwrapped, vector_class)
+        return list(runner.sample(num_timesteps=n_steps, random_actions=True))
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_rllib_vector_entry_point_loses_no_transition(registered: bool) -> None:
+    # Item 2 of issue 19: RLlib steps the native vector env (gym_env_vectorize_mode="vector_entry_point");
+    # with SAME_STEP autoreset every episode after the first lost its first transition (length 19 of 20).
+    from actionbank_env.envs.targeting_vector import TargetingVectorEnv
+
+    config = {**SMALL_WORLD, "users_per_episode": 20}
+    episodes = _sample_vector_entry_point("ActionBank/Targeting-v0", config, TargetingVectorEnv, registered, 200)
     done = [len(e) for e in episodes if e.is_done]
     assert len(done) >= 9 and set(done) == {20}
 
@@ -178,26 +175,10 @@ def test_rllib_vector_entry_point_loses_no_transition(registered: bool) -> None:
 def test_rllib_samples_whole_lifetimes_from_the_retention_vector_twin(registered: bool) -> None:
     # Issue 20: RLlib steps Retention-v0's native vector twin (NEXT_STEP autoreset): every finished lifetime has
     # all its weeks (the horizon, or fewer only when the subscriber unsubscribed), none is cut at an autoreset.
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-
     from actionbank_env.envs.retention import RetentionVectorEnv
 
-    env_config: dict[str, Any] = {**SMALL_WORLD, "horizon": 10, "unsubscribe_base": 0.05}
-    if registered:  # through make_ray_env, which takes a seed; otherwise RLlib calls gymnasium.make_vec itself
-        register_ray_envs()
-        env_config["seed"] = 0
-    config = (
-        PPOConfig()
-        .environment("ActionBank/Retention-v0", env_config=env_config)
-        .env_runners(num_envs_per_env_runner=3, gym_env_vectorize_mode="vector_entry_point")
-    )
-    runner = SingleAgentEnvRunner(config=config)
-    try:
-        assert isinstance(runner.env.unwrapped, RetentionVectorEnv)
-        episodes = runner.sample(num_timesteps=300, random_actions=True)
-    finally:
-        runner.stop()
+    config = {**SMALL_WORLD, "horizon": 10, "unsubscribe_base": 0.05}
+    episodes = _sample_vector_entry_point("ActionBank/Retention-v0", config, RetentionVectorEnv, registered, 300)
     done = [e for e in episodes if e.is_done]
     assert len(done) >= 20
     assert all(len(e) == 10 for e in done if e.is_truncated)
