@@ -149,7 +149,7 @@ def run_trial(
     cluster_grid: tuple[int, ...] = (),
     bayes_model: str = "bayesian_bilinear",
     bayes_params: dict[str, Any] | None = None,
-    dm_model: tuple[str, dict[str, Any]] = ("lightgbm", {}),  # (registry name, parameters)
+    dm_model: tuple[str, dict[str, Any]] | None = None,  # (registry name, parameters); None: the designer's
 ) -> dict[str, Any]:
     """One logged campaign, one proposal, every estimate and the truth."""
     trial = prepare_trial(world, logger, seed, n_users=n_users, designer_params=designer_params)
@@ -163,7 +163,7 @@ def run_trial(
     log, design_seconds, ope_seq = result.log, trial.design_seconds, trial.ope_seq
     # The direct method's model and the target policy's: the designer's reward model at its settings (the
     # default one unless --dm-model says otherwise), given the same unlabelled texts as the designer had.
-    dm_name, dm_params = dm_model
+    dm_name, dm_params = dm_model or (designer_params["reward_model"], dict(designer_params["reward_model_params"]))
     reference = trial.reference if dm_name != "lightgbm" else np.concatenate([bank.embeddings, new_bank.embeddings])
 
     def factory(rng: np.random.Generator) -> Any:
