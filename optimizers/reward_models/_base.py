@@ -24,7 +24,14 @@ from actionbank_env._validation import check_array, check_int, check_real, resol
 from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 from optimizers.reward_models._features import FeatureMap, distinct_rows
 
-__all__ = ["NotFittedError", "RewardModelBase", "check_common_config", "FORMAT_VERSION"]
+__all__ = [
+    "NotFittedError",
+    "RewardModelBase",
+    "bounded_sample",
+    "check_common_config",
+    "check_max_fit_rows",
+    "FORMAT_VERSION",
+]
 
 FORMAT_VERSION = 1
 
@@ -37,6 +44,58 @@ def check_common_config(config: Any) -> None:
     """Validate the fields every reward-model config has (``embedding_components``)."""
     name = type(config).__name__
     check_int(f"{name}.embedding_components", config.embedding_components, low=1)
+
+
+def check_max_fit_rows(config: Any) -> None:
+    """Validate ``config.max_fit_rows`` (``None`` or an int >= 2) of the models that bound their fitting rows."""
+    if config.max_fit_rows is not None:
+        check_int(f"{type(config).__name__}.max_fit_rows", config.max_fit_rows, low=2)
+
+
+def bounded_sample(
+    clicks: NDArray[np.float64], weights: NDArray[np.float64], max_rows: int, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """A reweighted sample of at most ``max_rows`` logged rows that stands for all of them (case-control sampling).
+
+    The rows are split by outcome. The rarer outcome (the clicks, in any realistic log) keeps all its rows, or a
+    uniform ``max_rows // 2`` of them when there are more; the other outcome fills the rest with a uniform sample
+    without replacement. Each kept row's weight is divided by its outcome's sampling rate (Horvitz-Thompson), and
+    the weights are rescaled to the original total, so the weighted log-likelihood of the sample is an unbiased
+    estimate of the full log's, with the same total weight against the prior: a model fitted on it estimates the
+    full-data fit, with a larger variance only in the common outcome's term.
+
+    Args:
+        clicks: 0/1 outcome of each row, shape (n,), both outcomes present.
+        weights: Non-negative row weights, shape (n,).
+        max_rows: Size of the sample (< n).
+        rng: Draws the sample.
+
+    Returns:
+        ``(rows, weights)``: the kept rows in ascending order, shape (max_rows,), and their new weights.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> clicks = (rng.random(10_000) < 0.05).astype(float)
+        >>> rows, w = bounded_sample(clicks, np.ones(10_000), 1_000, rng)
+        >>> rows.size, int(clicks[rows].sum()) == int(clicks.sum()), round(float(w.sum()))
+        (1000, True, 10000)
+    """
+    n = clicks.shape[0]
+    positive = clicks == 1.0
+    by_outcome = (np.flatnonzero(positive), np.flatnonzero(~positive))
+    rare, common = sorted(by_outcome, key=lambda rows: rows.size)
+    n_rare = min(rare.size, max_rows // 2)
+    kept: list[NDArray[np.int64]] = []
+    rate = np.empty(n, dtype=np.float64)
+    for rows, size in ((rare, n_rare), (common, max_rows - n_rare)):
+        kept.append(rows if size >= rows.size else rng.choice(rows, size=size, replace=False))
+        rate[rows] = min(1.0, size / rows.size)
+    chosen = np.sort(np.concatenate(kept)).astype(np.int64)
+    new_weights = weights[chosen] / rate[chosen]
+    total = float(new_weights.sum())
+    if total > 0.0:
+        new_weights *= float(weights.sum()) / total
+    return chosen, new_weights
 
 
 def check_training_fields(config: Any) -> None:
@@ -153,6 +212,10 @@ class RewardModelBase:
         the (n, d_embed) array of per-row embeddings (3 GB for 3e6 rows of 256-d embeddings): each distinct
         embedding is projected once. Rows of the table no row uses play no part.
 
+        A model whose config has ``max_fit_rows`` (not ``None``) and gets more rows than that fits its feature
+        map on every row and the model itself on :func:`bounded_sample`'s reweighted sample of ``max_fit_rows``
+        rows (drawn from the model's ``rng``); at or below the bound nothing changes.
+
         Args:
             users: User features of each row, shape (n, d_user).
             action_embeddings: Embedding table, shape (n_actions, d_embed).
@@ -212,6 +275,12 @@ class RewardModelBase:
         self.d_user_ = int(users.shape[1])
         self.d_embed_ = int(table.shape[1])
         self.n_components_ = self.features_.n_components
+        max_rows = getattr(self.config, "max_fit_rows", None)
+        if max_rows is not None and n > max_rows:
+            # Above the bound the model itself is fitted on a reweighted sample; the feature map (means, scales,
+            # the PCA of the served texts) is fitted on every row above, as it costs O(n d) only.
+            rows, weights = bounded_sample(clicks, weights, max_rows, self._rng)
+            users, row_action, clicks = users[rows], row_action[rows], clicks[rows]
         actions_z = self.features_.actions(distinct)[row_action]
         self._fit(self.features_.users(users), actions_z, clicks, weights, self._rng)
         return self

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_bool, check_int, check_real
-from optimizers.reward_models._base import RewardModelBase, check_common_config
+from optimizers.reward_models._base import RewardModelBase, check_common_config, check_max_fit_rows
 from optimizers.reward_models._features import action_folds, distinct_rows, grid_features, pair_features, user_chunks
 
 __all__ = ["LightGBMConfig", "LightGBMRewardModel"]
@@ -40,6 +40,10 @@ class LightGBMConfig:
         n_threads: LightGBM threads for fit and predict (``num_threads``); measured best on 2 shared cores.
         embedding_components: Requested PCA components of the action embeddings (capped at the rank).
         max_pairs_per_chunk: Bound on user x action rows per scoring chunk (memory).
+        max_fit_rows: Above this many logged rows the trees are fitted on a reweighted sample of this size (every
+            click, up to half the sample, plus a uniform sample of the non-clicks weighted by the inverse of their
+            sampling rate: :func:`optimizers.reward_models._base.bounded_sample`); ``None`` fits on every row. At
+            1e6 logged rows LightGBM's training was 83 % of a run. At or below it the fit is the full-data fit.
     """
 
     n_estimators: int = 300
@@ -53,6 +57,7 @@ class LightGBMConfig:
     n_threads: int = 1
     embedding_components: int = 16
     max_pairs_per_chunk: int = 2**17
+    max_fit_rows: int | None = 50_000
 
     def __post_init__(self) -> None:
         check_int("LightGBMConfig.n_estimators", self.n_estimators, low=1)
@@ -66,6 +71,7 @@ class LightGBMConfig:
         check_int("LightGBMConfig.early_stopping_rounds", self.early_stopping_rounds, low=1)
         check_int("LightGBMConfig.n_threads", self.n_threads, low=1)
         check_int("LightGBMConfig.max_pairs_per_chunk", self.max_pairs_per_chunk, low=1)
+        check_max_fit_rows(self)
         check_common_config(self)
 
 

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 
 from actionbank_env.errors import ConfigError, UnknownComponentError
 from optimizers.reward_models import REWARD_MODELS, NotFittedError, make_reward_model, reward_model_class
+from optimizers.reward_models._base import bounded_sample
 from optimizers.reward_models._features import FeatureMap, grid_features, pair_features
 from tests.optimizers.helpers_reward import RewardData, log_loss, make_reward_data, paired_probs
 
@@ -296,6 +297,8 @@ CONFIG_ERRORS = [
     ),
     ("bayesian_bilinear", {"prior_sd_grid": ()}, ConfigError, "BayesianBilinearConfig.prior_sd_grid must hold"),
     ("bayesian_bilinear", {"spectrum_power": -1.0}, ConfigError, "BayesianBilinearConfig.spectrum_power must be"),
+    ("bayesian_bilinear", {"max_fit_rows": 1}, ConfigError, "BayesianBilinearConfig.max_fit_rows must be an int >= 2"),
+    ("lightgbm", {"max_fit_rows": 0}, ConfigError, "LightGBMConfig.max_fit_rows must be an int >= 2, got 0."),
 ]
 
 
@@ -384,3 +387,56 @@ def test_bilinear_newton_algebra_matches_the_dense_row_design() -> None:
     expected = np.einsum("ij,jk,ik->i", rows, np.linalg.inv(dense), rows)
     got = BayesianBilinearRewardModel._design_variance(design, dense)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_bounded_sample_keeps_the_rare_outcome_and_stands_for_every_row() -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000
+    clicks = (rng.random(n) < 0.04).astype(np.float64)
+    weights = rng.uniform(0.5, 2.0, n)
+    rows, new_weights = bounded_sample(clicks, weights, 2_000, np.random.default_rng(4))
+    assert rows.size == 2_000 and np.all(np.diff(rows) > 0)
+    assert set(np.flatnonzero(clicks).tolist()) <= set(rows.tolist())  # every click kept: fewer than half
+    ratio = new_weights / weights[rows]  # one factor per outcome: 1 / its sampling rate, times a common scale
+    kept_clicks = clicks[rows] == 1.0
+    np.testing.assert_allclose(ratio[kept_clicks], ratio[kept_clicks][0], rtol=1e-12)
+    np.testing.assert_allclose(ratio[~kept_clicks], ratio[~kept_clicks][0], rtol=1e-12)
+    n_non = n - int(clicks.sum())
+    np.testing.assert_allclose(ratio[~kept_clicks][0] / ratio[kept_clicks][0], n_non / (~kept_clicks).sum())
+    np.testing.assert_allclose(new_weights.sum(), weights.sum(), rtol=1e-12)
+    # Horvitz-Thompson: the weighted mean of a row statistic over the sample estimates the full log's.
+    stat = rng.standard_normal(n) + 3.0 * clicks
+    full = float(np.average(stat, weights=weights))
+    assert abs(float(np.average(stat[rows], weights=new_weights)) - full) < 0.1
+    # More clicks than half the sample: half of it clicks, half non-clicks.
+    many = (rng.random(n) < 0.5).astype(np.float64)
+    rows, new_weights = bounded_sample(many, np.ones(n), 1_000, np.random.default_rng(5))
+    assert int(many[rows].sum()) in (500, 501) and rows.size == 1_000
+    assert np.unique(np.round(new_weights, 9)).size == 2
+
+
+@pytest.mark.parametrize("case", ["bayesian_bilinear", "lightgbm"])
+def test_max_fit_rows_bounds_the_fit_without_losing_quality(case: str, data: RewardData) -> None:
+    n = data.users.shape[0]
+
+    def fitted_model(max_fit_rows: int | None) -> Any:
+        model = make_reward_model(case, rng=np.random.default_rng(11), max_fit_rows=max_fit_rows, **FAST[case])
+        return model.fit(data.users, data.embeddings, data.clicks)
+
+    full = fitted_model(None)
+    # At the bound nothing is sampled: the very same fit.
+    np.testing.assert_array_equal(
+        fitted_model(n).predict(data.eval_users, data.candidates), full.predict(data.eval_users, data.candidates)
+    )
+    sampled = fitted_model(n // 3)
+    truth = data.true_probs.ravel()
+    quality = {}
+    for label, model in (("full", full), ("sampled", sampled)):
+        predicted = model.predict(data.eval_users, data.candidates).ravel()
+        quality[label] = (float(spearmanr(predicted, truth)[0]), float(predicted.mean() / truth.mean()))
+    # The sampled fit ranks unseen candidates about as well and stays calibrated in the mean.
+    assert quality["sampled"][0] > quality["full"][0] - 0.1, quality
+    assert abs(quality["sampled"][1] - 1.0) < abs(quality["full"][1] - 1.0) + 0.1, quality
+    assert not np.array_equal(
+        sampled.predict(data.eval_users[:5], data.candidates), full.predict(data.eval_users[:5], data.candidates)
+    )
