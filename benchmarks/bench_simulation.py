@@ -14,8 +14,17 @@ Two modes:
 - ``--sizes 1000,10000,...``: the same configuration (hashing) at growing users per iteration, and the growth
   of wall, CPU and memory per 10x users.
 
-Run ``python -m benchmarks.bench_simulation [--rows keep,hashing,minilm,10k] [--repeats 1]`` or
-``python -m benchmarks.bench_simulation --sizes 1000,10000,100000,1000000``
+- ``--startup``: ``gym.make("ActionBank/Targeting-v0")`` with defaults and ``make demo``'s command
+  (``python -m actionbank_env simulate`` with defaults, written to a temporary folder), each cold and warm. Cold is
+  a fresh process whose embedding cache (``ACTIONBANK_CACHE_DIR``) is a new empty folder, so every text of the
+  world (and of the demo's candidate pools) goes through MiniLM, which has to be imported and loaded; warm is a
+  second fresh process on the cache the cold one filled. On this machine "cold" does not empty the operating
+  system's file cache: the torch / transformers libraries are read from memory, as after any earlier run
+  (a rebooted machine would also read ~1 GB of them from disk).
+
+Run ``python -m benchmarks.bench_simulation [--rows keep,hashing,minilm,10k] [--repeats 1]``,
+``python -m benchmarks.bench_simulation --sizes 1000,10000,100000,1000000`` or
+``python -m benchmarks.bench_simulation --startup``
 (``python -m benchmarks --only simulation`` runs the table's rows).
 """
 
@@ -75,6 +84,46 @@ def one_run(users: int, extra: list[str], folder: Path, *, cache_dir: Path | Non
     if proc.stderr:
         proc.stderr.close()
     return {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, "peak_mib": usage.ru_maxrss / 1024.0}
+
+
+def _timed(argv: list[str], *, cache_dir: Path) -> dict[str, float]:
+    """Run ``argv`` in a fresh process (one thread, this checkout, the given embedding cache); CPU, wall, RSS."""
+    env = {**os.environ, **_ONE_THREAD, "PYTHONPATH": str(ROOT), "ACTIONBANK_CACHE_DIR": str(cache_dir)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {err[-2000:]}")
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, "peak_mib": usage.ru_maxrss / 1024.0}
+
+
+#: ``gym.make`` of the default world, as a user's first line does.
+GYM_MAKE = "import gymnasium as gym, actionbank_env; gym.make('ActionBank/Targeting-v0')"
+
+
+def startup_rows(*, demo: bool = True) -> list[dict[str, Any]]:
+    """``gym.make`` of the default world and ``make demo``'s command, each cold (empty embedding cache) and warm.
+
+    Targets (issue 21, wall on an idle machine): ``gym.make`` <= 8 s cold and <= 1.5 s warm; ``make demo`` <= 60 s.
+    """
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases: list[tuple[str, list[str]]] = [("gym.make", [sys.executable, "-c", GYM_MAKE])]
+        if demo:  # the Makefile's recipe after `install`, into a temporary folder
+            demo_argv = [sys.executable, "-m", "actionbank_env", "simulate", "--quiet"]
+            cases.append(("make demo", [*demo_argv, "--out", str(Path(tmp) / "demo"), "--overwrite"]))
+        for label, argv in cases:
+            cache = Path(tmp) / f"cache_{label.replace(' ', '_')}"
+            cache.mkdir()
+            for state in ("cold", "warm"):
+                run = _timed(argv, cache_dir=cache)
+                rows += _stat_rows(f"{label} ({state})", {"users": "-"}, [run])
+                _progress(f"{label} ({state})", [run])
+    return rows
 
 
 def _warm_compiled_kernels(tmp: Path) -> None:
@@ -163,8 +212,12 @@ if __name__ == "__main__":
     parser.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated subset of {tuple(ROWS)}")
     parser.add_argument("--sizes", default=None, help="growth mode: comma-separated users per iteration")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--startup", action="store_true", help="gym.make and make demo, cold and warm")
+    parser.add_argument("--no-demo", action="store_true", help="with --startup: gym.make only")
     args = parser.parse_args()
-    if args.sizes:
+    if args.startup:
+        print_table(startup_rows(demo=not args.no_demo))
+    elif args.sizes:
         print_table(growth_rows(tuple(int(s) for s in args.sizes.split(",")), args.repeats))
     else:
         print_table(table_rows(tuple(args.rows.split(",")), args.repeats))

@@ -60,6 +60,9 @@ PHASES = (
     ("actionbank_env.report", "write_report"),
     ("actionbank_env.core.world", "World.card"),
     ("actionbank_env.core.campaign", "run_campaign"),
+    ("actionbank_env.results", "RunFolder.write_iteration"),
+    # Inside the designer's and OPE's phases (they overlap these): every reward-model fit.
+    ("optimizers.reward_models._base", "RewardModelBase.fit_indexed"),
 )
 
 
@@ -107,8 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", action="store_true", help="CPU seconds per phase instead of a profile")
     args = parser.parse_args(argv)
     if args.phases:
+        import resource
+
+        wall0 = time.perf_counter()
         spent, total = phases(args.embedder, args.extra)
-        print(f"CPU {total:.2f} s after imports of the phases' modules (embedder {args.embedder})")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(
+            f"CPU {total:.2f} s after imports of the phases' modules (embedder {args.embedder}); "
+            f"wall {time.perf_counter() - wall0:.1f} s, peak RSS {peak:.0f} MiB, whole process "
+            f"{time.process_time():.2f} CPU-s"
+        )
         for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
             print(f"  {name:32s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
         return 0
