@@ -162,3 +162,19 @@ def test_simulate_on_lifetimes_writes_the_lifetime_numbers(tmp_path: Path, capsy
     assert summary["deployed_value"] == pytest.approx(float(metrics[-1]["lifetime/expected_clicks_per_subscriber"]))
     assert summary["unsubscribe_rate"] == pytest.approx(float(metrics[-1]["lifetime/unsubscribe_rate"]))
     assert len(summary["per_iteration"]["lifetime_clicks_per_subscriber"]) == 2
+
+
+def test_sweep_set_and_grid_keys_reach_the_retention_settings() -> None:
+    from actionbank_env.sweep import parse_grid, parse_settings, typed_settings
+
+    given = parse_settings(["retention.horizon=26", "retention.dynamics.fatigue-click=0.5"])
+    typed = typed_settings("--set", given)
+    assert typed == {"retention.horizon": 26, "retention.dynamics.fatigue_click": 0.5}
+    config = SimulationConfig().with_settings(typed)
+    assert config.retention == RetentionCampaignConfig(horizon=26, dynamics=RetentionDynamics(fatigue_click=0.5))
+    grid = parse_grid(["retention.horizon=none,12"])
+    points = [typed_settings("--grid", {"retention.horizon": v}) for v in grid["retention.horizon"]]
+    assert [SimulationConfig().with_settings(p).retention for p in points] == [
+        None,
+        RetentionCampaignConfig(horizon=12),
+    ]
