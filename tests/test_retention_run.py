@@ -178,3 +178,33 @@ def test_sweep_set_and_grid_keys_reach_the_retention_settings() -> None:
         None,
         RetentionCampaignConfig(horizon=12),
     ]
+
+
+def test_a_run_on_lifetimes_resumes_to_the_same_files(tmp_path: Path) -> None:
+    import shutil
+
+    from actionbank_env.experiment import run_simulation
+    from actionbank_env.results import _MARKER
+
+    settings = {**TINY_SETTINGS, "users_per_iteration": 60, "retention.horizon": 4, "seed": 5}
+    config = SimulationConfig.from_settings(settings)
+    full = run_simulation(config, out=tmp_path / "full").path
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    for name in ("summary.json", "complete_simulation_results.json", f"iteration_2/{_MARKER}"):
+        (cut / name).unlink()  # as if killed after iteration 1
+    run_simulation(resume=cut)
+
+    def strip(value: Any) -> Any:  # durations differ between runs
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not k.endswith("seconds")}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    def files(root: Path) -> dict[str, Any]:
+        return {
+            p.relative_to(root).as_posix(): strip(json.loads(p.read_text())) if p.suffix == ".json" else p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "meta.json"
+        }
+
+    assert files(cut) == files(full)
