@@ -9,12 +9,16 @@
       agent     ComponentSpec    name + the agent's own config (e.g. LinUCBConfig)
       designer  ComponentSpec    name + the designer's own config (GenerativeConfig, whose reward model is again a
                                  name + the model's own config, e.g. LightGBMConfig)
+      retention RetentionCampaignConfig | None   none (default): one email per user; else every campaign runs as
+                                 subscribers' lifetimes (horizon weeks, the dynamics of Retention-v0)
 
 Every default lives in the component that uses it: this module restates none. A *setting* is addressed by a key:
 a field of the run, world or campaign section by its own name (``iterations``, ``base_ctr``, ``users_per_iteration``;
 the three sections share no field name), a component by its kind (``agent``, ``designer``, and
 ``designer.reward_model``) and a component's parameter by ``<component>.<field>`` (``agent.alpha``,
-``designer.diversity_weight``, ``designer.reward_model.n_estimators``). :func:`settings_schema` lists the settings
+``designer.diversity_weight``, ``designer.reward_model.n_estimators``), and the lifetimes option by its path
+(``retention.horizon``, ``retention.dynamics.fatigue_click``; the dynamics keys need ``retention.horizon``, which
+turns lifetimes on). :func:`settings_schema` lists the settings
 of a choice of components with their types, defaults and docstrings; the command line builds one flag per setting
 from it, so a field added to a component's config is a flag with no edit here. :func:`parse_value` is the one
 text-to-value parser (flags, sweeps).
@@ -39,6 +43,7 @@ from typing import Any
 
 from actionbank_env._validation import check_bool, check_choice, check_int, check_known_names, check_str
 from actionbank_env.core.campaign import CampaignConfig
+from actionbank_env.core.retention import RetentionCampaignConfig, RetentionDynamics
 from actionbank_env.core.world import WorldConfig
 from actionbank_env.errors import ConfigError, ConfigTypeError
 
@@ -386,6 +391,45 @@ def _component_doc(kind: str) -> str:
     return f"{what}: one of {', '.join(sorted(table))}, or module:Class."
 
 
+#: The doc of ``retention.horizon`` (the switch of the lifetimes option; its default, off, is the tree's own).
+RETENTION_HORIZON_DOC = (
+    "Run every campaign as subscribers' lifetimes of this many weeks: each user of the campaign is mailed once a week "
+    "by the company's agent, with Retention-v0's fatigue, novelty and unsubscribes (the retention.dynamics.* "
+    "settings), and deployed_value is the expected clicks per subscriber over its lifetime (Retention-v0's own "
+    "lifetime is 26 weeks); none: each user gets one email."
+)
+#: Key prefix of the lifetimes option's dynamics (``retention.dynamics.<RetentionDynamics field>``).
+RETENTION_DYNAMICS = "retention.dynamics."
+
+
+def _retention_settings() -> list[Setting]:
+    """``retention.horizon`` and one setting per :class:`RetentionDynamics` field."""
+    return [
+        Setting("retention.horizon", int | None, None, RETENTION_HORIZON_DOC, SimulationConfig),
+        *_class_settings(RETENTION_DYNAMICS, RetentionDynamics),
+    ]
+
+
+def _build_retention(values: Mapping[str, Any], source: str) -> RetentionCampaignConfig | None:
+    """The lifetimes option from its settings (``horizon`` and ``dynamics.<field>`` keys, prefix removed).
+
+    Raises:
+        ConfigError: If a dynamics setting is given while ``retention.horizon`` is none (lifetimes are off), or
+            from the configs' own validation.
+    """
+    horizon = values.get("horizon")
+    dynamics = {k.removeprefix("dynamics."): v for k, v in values.items() if k != "horizon"}
+    if horizon is None:
+        if dynamics:
+            given = ", ".join(f"{RETENTION_DYNAMICS}{k}={v!r}" for k, v in sorted(dynamics.items()))
+            raise ConfigError(
+                f"{source}: {given} needs retention.horizon, which is none (lifetimes are off); set "
+                "retention.horizon (e.g. 26) or leave the retention.dynamics.* settings out."
+            )
+        return None
+    return RetentionCampaignConfig(horizon=horizon, dynamics=RetentionDynamics(**dynamics))
+
+
 def settings_schema(
     agent: str | None = None, designer: str | None = None, nested: Mapping[str, str] | None = None
 ) -> list[Setting]:
@@ -402,6 +446,7 @@ def settings_schema(
     out: list[Setting] = []
     for cls, skip in SECTIONS.values():
         out.extend(_class_settings("", cls, skip))
+    out.extend(_retention_settings())
     defaults = {"agent": DEFAULT_AGENT, "designer": DEFAULT_DESIGNER}
     names = {"agent": agent or DEFAULT_AGENT, "designer": designer or DEFAULT_DESIGNER}
     for kind, name in names.items():
@@ -450,6 +495,9 @@ class SimulationConfig:
         campaign: How each campaign is run.
         agent: The company's targeting agent.
         designer: The bank designer.
+        retention: ``None`` (default): each user of a campaign gets one email. A
+            :class:`~actionbank_env.core.retention.RetentionCampaignConfig`: every campaign runs as subscribers'
+            lifetimes (``BankDesignConfig.retention``); settings ``retention.horizon`` and ``retention.dynamics.*``.
 
     Example:
         >>> cfg = SimulationConfig.from_settings({"iterations": 2, "agent.alpha": 0.5, "reward_model": "linear"})
@@ -463,6 +511,7 @@ class SimulationConfig:
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     agent: ComponentSpec = field(default_factory=lambda: _default_component("agent"))
     designer: ComponentSpec = field(default_factory=lambda: _default_component("designer"))
+    retention: RetentionCampaignConfig | None = None
 
     def __post_init__(self) -> None:
         for name, cls in (("run", RunConfig), ("world", WorldConfig), ("campaign", CampaignConfig)):
@@ -475,6 +524,11 @@ class SimulationConfig:
                 raise ConfigTypeError(
                     f"SimulationConfig.{name} must be a ComponentSpec, got {type(getattr(self, name)).__name__}."
                 )
+        if self.retention is not None and not isinstance(self.retention, RetentionCampaignConfig):
+            raise ConfigTypeError(
+                "SimulationConfig.retention must be a RetentionCampaignConfig or None, "
+                f"got {type(self.retention).__name__}."
+            )
         if self.world.world_seed != self.run.resolved_world_seed:  # the run owns the world's seed
             object.__setattr__(self, "world", dataclasses.replace(self.world, world_seed=self.run.resolved_world_seed))
 
@@ -496,11 +550,15 @@ class SimulationConfig:
         sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
         comps: dict[str, dict[str, Any]] = {k: {} for k in COMPONENT_KINDS}
         names: dict[str, str] = {}
+        retention: dict[str, Any] = {}
+        retention_keys = {s.key for s in _retention_settings()}
         unknown = []
         for key, value in flat.items():
             head, dot, rest = key.partition(".")
             if not dot and key in section_of:
                 sections[section_of[key]][key] = value
+            elif key in retention_keys:
+                retention[rest] = value
             elif head in COMPONENT_KINDS and not dot:
                 names[head] = check_str(f"{source} {key}", value)
             elif head in COMPONENT_KINDS:
@@ -526,6 +584,7 @@ class SimulationConfig:
             campaign=CampaignConfig(**sections["campaign"]),
             agent=agent,
             designer=designer,
+            retention=_build_retention(retention, source),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -543,6 +602,9 @@ class SimulationConfig:
                     if k not in RUN_OWNED_FIELDS:
                         out[f"{kind}.{name_field}.{k}"] = v
             out.update({f"{kind}.{k}": v for k, v in params.items() if k not in RUN_OWNED_FIELDS})
+        if self.retention is not None:  # off: no retention keys (the settings of earlier releases, unchanged)
+            out["retention.horizon"] = self.retention.horizon
+            out.update({RETENTION_DYNAMICS + k: v for k, v in _fields(self.retention.dynamics).items()})
         return out
 
     def with_settings(self, changes: Mapping[str, Any], *, source: str = "settings") -> SimulationConfig:
@@ -559,11 +621,14 @@ class SimulationConfig:
                 base = {k: v for k, v in base.items() if not k.startswith(prefix + ".") or k in changes}
                 if prefix == "designer":  # the new designer's sub-components start from their defaults too
                     base = {k: v for k, v in base.items() if not k.startswith("designer.") or k in changes}
+        if "retention.horizon" in changes and changes["retention.horizon"] is None:  # lifetimes off: no dynamics
+            base = {k: v for k, v in base.items() if not k.startswith(RETENTION_DYNAMICS) or k in changes}
         return type(self).from_settings({**base, **changes}, source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``{"version": 2, "run": {...}, "world": {...}, "campaign": {...}, "agent": {"name",
-        "params"}, "designer": {"name", "params"}}`` (no secrets: API keys are never part of the config)."""
+        "params"}, "designer": {"name", "params"}}``, and ``"retention": {"horizon", "dynamics": {...}}`` when
+        lifetimes are on (no secrets: API keys are never part of the config)."""
         world = {k: v for k, v in _fields(self.world).items() if k != "world_seed"}
         out: dict[str, Any] = {
             "version": CONFIG_VERSION,
@@ -575,6 +640,8 @@ class SimulationConfig:
         }
         for kind in COMPONENT_KINDS:
             _drop_run_owned(out[kind])
+        if self.retention is not None:  # off: no section (files of runs without lifetimes stay as they were)
+            out["retention"] = {"horizon": self.retention.horizon, "dynamics": self.retention.dynamics.to_dict()}
         return out
 
     @classmethod
@@ -682,7 +749,9 @@ def nested_to_settings(data: Mapping[str, Any], *, source: str = "config") -> di
     """``{key: value}`` settings from the nested layout of :meth:`SimulationConfig.to_dict` (any subset of it)."""
     out: dict[str, Any] = {}
     sections = {"run", "world", "campaign"}
-    check_known_names(source, [k for k in data if k != "version"], [*sections, *COMPONENT_KINDS], what="sections")
+    check_known_names(
+        source, [k for k in data if k != "version"], [*sections, *COMPONENT_KINDS, "retention"], what="sections"
+    )
     for section in sections & data.keys():
         values = data[section]
         if not isinstance(values, Mapping):
@@ -695,6 +764,24 @@ def nested_to_settings(data: Mapping[str, Any], *, source: str = "config") -> di
     for kind in COMPONENT_KINDS:
         if kind in data:
             out.update(_spec_settings(kind, data[kind], source))
+    if data.get("retention") is not None:
+        out.update(_retention_section(data["retention"], source))
+    return out
+
+
+def _retention_section(section: Any, source: str) -> dict[str, Any]:
+    """``retention.*`` settings from a file's ``"retention": {"horizon": ..., "dynamics": {...}}`` section."""
+    if not isinstance(section, Mapping):
+        raise ConfigTypeError(f"{source} retention must be an object of settings, got {type(section).__name__}.")
+    check_known_names(f"{source} retention", section, ["horizon", "dynamics"], what="settings")
+    dynamics = section.get("dynamics", {})
+    if not isinstance(dynamics, Mapping):
+        raise ConfigTypeError(f"{source} retention.dynamics must be an object, got {type(dynamics).__name__}.")
+    valid = [f.name for f in dataclasses.fields(RetentionDynamics)]
+    check_known_names(f"{source} retention.dynamics", dynamics, valid, what="settings")
+    out = {RETENTION_DYNAMICS + k: v for k, v in dynamics.items()}
+    if "horizon" in section:
+        out["retention.horizon"] = section["horizon"]
     return out
 
 

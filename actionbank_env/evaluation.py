@@ -830,7 +830,8 @@ def world_card(
             "personalization": cfg.personalization,
             "spectrum_power": cfg.spectrum_power,
             "max_utility": cfg.max_utility,
-        },
+        }
+        | ({"neutral_anchor": truth.neutral_anchor} if cfg.ground_truth == "semantic" else {}),
         n_users=n_users,
         n_texts=len(texts),
         bank_size=bank_size,

@@ -119,6 +119,60 @@ HEADLINE_MEANINGS = {
 }
 
 
+#: With lifetimes (``retention``): what changes meaning, and the lifetime numbers (``summary.json``).
+LIFETIME_HEADLINE = {
+    "deployed_value": "expected clicks per subscriber over its lifetime (fatigue, novelty, unsubscribes)",
+    "regret": "per subscriber lifetime: best-in-bank minus served click probability, summed over its weeks",
+    "lifetime_clicks_per_subscriber": "clicks per subscriber over the lifetime (realised)",
+    "unsubscribe_rate": "share of the campaign's subscribers who unsubscribed before the horizon",
+    "weeks_subscribed": "mean weeks a subscriber stayed (emails received per subscriber)",
+}
+
+#: Keys of ``ground_truth_evaluation.json``'s ``"lifetime"`` block logged as ``lifetime/<key>`` (metrics.csv).
+LIFETIME_KEYS = (
+    "expected_clicks_per_subscriber",
+    "clicks_per_subscriber",
+    "unsubscribe_rate",
+    "weeks_subscribed",
+)
+
+
+def lifetime_record(info: dict[str, Any], horizon: int) -> dict[str, float]:
+    """The lifetime numbers of a campaign run as subscribers' lifetimes (the env's ``info``), for
+    ``ground_truth_evaluation.json``: ``horizon``, ``subscribers``, ``expected_clicks_per_subscriber`` (the deployed
+    value: expected clicks over the lifetime), ``clicks_per_subscriber`` (realised), ``unsubscribe_rate``,
+    ``weeks_subscribed`` (emails per subscriber) and ``ctr`` (clicks per email)."""
+    summary = info["summary"]
+    subscribers = summary["subscribers"]
+    clicks = float(np.sum(info["log"].columns["click"]))
+    return {
+        "horizon": horizon,
+        "subscribers": int(subscribers),
+        "expected_clicks_per_subscriber": float(info["deployed_value"]),
+        "clicks_per_subscriber": clicks / subscribers if subscribers else float("nan"),
+        "unsubscribe_rate": float(summary["unsubscribe_rate"]),
+        "weeks_subscribed": float(summary["weeks_subscribed"]),
+        "ctr": float(summary["company_reward"]),
+    }
+
+
+def lifetime_summary(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
+    """``summary.json`` entries of a run with lifetimes, from its iterations' evaluation files: the last
+    iteration's ``retention_horizon``, ``lifetime_clicks_per_subscriber``, ``unsubscribe_rate`` and
+    ``weeks_subscribed``, and their values per iteration (under ``per_iteration_lifetime``, merged into the
+    summary's ``per_iteration`` by the runner)."""
+    blocks = [e["lifetime"] for e in evaluations]
+    names = {
+        "lifetime_clicks_per_subscriber": "clicks_per_subscriber",
+        "unsubscribe_rate": "unsubscribe_rate",
+        "weeks_subscribed": "weeks_subscribed",
+    }
+    out: dict[str, Any] = {"retention_horizon": blocks[-1]["horizon"] if blocks else None}
+    out.update({key: blocks[-1][name] if blocks else None for key, name in names.items()})
+    out["per_iteration_lifetime"] = {key: [b[name] for b in blocks] for key, name in names.items()}
+    return out
+
+
 @dataclass
 class RunResult:
     """What ``run_simulation`` produced.
@@ -140,7 +194,11 @@ class RunResult:
         lines = [
             f"summary.json, iteration {self.summary.get('iterations')} (ground truth, {self.config.run.evaluation_users} fresh users):"
         ]
-        for key, meaning in HEADLINE_MEANINGS.items():
+        meanings = dict(HEADLINE_MEANINGS)
+        if self.config.retention is not None:
+            meanings.update(LIFETIME_HEADLINE)
+            lines[0] += f" campaigns ran as {self.config.retention.horizon}-week subscriber lifetimes"
+        for key, meaning in meanings.items():
             value = self.summary.get(key)
             shown = "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.4f}"
             lines.append(f"  {key:<22} {shown:>8}  {meaning}")
@@ -238,6 +296,7 @@ class _Simulation:
                 data_dir=config.run.data_dir,
                 first_iteration=1,
                 origin=self.origin,
+                retention=config.retention,
             ),
             world=self.world,
         )
@@ -315,6 +374,11 @@ class _Simulation:
         self.bar.close()
         rows = run.read_rows(n)
         summary = summarize_rows(rows)
+        if cfg.retention is not None:
+            summary.update(
+                lifetime_summary([run.read_json(iteration_file(t, EVALUATION_FILE)) for t in range(1, n + 1)])
+            )
+            summary["per_iteration"].update(summary.pop("per_iteration_lifetime"))
         final = {
             f"final/{k}": v
             for k, v in summary.items()
@@ -367,8 +431,12 @@ class _Simulation:
             rng=np.random.default_rng(self.fidelity_seq),
         )
         log = info["log"]
-        # the pre-deployment estimate, beside its truth (run.ope: a benchmark that does not compare it skips it)
-        if self.config.run.ope and len(log) >= 10 and new_bank.ids != bank.ids:
+        if self.config.retention is not None:
+            evaluation.record["lifetime"] = lifetime_record(info, self.config.retention.horizon)
+        # the pre-deployment estimate, beside its truth (run.ope: a benchmark that does not compare it skips it).
+        # Not with lifetimes: the log's clicks are those of tired subscribers, while the truth it is checked against
+        # is one email to a rested user, so the comparison would measure the dynamics, not the estimator.
+        if self.config.run.ope and self.config.retention is None and len(log) >= 10 and new_bank.ids != bank.ids:
             from actionbank_env.ope.run import estimate_proposal
 
             evaluation.record["ope"] = estimate_proposal(
@@ -405,8 +473,12 @@ class _Simulation:
             if value is not None:
                 lg.record(key, float(value))
         # Every number of the reward model's fidelity report (the AUC is read against its ceiling), not two of them.
-        fidelity = self.run.read_json(iteration_file(t, EVALUATION_FILE)).get("reward_model_fidelity") or {}
+        evaluation = self.run.read_json(iteration_file(t, EVALUATION_FILE))
+        fidelity = evaluation.get("reward_model_fidelity") or {}
         lg.record_many({k: v for k, v in fidelity.items() if v is not None}, prefix="fidelity/")
+        lifetime = evaluation.get("lifetime")
+        if lifetime is not None:  # lifetimes: one column each in metrics.csv (and the report's table)
+            lg.record_many({k: lifetime[k] for k in LIFETIME_KEYS}, prefix="lifetime/")
         if fresh:  # what the company's agent returned from update() ("train/td_loss", ...), averaged over the campaign
             lg.record_many({k: v for k, v in info["summary"].items() if "/" in k})
         lg.dump(t, tensorboard=fresh)

@@ -117,6 +117,16 @@ GLOSSARY: dict[str, str] = {
     "fidelity/n_users": "held-out users in the fidelity sample",
     "bank/added": "texts added to bank t to make bank t+1",
     "bank/retired": "texts of bank t left out of bank t+1",
+    # Lifetimes (retention.horizon set): every campaign ran as subscribers' lifetimes.
+    "retention_horizon": "weeks of each subscriber's lifetime (every campaign ran as lifetimes: retention.horizon)",
+    "lifetime_clicks_per_subscriber": "clicks per subscriber over its lifetime in the last iteration (realised)",
+    "unsubscribe_rate": "share of the last campaign's subscribers who unsubscribed before the horizon",
+    "weeks_subscribed": "mean weeks a subscriber of the last campaign stayed (emails it received)",
+    "lifetime/expected_clicks_per_subscriber": "expected clicks per subscriber over its lifetime in iteration t "
+    "(with lifetimes, the deployed value)",
+    "lifetime/clicks_per_subscriber": "clicks per subscriber over its lifetime in iteration t (realised)",
+    "lifetime/unsubscribe_rate": "share of iteration t's subscribers who unsubscribed before the horizon",
+    "lifetime/weeks_subscribed": "mean weeks iteration t's subscribers stayed (emails per subscriber)",
 }
 #: Key families without an entry of their own.
 _GLOSSARY_FAMILIES = {
@@ -930,6 +940,13 @@ def write_report(
         )
     else:
         parts.append(_summary_table(run.summary))
+    if cfg.get("retention.horizon") is not None:
+        parts.append(
+            f'<p class="note">Every campaign ran as subscribers\' lifetimes of {_e(cfg["retention.horizon"])} weeks '
+            "(retention.horizon): deployed_value and regret are per subscriber over its lifetime (fatigue, novelty "
+            "and unsubscribes included), company_reward is clicks per email; bank values stay one email to a rested "
+            "user. No off-policy estimates: the log's clicks are those of tired subscribers.</p>"
+        )
     parts += [
         "<h2>Per iteration</h2>",
         _iteration_table(run, evolution),

@@ -128,6 +128,12 @@ def _effective(key: str, run: dict[str, Any]) -> Any:
         return run["designer"].reward_model
     if key.endswith(".params"):
         return None  # not a field of any component: nothing given
+    if key == "retention.horizon":
+        return None if config.retention is None else config.retention.horizon
+    if key.startswith("retention.dynamics."):  # unused while lifetimes are off: what turning them on uses
+        lifetimes = config.with_settings({"retention.horizon": 26}).retention
+        assert lifetimes is not None
+        return getattr(lifetimes.dynamics, key.rpartition(".")[2])
     if head:
         return getattr(run[head], rest)
     section = {f.name for f in dataclasses.fields(RunConfig)}
@@ -151,7 +157,7 @@ def test_a_default_run_uses_the_owners_default(key: str, default_run: dict[str, 
 def test_each_default_lives_in_one_class() -> None:
     """The tree composes the sections and names components; it restates no field of theirs."""
     tree = {f.name for f in dataclasses.fields(SimulationConfig)}
-    assert tree == {"run", "world", "campaign", "agent", "designer"}
+    assert tree == {"run", "world", "campaign", "agent", "designer", "retention"}
     owners = [(s.owner, s.key.rpartition(".")[2]) for s in SCHEMA.values() if not s.key.endswith(".params")]
     assert len(owners) == len(set(owners))
     # The env composes the campaign's config instead of restating its fields.

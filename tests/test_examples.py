@@ -289,6 +289,17 @@ def test_reproduce_episode_by_seed(tmp_path: Path) -> None:
     assert "reproducible: yes" in out
 
 
+def test_bank_design_on_lifetimes(tmp_path: Path) -> None:
+    argv = "--seeds 2 --users 60 --horizon 6 --iterations 1 --pool 40".split()
+    out = ok(run_example("bank_design_on_lifetimes.py", *argv, cwd=tmp_path))
+    for designer in ("generative", "random"):
+        rows = re.findall(rf"^  {designer}\s+(\d+)\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out, flags=re.M)
+        assert [int(r[0]) for r in rows] == [1, 2, 1, 2], out  # two iterations on each of the two worlds
+        for _, clicks, unsubscribed, emails in rows:
+            assert float(clicks) > 0.0 and 0.0 <= float(unsubscribed) <= 1.0 and 1.0 <= float(emails) <= 6.0
+    assert "generative - random, paired by seed (2 seeds)" in out
+
+
 def test_train_sb3_on_retention(tmp_path: Path) -> None:
     out = ok(run_example("train_sb3_on_retention.py", "--timesteps", "2048", "--subscribers", "100", cwd=tmp_path))
     rows = {li.split("  ")[0]: li.split()[-3:] for li in out.splitlines()[1:]}

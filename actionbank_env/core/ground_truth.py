@@ -337,8 +337,7 @@ class _CalibratedLogistic:
     ) -> None:
         """Fix the two parts' scales on held-out reference texts, then calibrate the link (construction only)."""
         action, user_vectors, action_vectors = self._parts(ref_users, calibration_embeddings)
-        self._sd_action = float(action.std()) or 1.0  # the std of the (n, m) broadcast equals the row's
-        self._sd_inter = float((user_vectors @ action_vectors.T).std()) or 1.0
+        self._sd_action, self._sd_inter = self._part_scales(config, action, user_vectors @ action_vectors.T)
         scores = self._score(ref_users[:_N_CALIBRATION_USERS], calibration_embeddings)
         self._offset, self._scale = calibrate_logistic_link(
             scores,
@@ -349,6 +348,10 @@ class _CalibratedLogistic:
             n_banks=_N_CALIBRATION_BANKS,
             ceiling=config.max_utility,
         )
+
+    def _part_scales(self, config: GroundTruthConfig, action: Array, product: Array) -> tuple[float, float]:
+        """(σ_a, σ_i): the standard deviations the two parts are divided by (the product carries no main effect)."""
+        return float(action.std()) or 1.0, float(product.std()) or 1.0  # the std of the (n, m) broadcast is the row's
 
     def logits(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> Array:
         """Logits of the link, shape (n, m): ``click_prob = max_utility * sigmoid(logits)``."""
@@ -788,6 +791,24 @@ SEMANTIC_CONCEPTS: tuple[tuple[tuple[str, ...], Mapping[str, float]], ...] = (
 )
 
 
+#: Ordinary service mail (confirmations, notices, account messages): the semantic concepts are offers and appeals,
+#: so each concept's direction is made orthogonal to the centroid of these phrases. Without it a receipt or a
+#: delivery notice matched "free shipping" through the words they share ("order", "delivery") and was targeted
+#: at price-sensitive users like a discount (world card, issue 15).
+SEMANTIC_SERVICE_PHRASES: tuple[str, ...] = (
+    "your order confirmation",
+    "your package is on its way",
+    "track your delivery",
+    "update your account settings",
+    "your invoice is attached",
+    "a message about your subscription",
+    "important information about your account",
+    "your appointment reminder",
+    "verify your sign-in",
+    "our store hours have changed",
+)
+
+
 def _softplus(z: Array) -> Array:
     out: Array = np.logaddexp(0.0, z)
     return out
@@ -812,10 +833,17 @@ class SemanticGroundTruth(_CalibratedLogistic):
     a_k = τ_u softplus((r_k - θ_u) / τ_u) (θ_u = :attr:`AFFINITY_THRESHOLD`, τ_u = :attr:`AFFINITY_SOFTNESS`):
     price-sensitive users answer a discount, the others are indifferent to it rather than repelled. Then
 
-        logit = b + s [sqrt(1-ρ) appeal·m(e)/σ_a + sqrt(ρ) (a(x) - ā)·(m(e) - m̄)/σ_i],
+        logit = b + s [w_a appeal·m(e) + sqrt(ρ) (a(x) - ā)·(m(e) - λ m̄)/σ_i],
 
-    with ā, m̄ the population and reference-text means (so the interaction carries no main effect), and
-    p = max_utility · sigmoid(logit). These shapes keep the effect sizes of email: with the default
+    with ā, m̄ the population and reference-text means and p = max_utility · sigmoid(logit). The anchor λ m̄
+    (λ = :attr:`NEUTRAL_ANCHOR`) sits between a text that matches nothing (λ = 0) and the average marketing text
+    (λ = 1): at λ = 1 a text about nothing was targeted away from every concept's fans and a paraphrase whose
+    match was near the average one reached no one; below 1 the interaction carries a user main effect (users
+    whose concepts typical mail speaks to click a little more on all mail), which is taken out of the action
+    effect's share: σ_i is the standard deviation of the double-centred interaction and w_a makes the action
+    effect plus the user main effect 1 - ρ of the variance, so the interaction share stays ρ. Where ρ leaves the
+    user main effect too little room, λ moves toward 1 (:meth:`_neutral_anchor`). Concept directions are
+    orthogonal to ordinary service mail (:data:`SEMANTIC_SERVICE_PHRASES`), so a receipt is not a discount. These shapes keep the effect sizes of email: with the default
     calibration a concept text is clicked a few times (not tens of times) more often by the top fifth of
     users on its trait than by the bottom fifth (the world card measures it). Needs a semantic embedder
     (MiniLM, OpenAI): with a lexical one the "concepts" are bags of words.
@@ -829,6 +857,8 @@ class SemanticGroundTruth(_CalibratedLogistic):
         embed: Embeds the concept phrases with the world's embedder: list of texts -> (n, d_embed).
         feature_names: Column names of the user features.
         concepts: (exemplar phrases, {trait: weight}) per concept.
+        service_phrases: Ordinary service mail; every concept direction is made orthogonal to their centroid
+            (empty: no projection).
     """
 
     name = "semantic"
@@ -838,6 +868,14 @@ class SemanticGroundTruth(_CalibratedLogistic):
     MATCH_SOFTNESS = 0.3
     #: Largest match a text can reach (in the same units), so no phrase is a magic word.
     MATCH_CEILING = 1.0
+    #: Where the interaction is centred on the text side: the match a text must exceed to be targeted at a
+    #: concept's fans, as a fraction of the mean reference text's match (0: a text matching nothing is targeted
+    #: at no one; 1: the average marketing text is, and a text matching nothing is targeted *away* from every
+    #: concept's fans). See :meth:`_neutral_anchor`.
+    NEUTRAL_ANCHOR = 0.5
+    #: Most of the variance left to the action effect (1 - personalization) that the user main effect of an
+    #: anchor below 1 may take; above it the anchor moves toward the mean text.
+    USER_MAIN_BUDGET = 0.5
     #: Standard deviations of a user's trait score above the population mean where the response begins.
     AFFINITY_THRESHOLD = 1.0
     #: Width (in standard deviations) of the soft start of a user's response.
@@ -853,6 +891,7 @@ class SemanticGroundTruth(_CalibratedLogistic):
         embed: Callable[[list[str]], NDArray[np.floating[Any]]],
         feature_names: Sequence[str],
         concepts: Sequence[tuple[Sequence[str], Mapping[str, float]]] = SEMANTIC_CONCEPTS,
+        service_phrases: Sequence[str] = SEMANTIC_SERVICE_PHRASES,
     ) -> None:
         ref_users = check_array("reference_users", reference_users, ndim=2)
         ref_emb = check_array("reference_embeddings", reference_embeddings, ndim=2)
@@ -873,6 +912,13 @@ class SemanticGroundTruth(_CalibratedLogistic):
                 row[names.index(trait)] = w
             traits.append(row)
         self._directions = np.array(directions)  # (k, d_embed)
+        if service_phrases:  # concepts are offers: remove the direction of ordinary service mail
+            service = np.asarray(embed(list(service_phrases)), dtype=np.float64)
+            service /= np.linalg.norm(service, axis=1, keepdims=True) + 1e-12
+            axis = service.mean(axis=0)
+            axis /= np.linalg.norm(axis) or 1.0
+            self._directions -= np.outer(self._directions @ axis, axis)
+            self._directions /= np.linalg.norm(self._directions, axis=1, keepdims=True) + 1e-12
         k = len(directions)
         self._trait_weights = np.array(traits).T + 0.15 * rng.standard_normal((len(names), k))  # (d_user, k)
         self._user_mean = ref_users.mean(axis=0)
@@ -884,6 +930,9 @@ class SemanticGroundTruth(_CalibratedLogistic):
         self._sim_mean, self._sim_sd = sims.mean(axis=0), sims.std(axis=0) + 1e-9
         self._match_mean = np.zeros(k)
         self._match_mean = self.concept_match(fit_emb).mean(axis=0)
+        self._match_anchor = self._match_mean * self._neutral_anchor(
+            config.personalization, self.affinity(ref_users), self.concept_match(calibration_emb)
+        )
         self._appeal = rng.standard_normal(k)
         for arr in (
             self._directions,
@@ -894,6 +943,7 @@ class SemanticGroundTruth(_CalibratedLogistic):
             self._sim_mean,
             self._sim_sd,
             self._match_mean,
+            self._match_anchor,
             self._appeal,
         ):
             arr.setflags(write=False)
@@ -929,16 +979,52 @@ class SemanticGroundTruth(_CalibratedLogistic):
 
     def _parts(self, users: Array, embeddings: Array) -> tuple[Array, Array, Array]:
         match = self.concept_match(embeddings)  # (m, k)
-        return match @ self._appeal, self.affinity(users), match - self._match_mean
+        return match @ self._appeal, self.affinity(users), match - self._match_anchor
+
+    @property
+    def neutral_anchor(self) -> float:
+        """λ of this world: its anchor's fraction of the mean reference text's match (see the class docstring)."""
+        mean = float(np.abs(self._match_mean).sum())
+        return float(np.abs(self._match_anchor).sum()) / mean if mean > 0 else 1.0
+
+    def _neutral_anchor(self, rho: float, affinity: Array, match: Array) -> float:
+        """The anchor's fraction of the mean match: :attr:`NEUTRAL_ANCHOR`, or the smallest larger one whose user
+        main effect takes at most :attr:`USER_MAIN_BUDGET` of the action effect's share ``1 - rho``.
+
+        The interaction (a(x) - ā)·(m(e) - anchor) carries a user main effect (a(x) - ā)·(m̄ - anchor): users whose
+        concepts typical mail speaks to click more on all mail. Its variance relative to the double-centred
+        interaction is quadratic in the anchor, so a grid of 101 fractions finds the smallest that fits.
+        """
+        centred = match - match.mean(axis=0)
+        inter = float(((affinity @ centred.T) ** 2).mean())  # affinity is centred, so this is the double-centred part
+        budget = self.USER_MAIN_BUDGET * (1.0 - rho) / rho * inter
+        lams = np.linspace(self.NEUTRAL_ANCHOR, 1.0, 101)
+        offsets = match.mean(axis=0)[None, :] - lams[:, None] * self._match_mean[None, :]  # (101, k)
+        user_main = ((affinity @ offsets.T) ** 2).mean(axis=0)  # (101,)
+        fits = np.flatnonzero(user_main <= budget)
+        return float(lams[fits[0]]) if fits.size else 1.0
+
+    def _part_scales(self, config: GroundTruthConfig, action: Array, product: Array) -> tuple[float, float]:
+        """The interaction's scale from its double-centred part; the user main effect it carries comes out of the
+        action effect's share, so the interaction is still ``personalization`` of the logit variance (at
+        personalization 1 the action effect is 0 and the user main effect is whatever the anchor leaves)."""
+        rho = config.personalization
+        user_main = product.mean(axis=1, keepdims=True)
+        resid = product - user_main
+        resid -= resid.mean(axis=0, keepdims=True)
+        inter = float(resid.var()) or 1.0
+        left = 1.0 - rho - rho * float(user_main.var()) / inter
+        sd_action = (float(action.std()) or 1.0) * float(np.sqrt((1.0 - rho) / left)) if left > 0.0 else np.inf
+        return sd_action, float(np.sqrt(inter))
 
     def design(self, users: NDArray[np.float64], embeddings: NDArray[np.floating[Any]]) -> tuple[Array, Array]:
-        """The functional form without its weights: (user basis a(x) - ā (n, k), action basis m(e) - m̄ (m, k)).
+        """The functional form without its weights: (user basis a(x) - ā (n, k), action basis m(e) - λ m̄ (m, k)).
 
-        logit = b + α·m(e) + (a(x) - ā)ᵀ B (m(e) - m̄) for some α (k,) and B (k, k) (the learnability check
+        logit = b + α·m(e) + (a(x) - ā)ᵀ B (m(e) - λ m̄) for some α (k,) and B (k, k) (the learnability check
         fits them; the truth has B diagonal).
         """
         users_, emb_ = _check_inputs(users, embeddings, self.d_user, self.d_embed)
-        return self.affinity(users_), self.concept_match(emb_) - self._match_mean
+        return self.affinity(users_), self.concept_match(emb_) - self._match_anchor
 
     def __repr__(self) -> str:
         return f"SemanticGroundTruth(concepts={self._directions.shape[0]}, base_ctr={self.config.base_ctr})"

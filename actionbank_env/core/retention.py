@@ -25,7 +25,7 @@ The defaults and their sources are listed in the README ("Retention-v0").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +52,12 @@ __all__ = [
     "RetentionState",
     "StepOutcome",
     "action_hazards",
+    "Continuation",
     "current_click_probs",
+    "expected_clicks_ahead",
     "fatigue_sensitivity",
     "hazards",
+    "myopic_actions",
     "observation_dim",
     "observations",
     "run_retention_campaign",
@@ -476,6 +479,82 @@ def step(
     if dynamics.subscriber_value > 0.0:
         rewards = clicks + np.where(unsubscribed, 0.0, dynamics.subscriber_value)
     return StepOutcome(probs, chosen, hazard, clicks, unsubscribed, rewards, fatigue)
+
+
+#: A rule that picks every subscriber's action from the current click probabilities (n, K + 1) and the state:
+#: core action indices (n,), ``K`` for no email (what :func:`expected_clicks_ahead` follows after the first week).
+Continuation = Callable[[NDArray[np.float64], RetentionState], NDArray[np.int64]]
+
+
+def myopic_actions(probs: NDArray[np.float64], state: RetentionState) -> NDArray[np.int64]:
+    """The oracle-myopic rule: every subscriber gets its best message now (a :data:`Continuation`).
+
+    Example:
+        >>> s = RetentionState.new(np.zeros((2, 8)), np.array([[0.1, 0.3], [0.2, 0.1]]))
+        >>> myopic_actions(np.array([[0.1, 0.3, 0.0], [0.2, 0.1, 0.0]]), s).tolist()
+        [1, 0]
+    """
+    k = state.base_probs.shape[1]
+    out: NDArray[np.int64] = probs[:, :k].argmax(axis=1).astype(np.int64)
+    return out
+
+
+def expected_clicks_ahead(
+    state: RetentionState,
+    first_actions: NDArray[np.int64],
+    continuation: Continuation,
+    dynamics: RetentionDynamics,
+    similarity: NDArray[np.float64],
+    relevance_ctr: float,
+    horizon: int,
+) -> NDArray[np.float64]:
+    """Expected reward over the rest of each subscriber's lifetime: ``first_actions`` this week, then ``continuation``.
+
+    Exact, not sampled: fatigue, exposure, and so the click probabilities and hazards that follow, depend on the
+    actions alone (a click changes only the observable history), so a rule of the state gives each subscriber one
+    deterministic path, and its expected clicks are ``sum_t S_t p_t`` with ``S_t = prod_{u<t} (1 - h_u)`` the
+    probability of still being subscribed (plus ``subscriber_value`` for each week survived). This is the
+    ground truth an evaluation-only planner needs (e.g. a rollout over the oracle-myopic rule); agents never see it.
+
+    Args:
+        state: The subscribers now (not modified: a copy is advanced).
+        first_actions: Core action per subscriber this week, int64 (n,) (``K``: no email).
+        continuation: The rule for every later week (e.g. :func:`myopic_actions`).
+        dynamics: The dynamics' parameters.
+        similarity: The bank's :func:`similarity_matrix`, shape (K, K).
+        relevance_ctr: Click probability below which an email counts as irrelevant.
+        horizon: Weeks of a lifetime; a subscriber at week ``w`` has ``horizon - w`` weeks left.
+
+    Returns:
+        Expected reward per subscriber until the horizon, shape (n,).
+
+    Example:
+        >>> s = RetentionState.new(np.full((1, 8), 0.5), np.array([[0.1, 0.1]]))
+        >>> d, sim = RetentionDynamics(unsubscribe_base=0.0), np.eye(2)
+        >>> rest = expected_clicks_ahead(s, np.array([2]), myopic_actions, d, sim, 0.05, horizon=2)
+        >>> send = expected_clicks_ahead(s, np.array([0]), myopic_actions, d, sim, 0.05, horizon=2)
+        >>> float(rest[0]), round(float(send[0]), 4)  # rest, then 0.1; or 0.1, then message 1 at fatigue 0.5
+        (0.1, 0.1607)
+    """
+    sim = state.copy()
+    n = sim.n
+    uniforms = np.ones((2, n))  # no click, no unsubscribe: the path; the probabilities are accumulated instead
+    value = np.zeros(n)
+    survival = np.ones(n)
+    actions = np.asarray(first_actions, dtype=np.int64)
+    weeks = int(max(0, horizon - int(sim.week.min()))) if n else 0
+    for i in range(weeks):
+        live = sim.week < horizon
+        out = step(sim, actions, uniforms, dynamics, similarity, relevance_ctr)
+        gain = out.click_prob.copy()
+        stays = 1.0 - out.hazard
+        if dynamics.subscriber_value > 0.0:
+            gain += dynamics.subscriber_value * stays
+        value += np.where(live, survival * gain, 0.0)
+        survival *= np.where(live, stays, 1.0)
+        if i + 1 < weeks:
+            actions = continuation(current_click_probs(sim, dynamics, similarity), sim)
+    return value
 
 
 def observation_dim(d_user: int, message_obs_dim: int) -> int:

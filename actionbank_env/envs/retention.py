@@ -29,10 +29,12 @@ from actionbank_env._validation import check_bool, check_int
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.retention import (
     DEFAULT_HORIZON,
+    Continuation,
     RetentionDynamics,
     RetentionState,
     StepOutcome,
     current_click_probs,
+    expected_clicks_ahead,
     fatigue_sensitivity,
     observation_dim,
     observations,
@@ -526,6 +528,28 @@ class RetentionVectorEnv(VectorEnv):
         if self._state is None:
             raise ResetNeeded("Call reset() before current_click_probs().")
         return self._model.click_probs(self._state)
+
+    def expected_clicks_ahead(self, first_actions: Any, continuation: Continuation) -> NDArray[np.float64]:
+        """Ground truth for evaluation-only planners: each subscriber's expected reward until the horizon if it gets
+        ``first_actions`` this week and then follows ``continuation`` (exact; see
+        :func:`~actionbank_env.core.retention.expected_clicks_ahead`). Nothing is drawn and no state changes.
+
+        Args:
+            first_actions: Env action per sub-env, shape (num_envs,) (the last index: no email).
+            continuation: ``(probs (num_envs, K + 1), state) -> core actions (num_envs,)`` with ``K`` for no email,
+                e.g. :func:`~actionbank_env.core.retention.myopic_actions`.
+
+        Returns:
+            Expected reward per sub-env, shape (num_envs,).
+        """
+        if self._state is None:
+            raise ResetNeeded("Call reset() before expected_clicks_ahead().")
+        m = self._model
+        core = m.to_core[self._check_actions(first_actions)]
+        dynamics = self.config.dynamics
+        return expected_clicks_ahead(
+            self._state, core, continuation, dynamics, m.similarity, m.relevance_ctr, self.horizon
+        )
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: Mapping[str, Any] | None = None

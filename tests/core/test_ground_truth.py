@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actionbank_env.core.embedders import HashingEmbedder
-from actionbank_env.core.ground_truth import GaussianMixture, GroundTruthConfig, MixtureOfExperts, interaction_share
+from actionbank_env.core.ground_truth import (
+    SEMANTIC_SERVICE_PHRASES,
+    GaussianMixture,
+    GroundTruthConfig,
+    MixtureOfExperts,
+    SemanticGroundTruth,
+    interaction_share,
+)
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.errors import ConfigError
 from actionbank_env.evaluation import CARD_TOLERANCES, REALISM_BOUNDS, _quintile_ratios, world_card
@@ -237,6 +244,42 @@ def test_semantic_truth_targets_by_meaning_not_by_wording() -> None:
     assert copy.max() <= world.config.max_utility
     price = x[:, col["price_sensitivity"]]
     assert copy[bargain].mean() / copy[price < np.quantile(price, 0.2)].mean() < REALISM_BOUNDS["quintile_ratio"]
+
+
+def test_semantic_concepts_are_offers_so_service_mail_is_targeted_at_no_one() -> None:
+    world = world_for("semantic")
+    truth = world.ground_truth
+    assert isinstance(truth, SemanticGroundTruth)
+    service = np.asarray(world.embedder.embed(list(SEMANTIC_SERVICE_PHRASES)), dtype=np.float64)
+    service /= np.linalg.norm(service, axis=1, keepdims=True)
+    axis = service.mean(axis=0) / np.linalg.norm(service.mean(axis=0))
+    assert np.abs(truth._directions @ axis).max() < 1e-6  # float32 embeddings
+    # Transactional mail that is neither in the phrase list nor among the card's neutral probes: before the
+    # projection the receipt matched "free shipping" at 0.26 and loyalty at 0.40 (2.0x top-vs-bottom fifth).
+    texts = ["Here is your receipt", "Your order #1093 has been delivered", "Reminder: your cart is saved"]
+    x = world.sample_users(4000, rng=np.random.default_rng(3)).features
+    emb = world.embedder.embed(texts)
+    assert truth.concept_match(emb).max() < 0.1
+    ratios = _quintile_ratios(truth.click_prob(x, emb), x)
+    assert np.all(np.maximum(ratios, 1 / ratios) <= REALISM_BOUNDS["neutral_ratio"])
+
+
+def test_semantic_anchor_moves_toward_the_mean_text_only_when_personalization_leaves_no_room() -> None:
+    world = world_for("semantic")
+    truth = world.ground_truth
+    assert isinstance(truth, SemanticGroundTruth)
+    assert truth.neutral_anchor == pytest.approx(SemanticGroundTruth.NEUTRAL_ANCHOR)
+    users = world.sample_users(2000, rng=np.random.default_rng(0)).features
+    affinity, match = truth.affinity(users), truth.concept_match(world.reference_embeddings)
+    anchors = [truth._neutral_anchor(rho, affinity, match) for rho in (0.5, 0.85, 0.97, 1.0)]
+    assert anchors[0] == anchors[1] == SemanticGroundTruth.NEUTRAL_ANCHOR
+    assert anchors[1] < anchors[2] < anchors[3] == 1.0
+    # The user main effect the anchor leaves is in the logits, and the interaction share is still 0.85.
+    logits = truth.logits(users, world.reference_embeddings)
+    centred = logits - logits.mean()
+    user_main = centred.mean(axis=1).var() / centred.var()
+    assert 0.005 < user_main < SemanticGroundTruth.USER_MAIN_BUDGET * 0.15 + 0.02
+    assert abs(interaction_share(logits) - 0.85) < CARD_TOLERANCES["interaction_share"]
 
 
 def test_semantic_truth_refuses_a_lexical_embedder() -> None:

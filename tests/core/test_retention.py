@@ -13,8 +13,10 @@ from actionbank_env.core.retention import (
     RetentionDynamics,
     RetentionState,
     current_click_probs,
+    expected_clicks_ahead,
     fatigue_sensitivity,
     hazards,
+    myopic_actions,
     observations,
     similarity_matrix,
     step,
@@ -287,3 +289,53 @@ def test_weekly_repeats_of_one_message_wear_out_and_seeded_campaigns_repeat() ->
     # Without fatigue, novelty or unsubscribes the lifetime is six independent first emails.
     flat, _, _ = _campaign(horizon=6, fatigue_click=0.0, novelty_penalty=0.0, unsubscribe_base=0.0)
     np.testing.assert_allclose(flat.served_probs, 6 * first.served_probs, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- exact lookahead
+
+
+def _sampled_lifetime_clicks(
+    state: RetentionState, first: int, dynamics: RetentionDynamics, horizon: int, seed: int
+) -> np.ndarray:
+    """Clicks (plus subscriber value) of each subscriber until the horizon or an unsubscribe, by sampling ``step``:
+    ``first`` in week 0, then oracle-myopic."""
+    rng = np.random.default_rng(seed)
+    sim = similarity_matrix(np.eye(K), dynamics.novelty_similarity)
+    total = np.zeros(state.n)
+    alive = np.ones(state.n, dtype=bool)
+    actions = np.full(state.n, first, dtype=np.int64)
+    for _ in range(horizon):
+        out = step(state, actions, rng.random((2, state.n)), dynamics, sim, 0.05)
+        total += np.where(alive, out.rewards, 0.0)
+        alive &= ~out.unsubscribed
+        actions = myopic_actions(current_click_probs(state, dynamics, sim), state)
+    return total
+
+
+@pytest.mark.parametrize("first", [0, NO_EMAIL])
+@pytest.mark.parametrize("subscriber_value", [0.0, 0.1])
+def test_expected_clicks_ahead_is_the_mean_of_sampled_lifetimes(first: int, subscriber_value: float) -> None:
+    # A strong hazard so that survival matters; 20,000 copies of one subscriber give the sampled mean.
+    dynamics = RetentionDynamics(unsubscribe_base=0.05, unsubscribe_fatigue=1.0, subscriber_value=subscriber_value)
+    horizon, n = 8, 20_000
+    exact = expected_clicks_ahead(
+        subscribers(1), np.array([first]), myopic_actions, dynamics, similarity_matrix(np.eye(K), 0.8), 0.05, horizon
+    )
+    sampled = _sampled_lifetime_clicks(subscribers(n), first, dynamics, horizon, seed=3)
+    standard_error = sampled.std() / np.sqrt(n)
+    assert abs(sampled.mean() - exact[0]) < 4 * standard_error, (sampled.mean(), exact[0], standard_error)
+
+
+def test_expected_clicks_ahead_leaves_the_state_alone_and_stops_at_the_horizon() -> None:
+    state = subscribers(3)
+    state.week[:] = [0, 24, 26]  # 26, 2 and 0 weeks left of a 26-week lifetime
+    before = state.copy()
+    dynamics = RetentionDynamics()
+    sim = similarity_matrix(np.eye(K), dynamics.novelty_similarity)
+    value = expected_clicks_ahead(state, np.zeros(3, dtype=np.int64), myopic_actions, dynamics, sim, 0.05, 26)
+    for name in RetentionState.__slots__:
+        np.testing.assert_array_equal(getattr(state, name), getattr(before, name))
+    assert value[2] == 0.0 and 0.0 < value[1] < value[0]
+    # Two weeks left: message 0 at rest (0.2, hazard 0.001), then message 0 again as the best, at fatigue 0.5 and
+    # half an exposure (0.2 * exp(-0.5) * (1 - 0.5 * 0.5) = 0.091 beats message 1's 0.1 * exp(-0.5) = 0.061).
+    assert value[1] == pytest.approx(0.2 + (1.0 - 0.001) * 0.2 * np.exp(-0.5) * 0.75)

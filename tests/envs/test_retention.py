@@ -322,6 +322,29 @@ def test_vector_env_errors() -> None:
         envs.reset(options={"bank": list(world().initial_bank.texts[:3])})
 
 
+def test_expected_clicks_ahead_is_the_core_value_of_the_current_subscribers() -> None:
+    from actionbank_env.core.retention import expected_clicks_ahead, myopic_actions
+
+    envs = RetentionVectorEnv(4, world=world())
+    with pytest.raises(ResetNeeded, match="Call reset\\(\\) before expected_clicks_ahead"):
+        envs.expected_clicks_ahead(np.zeros(4, dtype=np.int64), myopic_actions)
+    envs.reset(seed=0)
+    envs.step(np.array([0, 1, 2, NO_EMAIL]))
+    state = envs._state
+    assert state is not None
+    before = state.copy()
+    first = np.array([3, NO_EMAIL, 0, 0])
+    value = envs.expected_clicks_ahead(first, myopic_actions)
+    m = envs._model
+    expected = expected_clicks_ahead(
+        before, first, myopic_actions, envs.config.dynamics, m.similarity, m.relevance_ctr, envs.horizon
+    )
+    np.testing.assert_array_equal(value, expected)
+    np.testing.assert_array_equal(state.fatigue, before.fatigue)  # nothing moved, nothing drawn
+    with pytest.raises(InvalidAction, match="actions must be ints in"):
+        envs.expected_clicks_ahead(np.full(4, NO_EMAIL + 1), myopic_actions)
+
+
 # --------------------------------------------------------------------------- BankDesign-v0 with retention campaigns
 
 
