@@ -75,7 +75,7 @@ def bounded_sample(
 
     Example:
         >>> rng = np.random.default_rng(0)
-        >>> clicks = (rng.random(10_000) < 0.05).astype(float)
+        >>> clicks = (rng.random(10_000) < 0.03).astype(float)  # ~300 clicks: fewer than half the sample
         >>> rows, w = bounded_sample(clicks, np.ones(10_000), 1_000, rng)
         >>> rows.size, int(clicks[rows].sum()) == int(clicks.sum()), round(float(w.sum()))
         (1000, True, 10000)
