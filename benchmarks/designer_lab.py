@@ -230,9 +230,27 @@ DEFAULT_VARIANTS: dict[str, Variant] = {
     "lightgbm_div50": ("generative", {"reward_model": "lightgbm", "diversity_weight": 0.5}),
     "lightgbm_div100": ("generative", {"reward_model": "lightgbm", "diversity_weight": 1.0}),
     "lightgbm_div30": ("generative", {"reward_model": "lightgbm", "diversity_weight": 0.3}),
+    "bilinear_sp1": (
+        "generative",
+        {"reward_model": "bayesian_bilinear", "reward_model_params": {"spectrum_power": 1.0}},
+    ),
+    "bilinear_sp0": (
+        "generative",
+        {"reward_model": "bayesian_bilinear", "reward_model_params": {"spectrum_power": 0.0}},
+    ),
+    "bilinear_sp1_refonly": (
+        "generative",
+        {
+            "reward_model": "bayesian_bilinear",
+            "reward_model_params": {"spectrum_power": 1.0},
+            "fit_on_reference_pca": True,
+            "fit_on_pool_pca": False,
+        },
+    ),
     "reference": ("reference", {}),
     "ref_true_user": ("reference", {"true_action": False}),
     "ref_true_action": ("reference", {"true_user": False}),
+    "ref_company": ("reference", {"true_user": False, "true_action": False}),
 }
 
 

@@ -53,6 +53,19 @@ def interval(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / np.sqrt(arr.size))
 
 
+def print_paired(per_seed: list[dict[str, Any]], pairs: list[tuple[str, str]]) -> None:
+    """Print policy a minus policy b, paired by world: mean ± 95 % t-interval, ratio of means, per seed."""
+    for a, b in pairs:
+        for metric in ("clicks_per_subscriber", "unsubscribe_rate"):
+            diffs = [r[a][metric] - r[b][metric] for r in per_seed]
+            mean, half = interval(diffs)
+            ratio = np.mean([r[a][metric] for r in per_seed]) / np.mean([r[b][metric] for r in per_seed])
+            print(
+                f"{a} - {b}, {metric}: {mean:+.4f} +- {half:.4f} (95 % CI [{mean - half:+.4f}, "
+                f"{mean + half:+.4f}]; ratio of means {ratio:.3f}; per seed {np.round(diffs, 4).tolist()})"
+            )
+
+
 def measure_world(
     world_seed: int,
     *,
@@ -167,17 +180,7 @@ def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
             cells.append(f"{mean:.4f} +- {half:.4f}")
         print(f"{name:<18}" + "".join(f"{c:>28}" for c in cells))
     pairs = [("ppo", "oracle_myopic"), ("ppo", "linucb"), ("oracle_resting_0.4", "oracle_myopic")]
-    for a, b in pairs:
-        if a not in policies or b not in policies:
-            continue
-        for metric in ("clicks_per_subscriber", "unsubscribe_rate"):
-            diffs = [r[a][metric] - r[b][metric] for r in per_seed]
-            mean, half = interval(diffs)
-            ratio = np.mean([r[a][metric] for r in per_seed]) / np.mean([r[b][metric] for r in per_seed])
-            print(
-                f"{a} - {b}, {metric}: {mean:+.4f} +- {half:.4f} (95 % CI [{mean - half:+.4f}, "
-                f"{mean + half:+.4f}]; ratio of means {ratio:.3f}; per seed {np.round(diffs, 4).tolist()})"
-            )
+    print_paired(per_seed, [(a, b) for a, b in pairs if a in policies and b in policies])
 
 
 if __name__ == "__main__":

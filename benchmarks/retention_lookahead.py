@@ -35,7 +35,7 @@ from actionbank_env.core.retention import Continuation, RetentionState, myopic_a
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.envs.retention import RetentionVectorEnv
 from agents.retention import OracleMyopicPolicy, OracleRestingPolicy, run_lifetimes
-from benchmarks.retention_baselines import WORLD_SEEDS, interval
+from benchmarks.retention_baselines import WORLD_SEEDS, interval, print_paired
 
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
 
@@ -117,15 +117,7 @@ def report(per_seed: list[dict[str, Any]], subscribers: int) -> None:
         ("lookahead_myopic_or_resting", "oracle_myopic"),
         ("lookahead_myopic_or_resting", "oracle_resting_0.4"),
     ]
-    for a, b in pairs:
-        for metric in ("clicks_per_subscriber", "unsubscribe_rate"):
-            diffs = [r[a][metric] - r[b][metric] for r in per_seed]
-            mean, half = interval(diffs)
-            ratio = np.mean([r[a][metric] for r in per_seed]) / np.mean([r[b][metric] for r in per_seed])
-            print(
-                f"{a} - {b}, {metric}: {mean:+.4f} +- {half:.4f} (95 % CI [{mean - half:+.4f}, {mean + half:+.4f}]; "
-                f"ratio of means {ratio:.3f}; per seed {np.round(diffs, 4).tolist()})"
-            )
+    print_paired(per_seed, pairs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,3 +155,25 @@ def test_actionbank_ope_fits_its_posterior_model_with_evidence_prior_scales() ->
     assert model.config.prior_selection == "evidence"
     other = _posterior_factory("bayesian_neural", reference)(np.random.default_rng(1))
     assert not hasattr(other.config, "prior_selection") or other.config.prior_selection != "evidence"
+
+
+def test_crossfit_tunes_the_bilinear_prior_once_and_fits_every_fold_at_it() -> None:
+    from actionbank_env.ope.policies import crossfit_greedy_policy
+
+    truth, logged, new = _world(5)
+    data = _log(truth, logged, 1500, np.random.default_rng(6))
+    made: list[BayesianBilinearRewardModel] = []
+
+    def factory(rng: np.random.Generator) -> BayesianBilinearRewardModel:
+        made.append(BayesianBilinearRewardModel(rng=rng, prior_sd_grid=(0.125, 2.0), spectrum_grid=(0.0, 1.0)))
+        return made[-1]
+
+    once = crossfit_greedy_policy(factory, data, new, [f"n{i}" for i in range(K_NEW)], rng=np.random.default_rng(7))
+    assert len(made) == 1 and made[0].cv_scores_  # one selection, on the whole log; the folds are frozen copies
+    per_fold = crossfit_greedy_policy(
+        factory, data, new, [f"n{i}" for i in range(K_NEW)], rng=np.random.default_rng(7), tune_once=False
+    )
+    assert len(made) == 6 and all(m.cv_scores_ for m in made[1:])  # the old way: a selection in each of 5 folds
+    # Same folds either way, and both are honest out-of-fold predictions of nearly the same model.
+    np.testing.assert_array_equal(once.folds, per_fold.folds)
+    assert np.corrcoef(once.q_hat_target.ravel(), per_fold.q_hat_target.ravel())[0, 1] > 0.9

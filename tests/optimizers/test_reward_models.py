@@ -369,6 +369,23 @@ def test_bilinear_prior_selection_modes_and_posterior_draws(data: RewardData) ->
     assert np.abs(draws.std(axis=0) / std - 1.0).mean() < 0.15
 
 
+def test_bilinear_frozen_copy_fits_at_the_chosen_prior_without_selecting_again(data: RewardData) -> None:
+    tuned = make_reward_model(
+        "bayesian_bilinear", rng=np.random.default_rng(0), reference_embeddings=data.candidates[:40]
+    )
+    with pytest.raises(NotFittedError):
+        tuned.frozen_copy(np.random.default_rng(1))
+    tuned.fit(data.users, data.embeddings, data.clicks)
+    frozen = tuned.frozen_copy(np.random.default_rng(1))
+    assert frozen.config.prior_selection == "fixed" and frozen.config.spectrum_power == tuned.spectrum_power_
+    frozen.fit(data.users, data.embeddings, data.clicks)
+    assert frozen.cv_scores_ == [] and frozen.prior_sds_ == tuned.prior_sds_
+    # Same priors, same data: the same posterior mean, so the same predictions (to the solver's tolerance).
+    np.testing.assert_allclose(
+        frozen.predict(data.eval_users, data.candidates), tuned.predict(data.eval_users, data.candidates), atol=1e-6
+    )
+
+
 def test_bilinear_newton_algebra_matches_the_dense_row_design() -> None:
     """The Hessian (summed over distinct entries per served text) and the held-out predictive variance (through
     each text's contracted covariance) equal the textbook forms built from the (n, d_φ d_ψ) row design."""
