@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from actionbank_env.core.io import atomic_write, atomic_write_json, atomic_write_text, read_json
+from actionbank_env.core.io import atomic_write, atomic_write_json, atomic_write_text, read_json, write_frame_csv
 from actionbank_env.errors import ConfigError
 
 __all__ = [
@@ -341,9 +341,9 @@ class RunFolder:
         return atomic_write_text(self.file(relative), text)
 
     def write_csv(self, relative: str, frame: Any) -> Path:
-        """Write a pandas frame as CSV atomically (no index; floats with 17 significant digits, so they read back
-        exactly)."""
-        return atomic_write(self.file(relative), lambda handle: frame.to_csv(handle, index=False, float_format="%.17g"))
+        """Write a pandas frame as CSV atomically (no index; floats read back exactly: see
+        :func:`~actionbank_env.core.io.write_frame_csv`)."""
+        return atomic_write(self.file(relative), lambda handle: write_frame_csv(handle, frame))
 
     def read_json(self, relative: str) -> Any:
         """Read a JSON file of the run."""

@@ -6,6 +6,8 @@ file as it was and removes its temp file.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -50,6 +52,35 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], Any
             pass
         raise
     return target
+
+
+def write_frame_csv(handle: IO[bytes], frame: Any) -> None:
+    """Write a pandas frame as CSV without its index; floats read back exactly.
+
+    pyarrow's writer formats whole columns in C, floats as their shortest round-trip text. It is
+    about 12x faster than pandas' per-value float formatting, which was a quarter of a 1e6-user run
+    (``benchmarks/BASELINE.md``). A frame pyarrow cannot convert (an object column of mixed types) is written by
+    pandas with 17 significant digits, which also reads back exactly.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        frame.to_csv(handle, index=False, float_format="%.17g")
+        return
+    # The header as pandas writes it (pyarrow quotes every name); the body unquoted unless a value needs quotes.
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([str(c) for c in frame.columns])
+    handle.write(header.getvalue().encode("utf-8"))
+    body = io.BytesIO()
+    try:
+        pcsv.write_csv(table, body, write_options=pcsv.WriteOptions(include_header=False, quoting_style="none"))
+    except pa.ArrowInvalid:  # a value holds a comma, a quote or a line break
+        body = io.BytesIO()
+        pcsv.write_csv(table, body, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+    handle.write(body.getvalue())
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array
-from actionbank_env.core.io import atomic_write
+from actionbank_env.core.io import atomic_write, write_frame_csv
 from actionbank_env.core.users import FEATURE_NAMES
 from actionbank_env.errors import ConfigError, DataError
 
@@ -220,9 +220,9 @@ class ObservationLog:
         return cls(columns)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write CSV atomically; floats are written with full precision (exact round trip)."""
+        """Write CSV atomically; floats read back exactly (:func:`~actionbank_env.core.io.write_frame_csv`)."""
         frame = self.to_pandas()
-        return atomic_write(path, lambda handle: frame.to_csv(handle, index=False, float_format="%.17g"))
+        return atomic_write(path, lambda handle: write_frame_csv(handle, frame))
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> ObservationLog:
