@@ -132,9 +132,13 @@ def crossfit_greedy_policy(
         train = ~test
         model = build(model_rng)
         model.fit(data.users[train], logged[data.actions[train]], data.clicks[train])
-        users = data.users[test]
+        users, served = data.users[test], data.actions[test]
         q_target[test] = model.predict(users, target)
-        q_logged[test] = np.asarray(model.predict(users, logged))[np.arange(users.shape[0]), data.actions[test]]
+        q_served = np.empty(users.shape[0])
+        for k in np.unique(served):  # each row's served action only, not every logged action for every row
+            rows = served == k
+            q_served[rows] = np.asarray(model.predict(users[rows], logged[k : k + 1]))[:, 0]
+        q_logged[test] = q_served
     policy = TargetPolicy.from_actions(
         np.argmax(q_target, axis=1).astype(np.int64), target.astype(np.float64), action_ids, name=name
     )

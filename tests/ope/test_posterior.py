@@ -177,3 +177,23 @@ def test_crossfit_tunes_the_bilinear_prior_once_and_fits_every_fold_at_it() -> N
     # Same folds either way, and both are honest out-of-fold predictions of nearly the same model.
     np.testing.assert_array_equal(once.folds, per_fold.folds)
     assert np.corrcoef(once.q_hat_target.ravel(), per_fold.q_hat_target.ravel())[0, 1] > 0.9
+
+
+def test_crossfit_scores_each_row_on_its_served_action() -> None:
+    from actionbank_env.ope.policies import crossfit_greedy_policy
+
+    class Product:
+        def fit(self, users: np.ndarray, embeddings: np.ndarray, clicks: np.ndarray) -> Product:
+            return self
+
+        def predict(self, users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+            return np.outer(users[:, 0], np.asarray(embeddings, dtype=np.float64)[:, 0])
+
+    truth, logged, new = _world(8)
+    data = _log(truth, logged, 300, np.random.default_rng(9))
+    cross = crossfit_greedy_policy(
+        lambda rng: Product(), data, new, [f"n{i}" for i in range(K_NEW)], rng=np.random.default_rng(0)
+    )
+    served = data.users[:, 0] * data.embeddings[data.actions, 0]
+    np.testing.assert_allclose(cross.q_hat_logged, served, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(cross.q_hat_target, np.outer(data.users[:, 0], new[:, 0]), rtol=1e-12, atol=0)
