@@ -247,6 +247,18 @@ DEFAULT_VARIANTS: dict[str, Variant] = {
             "fit_on_pool_pca": False,
         },
     ),
+    "bilinear_pc32": (
+        "generative",
+        {"reward_model": "bayesian_bilinear", "reward_model_params": {"embedding_components": 32}},
+    ),
+    "bilinear_pc48": (
+        "generative",
+        {"reward_model": "bayesian_bilinear", "reward_model_params": {"embedding_components": 48}},
+    ),
+    "bilinear_pc32_sp1": (
+        "generative",
+        {"reward_model": "bayesian_bilinear", "reward_model_params": {"embedding_components": 32, "spectrum_power": 1.0}},
+    ),
     "reference": ("reference", {}),
     "ref_true_user": ("reference", {"true_action": False}),
     "ref_true_action": ("reference", {"true_user": False}),
