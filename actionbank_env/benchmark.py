@@ -67,8 +67,12 @@ BENCHMARK_DESIGNERS = ("generative", "random", "keep", "oracle")
 #: Settings a benchmark fixes unless ``--set`` says otherwise (besides the sweep's): the off-policy estimate of each
 #: proposal is not compared here and costs six reward-model fits per iteration.
 BENCHMARK_DEFAULTS: dict[str, Any] = {"ope": False}
-#: Paired baselines (each designer's difference to them, seed by seed).
-BASELINES = ("random", "keep")
+#: Paired baselines (each designer's difference to them, seed by seed). ``diverse`` (the model-free coverage
+#: baseline) is compared against when a benchmark runs it: ``--designers generative,random,keep,diverse``.
+BASELINES = ("random", "keep", "diverse")
+#: Among the baselines, only the difference of the later one to the earlier one is shown (random - keep,
+#: diverse - random, diverse - keep): the bank only grows, so any addition "beats keep".
+_BASELINE_ORDER = {"keep": 0, "random": 1, "diverse": 2}
 #: Per-seed numbers compared between designers.
 PAIRED_METRICS = ("final_new_bank_value", "run_company_reward", "run_deployed_value")
 #: Per-iteration columns of ``benchmark_trials.csv`` (from each trial's ``summary.json``).
@@ -108,7 +112,7 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
     Returns:
         Rows ``{designer, baseline, metric, mean, ci95, n}``: ``baseline`` is ``""`` for a designer's own level
-        and ``random`` / ``keep`` for the paired difference (designer minus baseline over the seeds both ran);
+        and ``random`` / ``keep`` / ``diverse`` for the paired difference (designer minus baseline over the seeds both ran);
         ``improvement_captured`` (all iterations) and ``improvement_captured_<t>`` are ratios of means (ci95 nan).
 
     Example:
@@ -138,8 +142,10 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
             at = [r for r in own if int(r["iteration"]) == t]
             add(designer, "", f"improvement_captured_{t}", _captured(at), math.nan, len(at))
         for baseline in BASELINES:
-            if baseline == designer or baseline not in seeds or (designer in BASELINES and baseline == BASELINES[0]):
-                continue  # random - keep is shown once (the bank only grows: any addition "beats keep")
+            if baseline == designer or baseline not in seeds:
+                continue
+            if designer in _BASELINE_ORDER and _BASELINE_ORDER[designer] < _BASELINE_ORDER[baseline]:
+                continue  # each pair of baselines once: random - keep, diverse - random, diverse - keep
             theirs = seeds[baseline]
             for metric in PAIRED_METRICS:
                 ours = {s: v[metric] for s, v in mine.items()}

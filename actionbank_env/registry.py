@@ -47,6 +47,7 @@ DESIGNERS: dict[str, str] = {
     "generative": "optimizers.generative:GenerativeDesigner",
     "keep": "optimizers.baselines:KeepDesigner",
     "random": "optimizers.baselines:RandomDesigner",
+    "diverse": "optimizers.baselines:DiverseDesigner",
     "oracle": "optimizers.baselines:OracleDesigner",
 }
 

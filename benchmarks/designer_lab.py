@@ -190,6 +190,7 @@ def format_rows(rows: Sequence[dict[str, Any]]) -> str:
 
 DEFAULT_VARIANTS: dict[str, Variant] = {
     "random": ("random", {}),
+    "diverse": ("diverse", {}),
     "lightgbm": ("generative", {"reward_model": "lightgbm"}),
     "linear": ("generative", {"reward_model": "linear"}),
     "bilinear_cv": ("generative", {"reward_model": "bayesian_bilinear"}),

@@ -1,6 +1,6 @@
-"""Baseline bank designers: keep the bank, add random candidates, or (evaluation only) the oracle.
+"""Baseline bank designers: keep the bank, add random or maximally diverse candidates, or (evaluation only) the oracle.
 
-``random`` and ``oracle`` draw the pool exactly as :class:`~optimizers.generative.GenerativeDesigner` does
+``random``, ``diverse`` and ``oracle`` draw the pool exactly as :class:`~optimizers.generative.GenerativeDesigner` does
 (same generator streams for the same ``rng``), so at one seed the three designers choose from one pool and
 their bank values differ only by their choices.
 """
@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from actionbank_env._validation import resolve_config
-from actionbank_env.core.coverage import GreedySelector
+from actionbank_env.core.coverage import GreedySelector, cosine_similarity
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import DesignerContext, Proposal
 from optimizers._common import ActionMemory, GenerativeConfig
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.observations import ObservationLog
 
-__all__ = ["KeepDesigner", "RandomDesigner", "OracleDesigner"]
+__all__ = ["KeepDesigner", "RandomDesigner", "DiverseDesigner", "OracleDesigner"]
 
 
 class _PoolDesigner:
@@ -106,6 +107,85 @@ class RandomDesigner(_PoolDesigner):
             texts = [t for i, t in enumerate(texts) if i not in drop]
         diag = {
             "designer": "random",
+            **draw.pool.summary(),
+            "generate_seconds": draw.seconds,
+            "select_seconds": time.perf_counter() - start,
+            "n_new": len(new_texts),
+            "new_texts": new_texts,
+            "new_modes": [draw.pool.modes[i] for i in chosen],
+            "retired_texts": retired,
+        }
+        return Proposal(texts=tuple(texts), diagnostics=diag, candidates=draw.candidates(cfg.action_bank_size))
+
+
+def farthest_point_order(
+    candidates: NDArray[np.floating[Any]], anchors: NDArray[np.floating[Any]], k: int, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Greedy farthest-point choice of ``k`` candidate rows under cosine similarity (Gonzalez, 1985).
+
+    Each pick is the candidate whose largest cosine similarity to ``anchors`` and to the picks before it is the
+    smallest (ties broken uniformly at random by ``rng``), so the picks spread over directions the anchors do not
+    cover. One (n_candidates, n_anchors) similarity pass, then one column per pick.
+
+    Args:
+        candidates: Candidate embeddings, shape (n, d).
+        anchors: What is already covered (the bank), shape (m, d); m may be 0.
+        k: Picks (capped at n).
+        rng: Breaks ties.
+
+    Example:
+        >>> e = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+        >>> farthest_point_order(e, e[:1], 2, np.random.default_rng(0)).tolist()
+        [3, 2]
+    """
+    n = candidates.shape[0]
+    k = min(int(k), n)
+    closest = (
+        cosine_similarity(candidates, anchors).max(axis=1) if anchors.shape[0] else np.full(n, -np.inf)
+    )
+    tie_break = rng.random(n)
+    picks = np.empty(k, dtype=np.int64)
+    for j in range(k):  # k picks (10 by default), each a vector operation over the pool
+        i = int(np.lexsort((tie_break, closest))[0])
+        picks[j] = i
+        closest = np.maximum(closest, cosine_similarity(candidates, candidates[i : i + 1])[:, 0])
+        closest[i] = np.inf
+    return picks
+
+
+class DiverseDesigner(_PoolDesigner):
+    """Adds the candidates least like the bank and each other (no reward model). Registered as ``"diverse"``.
+
+    The model-free coverage baseline: from the same pool as the other designers it takes ``action_bank_size``
+    candidates by greedy farthest-point selection in cosine similarity, starting from the bank's embeddings
+    (:func:`farthest_point_order`). A reward-model designer that beats ``random`` but not ``diverse`` is
+    gaining from spreading the bank over the embedding space, not from what its model learned. With
+    ``max_bank_size`` the retired actions are drawn uniformly (it knows no values), as ``random`` does.
+    """
+
+    _name = "DiverseDesigner"
+
+    def propose(
+        self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
+    ) -> Proposal:
+        """The current bank plus the pool's candidates farthest from it."""
+        rng = self._rng if rng is None else rng
+        cfg = self.config
+        pool_rng, user_rng, pick_rng = rng.spawn(3)
+        self.memory.remember(bank)
+        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
+        start = time.perf_counter()
+        anchors = np.asarray(bank.embeddings, dtype=np.float64).reshape(len(bank), -1)
+        chosen = farthest_point_order(draw.embeddings, anchors, cfg.action_bank_size, pick_rng)
+        new_texts = [draw.pool.texts[i] for i in chosen]
+        texts = [*bank.texts, *new_texts]
+        retired: list[str] = []
+        if cfg.max_bank_size is not None and len(texts) > cfg.max_bank_size:
+            drop = set(pick_rng.choice(len(texts), size=len(texts) - cfg.max_bank_size, replace=False).tolist())
+            retired = [t for i, t in enumerate(texts) if i in drop]
+            texts = [t for i, t in enumerate(texts) if i not in drop]
+        diag = {
+            "designer": "diverse",
             **draw.pool.summary(),
             "generate_seconds": draw.seconds,
             "select_seconds": time.perf_counter() - start,

@@ -91,7 +91,7 @@ def test_unknown_parameter_and_uncertainty_without_a_bayesian_model() -> None:
         GenerativeDesigner(ctx, rng=np.random.default_rng(0), use_uncertainty=True, reward_model="linear")
 
 
-@pytest.mark.parametrize("name", ["generative", "keep", "random", "oracle"])
+@pytest.mark.parametrize("name", ["generative", "keep", "random", "diverse", "oracle"])
 def test_registry_builds_every_designer(name: str) -> None:
     world = hashing_world()
     designer = make_designer(name, world, rng=np.random.default_rng(0))
@@ -177,6 +177,51 @@ def test_generator_and_selector_are_injected() -> None:
         GenerativeDesigner(_context(world), rng=np.random.default_rng(0), config=config, selector=object())
 
 
+def test_diverse_designer_adds_the_pool_candidates_farthest_from_the_bank() -> None:
+    world = hashing_world()
+    bank, log = _logged(0)
+    params = {"action_pool_size": 150, "action_bank_size": 5}
+    diverse = make_designer("diverse", world, rng=np.random.default_rng(0), **params).propose(
+        [log], bank, rng=np.random.default_rng(1)
+    )
+    random = make_designer("random", world, rng=np.random.default_rng(0), **params).propose(
+        [log], bank, rng=np.random.default_rng(1)
+    )
+    assert diverse.texts[: len(bank)] == bank.texts
+    new = diverse.texts[len(bank) :]
+    assert len(new) == 5 and diverse.diagnostics["new_texts"] == list(new)
+    json.dumps(diverse.diagnostics, allow_nan=False)
+    # Both chose from one pool (same generator streams) ...
+    assert diverse.candidates is not None and random.candidates is not None
+    assert diverse.candidates.texts == random.candidates.texts and set(new) <= set(diverse.candidates.texts)
+
+    def nearest_bank_similarity(texts: tuple[str, ...]) -> np.ndarray:
+        e = np.asarray(world.embedder.embed(list(texts)), dtype=np.float64)
+        b = np.asarray(bank.embeddings, dtype=np.float64)
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        b /= np.linalg.norm(b, axis=1, keepdims=True)
+        return (e @ b.T).max(axis=1)
+
+    # ... and the diverse picks lie farther from the bank than the random ones.
+    assert nearest_bank_similarity(new).mean() < nearest_bank_similarity(random.texts[len(bank) :]).mean()
+    again = make_designer("diverse", world, rng=np.random.default_rng(0), **params).propose(
+        [log], bank, rng=np.random.default_rng(1)
+    )
+    assert again.texts == diverse.texts
+
+
+def test_farthest_point_order_spreads_and_breaks_ties_with_the_generator() -> None:
+    from optimizers.baselines import farthest_point_order
+
+    axes = np.vstack([np.eye(3), -np.eye(3)])  # six directions, the bank holds +x
+    order = farthest_point_order(axes, axes[:1], 5, np.random.default_rng(0))
+    assert order[0] == 3  # -x: the only candidate opposite the bank
+    assert set(order[1:].tolist()) == {1, 2, 4, 5}  # then the orthogonal ones; +x (in the bank) is never picked
+    ties = {tuple(farthest_point_order(axes, axes[:1], 2, np.random.default_rng(s)).tolist()) for s in range(20)}
+    assert len(ties) > 1  # the four orthogonal directions tie after -x: the generator decides
+    assert farthest_point_order(axes, np.zeros((0, 3)), 10, np.random.default_rng(0)).shape == (6,)
+
+
 def test_max_bank_size_retires_and_none_never_drops() -> None:
     world = hashing_world()
     bank, log = _logged(0)
@@ -188,7 +233,7 @@ def test_max_bank_size_retires_and_none_never_drops() -> None:
     assert len(retired) == len(bank) + 5 - 40
     assert set(retired).isdisjoint(proposal.texts)
     assert set(proposal.texts) | set(retired) == set(bank.texts) | set(proposal.diagnostics["new_texts"])
-    for name in ("random", "oracle"):
+    for name in ("random", "diverse", "oracle"):
         p = make_designer(name, world, rng=np.random.default_rng(0), max_bank_size=40, **params).propose(
             [log], bank, rng=np.random.default_rng(2)
         )
