@@ -8,7 +8,7 @@ their bank values differ only by their choices.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -19,7 +19,7 @@ from actionbank_env.core.coverage import GreedySelector, cosine_similarity
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import DesignerContext, Proposal
 from optimizers._common import ActionMemory, GenerativeConfig
-from optimizers.generative import draw_pool, finish_bank
+from optimizers.generative import PoolDraw, draw_pool, finish_bank
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
@@ -52,6 +52,44 @@ class _PoolDesigner:
     def remember(self, bank: ActionBank) -> None:
         """Record a deployed bank (its texts and embeddings) without proposing."""
         self.memory.remember(bank)
+
+    def _propose_by(
+        self,
+        history: Sequence[ObservationLog],
+        bank: ActionBank,
+        rng: np.random.Generator,
+        name: str,
+        choose: Callable[[PoolDraw, int, np.random.Generator], NDArray[np.int64]],
+    ) -> Proposal:
+        """The bank plus the pool candidates ``choose(draw, k, pick_rng)`` picks, for designers that know no values.
+
+        The pool and users come from the same streams as every designer's; with ``max_bank_size`` the retired
+        actions are drawn uniformly.
+        """
+        cfg = self.config
+        pool_rng, user_rng, pick_rng = rng.spawn(3)
+        self.memory.remember(bank)
+        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
+        start = time.perf_counter()
+        chosen = choose(draw, min(cfg.action_bank_size, len(draw.pool)), pick_rng)
+        new_texts = [draw.pool.texts[i] for i in chosen]
+        texts = [*bank.texts, *new_texts]
+        retired: list[str] = []
+        if cfg.max_bank_size is not None and len(texts) > cfg.max_bank_size:
+            drop = set(pick_rng.choice(len(texts), size=len(texts) - cfg.max_bank_size, replace=False).tolist())
+            retired = [t for i, t in enumerate(texts) if i in drop]
+            texts = [t for i, t in enumerate(texts) if i not in drop]
+        diag = {
+            "designer": name,
+            **draw.pool.summary(),
+            "generate_seconds": draw.seconds,
+            "select_seconds": time.perf_counter() - start,
+            "n_new": len(new_texts),
+            "new_texts": new_texts,
+            "new_modes": [draw.pool.modes[i] for i in chosen],
+            "retired_texts": retired,
+        }
+        return Proposal(texts=tuple(texts), diagnostics=diag, candidates=draw.candidates(cfg.action_bank_size))
 
     def __repr__(self) -> str:
         c = self.config
@@ -90,32 +128,11 @@ class RandomDesigner(_PoolDesigner):
         self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
     ) -> Proposal:
         """The current bank plus random candidates from the pool."""
-        rng = self._rng if rng is None else rng
-        cfg = self.config
-        pool_rng, user_rng, pick_rng = rng.spawn(3)
-        self.memory.remember(bank)
-        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
-        start = time.perf_counter()
-        k = min(cfg.action_bank_size, len(draw.pool))
-        chosen = pick_rng.choice(len(draw.pool), size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
-        new_texts = [draw.pool.texts[i] for i in chosen]
-        texts = [*bank.texts, *new_texts]
-        retired: list[str] = []
-        if cfg.max_bank_size is not None and len(texts) > cfg.max_bank_size:
-            drop = set(pick_rng.choice(len(texts), size=len(texts) - cfg.max_bank_size, replace=False).tolist())
-            retired = [t for i, t in enumerate(texts) if i in drop]
-            texts = [t for i, t in enumerate(texts) if i not in drop]
-        diag = {
-            "designer": "random",
-            **draw.pool.summary(),
-            "generate_seconds": draw.seconds,
-            "select_seconds": time.perf_counter() - start,
-            "n_new": len(new_texts),
-            "new_texts": new_texts,
-            "new_modes": [draw.pool.modes[i] for i in chosen],
-            "retired_texts": retired,
-        }
-        return Proposal(texts=tuple(texts), diagnostics=diag, candidates=draw.candidates(cfg.action_bank_size))
+
+        def uniform(draw: PoolDraw, k: int, pick_rng: np.random.Generator) -> NDArray[np.int64]:
+            return pick_rng.choice(len(draw.pool), size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
+
+        return self._propose_by(history, bank, self._rng if rng is None else rng, "random", uniform)
 
 
 def farthest_point_order(
@@ -143,7 +160,7 @@ def farthest_point_order(
     closest = (
         cosine_similarity(candidates, anchors).max(axis=1) if anchors.shape[0] else np.full(n, -np.inf)
     )
-    tie_break = rng.random(n)
+    tie_break: NDArray[np.float64] = np.asarray(rng.random(n), dtype=np.float64)
     picks = np.empty(k, dtype=np.int64)
     for j in range(k):  # k picks (10 by default), each a vector operation over the pool
         i = int(np.lexsort((tie_break, closest))[0])
@@ -169,32 +186,12 @@ class DiverseDesigner(_PoolDesigner):
         self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
     ) -> Proposal:
         """The current bank plus the pool's candidates farthest from it."""
-        rng = self._rng if rng is None else rng
-        cfg = self.config
-        pool_rng, user_rng, pick_rng = rng.spawn(3)
-        self.memory.remember(bank)
-        draw = draw_pool(self.context, cfg, self.memory, history, bank, pool_rng=pool_rng, user_rng=user_rng)
-        start = time.perf_counter()
         anchors = np.asarray(bank.embeddings, dtype=np.float64).reshape(len(bank), -1)
-        chosen = farthest_point_order(draw.embeddings, anchors, cfg.action_bank_size, pick_rng)
-        new_texts = [draw.pool.texts[i] for i in chosen]
-        texts = [*bank.texts, *new_texts]
-        retired: list[str] = []
-        if cfg.max_bank_size is not None and len(texts) > cfg.max_bank_size:
-            drop = set(pick_rng.choice(len(texts), size=len(texts) - cfg.max_bank_size, replace=False).tolist())
-            retired = [t for i, t in enumerate(texts) if i in drop]
-            texts = [t for i, t in enumerate(texts) if i not in drop]
-        diag = {
-            "designer": "diverse",
-            **draw.pool.summary(),
-            "generate_seconds": draw.seconds,
-            "select_seconds": time.perf_counter() - start,
-            "n_new": len(new_texts),
-            "new_texts": new_texts,
-            "new_modes": [draw.pool.modes[i] for i in chosen],
-            "retired_texts": retired,
-        }
-        return Proposal(texts=tuple(texts), diagnostics=diag, candidates=draw.candidates(cfg.action_bank_size))
+
+        def farthest(draw: PoolDraw, k: int, pick_rng: np.random.Generator) -> NDArray[np.int64]:
+            return farthest_point_order(draw.embeddings, anchors, k, pick_rng)
+
+        return self._propose_by(history, bank, self._rng if rng is None else rng, "diverse", farthest)
 
 
 class OracleDesigner(_PoolDesigner):
