@@ -225,7 +225,8 @@ class GreedySelector:
 
         def coverage(cols: NDArray[np.int64] | slice) -> NDArray[np.float64]:
             block = scores[:, cols]
-            improvement = np.maximum(block, best[:, None]) - best[:, None]
+            improvement = np.maximum(block, best[:, None])
+            improvement -= best[:, None]  # in place: one (n_users, n_cols) temporary, not two
             if best_finite:  # finite scores over a finite best: every improvement is finite, nothing to replace
                 result: NDArray[np.float64] = weights @ improvement
             else:  # a user with no action yet (best -inf) gains the whole score
