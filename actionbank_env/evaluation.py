@@ -324,11 +324,12 @@ def _xent(truth: NDArray[np.float64], predicted: NDArray[np.float64]) -> float:
     return float(-(truth * np.log(q) + (1.0 - truth) * np.log1p(-q)).mean())
 
 
-def _midranks(values: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    """Stable sort order and 1-based average ranks of ``values`` along the last axis (1-d, or row by row).
+def _midranks(values: NDArray[np.float64], *, stable: bool = True) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Sort order and 1-based average ranks of ``values`` along the last axis (1-d, or row by row).
 
-    The ranks are ``scipy.stats.rankdata(values, method="average", axis=-1)``; the order is
-    ``np.argsort(values, axis=-1, kind="stable")``. One sort gives both, so a fidelity report ranks each
+    The ranks are ``scipy.stats.rankdata(values, method="average", axis=-1)`` either way; the order is
+    ``np.argsort(values, axis=-1, kind="stable")``, or with ``stable=False`` numpy's faster default sort (ties in
+    any order: enough for the ranks, which are the same). One sort gives both, so a fidelity report ranks each
     250,000-pair vector once for its Spearman correlation, its AUC and its calibration bins (it sorted five
     times), and the diagnostics need no ``scipy.stats`` (an import of ~0.8 CPU-s; a run that estimates its
     proposals off-policy still imports it, through scikit-learn).
@@ -339,7 +340,7 @@ def _midranks(values: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np
         ([1, 3, 0, 2], [3.5, 1.0, 3.5, 2.0])
     """
     values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, axis=-1, kind="stable")
+    order = np.argsort(values, axis=-1, kind="stable" if stable else None)
     ranked = np.take_along_axis(values, order, axis=-1)
     n = values.shape[-1]
     positions = np.broadcast_to(np.arange(n), ranked.shape)
@@ -377,7 +378,7 @@ def _roc_auc(labels: NDArray[np.bool_], scores: NDArray[np.float64]) -> float:
         >>> _roc_auc(np.array([False, True, False, True]), np.array([0.1, 0.4, 0.4, 0.8]))
         0.875
     """
-    return _auc_from_ranks(labels, _midranks(np.ravel(np.asarray(scores, dtype=np.float64)))[1])
+    return _auc_from_ranks(labels, _midranks(np.ravel(np.asarray(scores, dtype=np.float64)), stable=False)[1])
 
 
 def _correlation(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
@@ -432,8 +433,8 @@ def fidelity_from_predictions(
         )
     n_bins = check_int("expected_calibration_error n_bins", n_bins, low=1)
     # One sort of each vector serves its ranks (Spearman, AUC) and the calibration bins.
-    order_p, ranks_p = _midranks(p)
-    ranks_t = _midranks(t)[1]
+    order_p, ranks_p = _midranks(p)  # the stable order: the calibration bins cut it
+    ranks_t = _midranks(t, stable=False)[1]  # ranks only: any tie order
     const = np.ptp(p) == 0 or np.ptp(t) == 0
     return FidelityReport(
         pearson=float("nan") if const else _correlation(p, t),
@@ -526,7 +527,7 @@ def uncertainty_calibration(
     if mean.size < 2 or np.ptp(std) == 0 or np.ptp(error) == 0:
         rho = float("nan")
     else:
-        rho = _correlation(_midranks(std)[1], _midranks(error)[1])
+        rho = _correlation(_midranks(std, stable=False)[1], _midranks(error, stable=False)[1])
     return UncertaintyReport(
         spearman_std_error=rho,
         coverage_95=float(np.mean(error <= 1.96 * std)) if mean.size else float("nan"),
@@ -1329,8 +1330,8 @@ class UnseenFidelity:
 
 def _rowwise_spearman(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     """Mean over rows of the Spearman correlation of ``a[i]`` and ``b[i]`` (rows constant in either are skipped)."""
-    ra = _midranks(a)[1]
-    rb = _midranks(b)[1]
+    ra = _midranks(a, stable=False)[1]
+    rb = _midranks(b, stable=False)[1]
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
     denom = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
@@ -1410,7 +1411,7 @@ def unseen_candidate_fidelity(
     # a user ranked r_u (average rank) among the n means has the average rank m (r_u - 1/2) + 1/2 whatever the
     # ties, so one sort of n means gives the AUC of the n x m pairs (as exact: the ranks are half-integers).
     if truth.size:
-        user_ranks = truth.shape[1] * (_midranks(truth.mean(axis=1))[1] - 0.5) + 0.5
+        user_ranks = truth.shape[1] * (_midranks(truth.mean(axis=1), stable=False)[1] - 0.5) + 0.5
         user_only = _auc_from_ranks(clicks, np.broadcast_to(user_ranks[:, None], truth.shape))
     else:
         user_only = float("nan")
