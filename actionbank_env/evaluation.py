@@ -263,10 +263,16 @@ def expected_calibration_error(
     predicted = np.ravel(np.asarray(predicted, dtype=np.float64))
     truth = np.ravel(np.asarray(truth, dtype=np.float64))
     n_bins = check_int("expected_calibration_error n_bins", n_bins, low=1)
-    n = predicted.size
-    if n == 0:
+    if predicted.size == 0:
         return float("nan")
-    order = np.argsort(predicted, kind="stable")
+    return _ece_sorted(predicted, truth, np.argsort(predicted, kind="stable"), n_bins)
+
+
+def _ece_sorted(
+    predicted: NDArray[np.float64], truth: NDArray[np.float64], order: NDArray[np.intp], n_bins: int
+) -> float:
+    """:func:`expected_calibration_error` given the stable sort ``order`` of ``predicted`` (1-d, non-empty)."""
+    n = predicted.size
     bins = np.minimum(np.arange(n) * n_bins // n, n_bins - 1)  # bin of each sorted pair
     counts = np.bincount(bins, minlength=n_bins).astype(np.float64)
     pred_sum = np.bincount(bins, weights=predicted[order], minlength=n_bins)
@@ -282,7 +288,7 @@ class FidelityReport:
 
     Attributes:
         pearson: Pearson correlation of predicted and true probabilities.
-        spearman: Spearman rank correlation (scipy.stats).
+        spearman: Spearman rank correlation (of average ranks, as ``scipy.stats.spearmanr``).
         auc: ROC AUC of the predictions against clicks drawn from the true probabilities (Bernoulli draws
             with the caller's ``rng``): what one would measure on real clicks.
         auc_ceiling: AUC of the true probabilities themselves against the same draws (the best possible).
@@ -318,6 +324,51 @@ def _xent(truth: NDArray[np.float64], predicted: NDArray[np.float64]) -> float:
     return float(-(truth * np.log(q) + (1.0 - truth) * np.log1p(-q)).mean())
 
 
+def _midranks(values: NDArray[np.float64], *, stable: bool = True) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Sort order and 1-based average ranks of ``values`` along the last axis (1-d, or row by row).
+
+    The ranks are ``scipy.stats.rankdata(values, method="average", axis=-1)`` either way; the order is
+    ``np.argsort(values, axis=-1, kind="stable")``, or with ``stable=False`` numpy's faster default sort (ties in
+    any order: enough for the ranks, which are the same). One sort gives both, so a fidelity report ranks each
+    250,000-pair vector once for its Spearman correlation, its AUC and its calibration bins (it sorted five
+    times), and the diagnostics need no ``scipy.stats`` (an import of ~0.8 CPU-s; a run that estimates its
+    proposals off-policy still imports it, through scikit-learn).
+
+    Example:
+        >>> order, ranks = _midranks(np.array([0.3, 0.1, 0.3, 0.2]))
+        >>> order.tolist(), ranks.tolist()
+        ([1, 3, 0, 2], [3.5, 1.0, 3.5, 2.0])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, axis=-1, kind="stable" if stable else None)
+    ranked = np.take_along_axis(values, order, axis=-1)
+    n = values.shape[-1]
+    positions = np.broadcast_to(np.arange(n), ranked.shape)
+    first = np.ones(ranked.shape, dtype=bool)  # where a group of equal values starts, in sorted order
+    first[..., 1:] = ranked[..., 1:] != ranked[..., :-1]
+    last = np.ones(ranked.shape, dtype=bool)  # where one ends
+    last[..., :-1] = first[..., 1:]
+    start = np.maximum.accumulate(np.where(first, positions, 0), axis=-1)
+    end = np.flip(np.minimum.accumulate(np.flip(np.where(last, positions, n - 1), axis=-1), axis=-1), axis=-1)
+    ranks = np.empty(ranked.shape, dtype=np.float64)
+    np.put_along_axis(ranks, order, (start + end) / 2.0 + 1.0, axis=-1)
+    return order, ranks
+
+
+def _auc_from_ranks(labels: NDArray[np.bool_], ranks: NDArray[np.float64]) -> float:
+    """ROC AUC from the scores' average ranks (Mann-Whitney U); NaN without both classes.
+
+    The ranks are half-integers, so their sum is exact in any order: the value is the same as from the sorted
+    scores.
+    """
+    labels = np.asarray(labels, dtype=bool).ravel()
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((np.ravel(ranks)[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def _roc_auc(labels: NDArray[np.bool_], scores: NDArray[np.float64]) -> float:
     """Area under the ROC curve: P(a positive's score > a negative's) + P(tie) / 2, from the midranks of one
     stable sort (Mann-Whitney U); the value of ``sklearn.metrics.roc_auc_score`` without its input checks and
@@ -327,16 +378,17 @@ def _roc_auc(labels: NDArray[np.bool_], scores: NDArray[np.float64]) -> float:
         >>> _roc_auc(np.array([False, True, False, True]), np.array([0.1, 0.4, 0.4, 0.8]))
         0.875
     """
-    labels = np.asarray(labels, dtype=bool).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    order = np.argsort(scores, kind="stable")
-    ranked, hits = scores[order], labels[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    counts = np.diff(np.r_[starts, ranked.size])
-    midranks = np.repeat(starts + (counts + 1) / 2.0, counts)  # 1-based average rank of each tie group
-    n_pos = int(hits.sum())
-    n_neg = hits.size - n_pos
-    return float((midranks[hits].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return _auc_from_ranks(labels, _midranks(np.ravel(np.asarray(scores, dtype=np.float64)), stable=False)[1])
+
+
+def _correlation(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    """Pearson correlation of two 1-d arrays (``np.corrcoef``; NaN if either is constant).
+
+    Of average ranks it is the Spearman correlation, as ``scipy.stats.spearmanr`` computes it.
+    """
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
 
 
 def fidelity_from_predictions(
@@ -347,6 +399,7 @@ def fidelity_from_predictions(
     n_bins: int = 10,
     max_pairs: int | None = 500_000,
     auc: bool = True,
+    clicks: NDArray[np.bool_] | None = None,
 ) -> FidelityReport:
     """:class:`FidelityReport` from predicted and true probability matrices of shape (n_users, n_actions).
 
@@ -356,11 +409,10 @@ def fidelity_from_predictions(
         rng: Draws the clicks for the AUC (and the pair subsample).
         n_bins: Bins of the calibration error.
         max_pairs: Pairs kept for the rank statistics (a uniform subsample beyond it; ``None``: all).
-        auc: Compute the two AUCs (``False``: NaN, for a caller that measures them on its own draws; the clicks
-            are drawn either way, so ``rng`` advances the same).
+        auc: Compute the two AUCs (``False``: NaN; the clicks are drawn either way, so ``rng`` advances the same).
+        clicks: The caller's own clicks of the pairs, shape (n_users, n_actions), to measure the AUCs on instead
+            of the draws (which are still drawn, so ``rng`` advances the same); needs ``max_pairs=None``.
     """
-    from scipy.stats import pearsonr, spearmanr
-
     predicted = check_array("fidelity predicted", predicted, ndim=2)
     truth = check_array("fidelity truth", truth, shape=predicted.shape, low=0.0, high=1.0)
     n_users, n_actions = predicted.shape
@@ -371,19 +423,27 @@ def fidelity_from_predictions(
     if max_pairs is not None and p.size > check_int("fidelity max_pairs", max_pairs, low=2):
         idx = rng.choice(p.size, size=max_pairs, replace=False)
         p, t = p[idx], t[idx]
-    clicks = rng.random(t.size) < t
-    has_both = 0 < clicks.sum() < clicks.size
-    const_p, const_t = np.ptp(p) == 0, np.ptp(t) == 0
-    pearson = float("nan") if const_p or const_t else float(pearsonr(p, t)[0])
-    spearman = float("nan") if const_p or const_t else float(spearmanr(p, t)[0])
+    drawn = rng.random(t.size) < t
+    if clicks is None:
+        clicks = drawn
+    elif max_pairs is not None or np.shape(clicks) != predicted.shape:
+        raise ConfigError(
+            f"fidelity clicks must have the predictions' shape {predicted.shape} with max_pairs=None, got shape "
+            f"{np.shape(clicks)} with max_pairs={max_pairs}."
+        )
+    n_bins = check_int("expected_calibration_error n_bins", n_bins, low=1)
+    # One sort of each vector serves its ranks (Spearman, AUC) and the calibration bins.
+    order_p, ranks_p = _midranks(p)  # the stable order: the calibration bins cut it
+    ranks_t = _midranks(t, stable=False)[1]  # ranks only: any tie order
+    const = np.ptp(p) == 0 or np.ptp(t) == 0
     return FidelityReport(
-        pearson=pearson,
-        spearman=spearman,
-        auc=_roc_auc(clicks, p) if has_both and auc else float("nan"),
-        auc_ceiling=_roc_auc(clicks, t) if has_both and auc else float("nan"),
+        pearson=float("nan") if const else _correlation(p, t),
+        spearman=float("nan") if const else _correlation(ranks_p, ranks_t),
+        auc=_auc_from_ranks(clicks, ranks_p) if auc else float("nan"),
+        auc_ceiling=_auc_from_ranks(clicks, ranks_t) if auc else float("nan"),
         log_loss=_xent(t, p),
         log_loss_ceiling=_xent(t, t),
-        ece=expected_calibration_error(p, t, n_bins=n_bins),
+        ece=_ece_sorted(p, t, order_p, n_bins),
         mean_predicted=float(p.mean()),
         mean_true=float(t.mean()),
         best_action_agreement=agreement,
@@ -460,8 +520,6 @@ def uncertainty_calibration(
         >>> round(r.spearman_std_error, 3), r.coverage_95
         (1.0, 1.0)
     """
-    from scipy.stats import spearmanr
-
     mean = np.ravel(np.asarray(mean, dtype=np.float64))
     std = check_array("uncertainty_calibration std", np.ravel(std), shape=(mean.size,), low=0.0)
     truth = check_array("uncertainty_calibration truth", np.ravel(truth), shape=(mean.size,))
@@ -469,7 +527,7 @@ def uncertainty_calibration(
     if mean.size < 2 or np.ptp(std) == 0 or np.ptp(error) == 0:
         rho = float("nan")
     else:
-        rho = float(spearmanr(std, error)[0])
+        rho = _correlation(_midranks(std, stable=False)[1], _midranks(error, stable=False)[1])
     return UncertaintyReport(
         spearman_std_error=rho,
         coverage_95=float(np.mean(error <= 1.96 * std)) if mean.size else float("nan"),
@@ -1211,20 +1269,24 @@ def evaluate_iteration(
     residuals = None
     if model is not None and candidates is not None and len(candidates.texts):
         held_out = users[:FIDELITY_USERS]
-        pool = candidates.embeddings[:FIDELITY_CANDIDATES]
+        pool = np.asarray(candidates.embeddings[:FIDELITY_CANDIDATES], dtype=np.float32)
+        # One prediction and one truth of held-out users x pool serve all three diagnostics below (the unseen
+        # candidates and the residual sample are sub-blocks of it; predictions are pointwise).
+        predicted = np.asarray(model.predict(held_out, pool), dtype=np.float64)
+        truth = np.asarray(ground_truth.click_prob(held_out, pool), dtype=np.float64)
         fidelity_state = rng.bit_generator.state
-        record["reward_model_fidelity"] = reward_model_fidelity(model, ground_truth, held_out, pool, rng=rng).to_dict()
+        record["reward_model_fidelity"] = fidelity_from_predictions(predicted, truth, rng=rng).to_dict()
         rng.bit_generator.state = fidelity_state  # the same clicks: the two AUCs are comparable
         # The same model on the candidates, beside its ceiling and the action-blind baseline.
         record["unseen_candidate_fidelity"] = unseen_candidate_fidelity(
-            model, ground_truth, held_out, pool, rng=rng, served=bank.embeddings
+            model, ground_truth, held_out, pool, rng=rng, served=bank.embeddings, predicted=predicted, truth=truth
         ).to_dict()
         sample_users, sample_pool = held_out[:RESIDUAL_SAMPLE], pool[:RESIDUAL_SAMPLE]
-        truth = ground_truth.click_prob(sample_users, sample_pool)
-        residuals = model.predict(sample_users, sample_pool) - truth
+        sample_truth = truth[:RESIDUAL_SAMPLE, :RESIDUAL_SAMPLE]
+        residuals = predicted[:RESIDUAL_SAMPLE, :RESIDUAL_SAMPLE] - sample_truth
         if hasattr(model, "predict_with_uncertainty"):  # optional part of the RewardModel protocol
             mean, std = model.predict_with_uncertainty(sample_users, sample_pool)
-            record["uncertainty_calibration"] = uncertainty_calibration(mean, std, truth).to_dict()
+            record["uncertainty_calibration"] = uncertainty_calibration(mean, std, sample_truth).to_dict()
     return IterationEvaluation(record, residuals)
 
 
@@ -1268,10 +1330,8 @@ class UnseenFidelity:
 
 def _rowwise_spearman(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     """Mean over rows of the Spearman correlation of ``a[i]`` and ``b[i]`` (rows constant in either are skipped)."""
-    from scipy.stats import rankdata
-
-    ra = rankdata(a, axis=1)
-    rb = rankdata(b, axis=1)
+    ra = _midranks(a, stable=False)[1]
+    rb = _midranks(b, stable=False)[1]
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
     denom = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
@@ -1288,6 +1348,8 @@ def unseen_candidate_fidelity(
     rng: np.random.Generator,
     served: NDArray[np.floating[Any]] | None = None,
     n_bins: int = 10,
+    predicted: NDArray[np.float64] | None = None,
+    truth: NDArray[np.float64] | None = None,
 ) -> UnseenFidelity:
     """Fidelity of ``model`` on held-out users x candidates that were never served (see :class:`UnseenFidelity`).
 
@@ -1300,6 +1362,9 @@ def unseen_candidate_fidelity(
         served: Embeddings of every text ever served, shape (n_served, d_embed); candidates equal to one of
             them are left out.
         n_bins: Equal-mass bins of the calibration error.
+        predicted: ``model.predict(users, candidates)`` if the caller has it already (shape (n_users,
+            n_candidates), before the served candidates are removed); ``None``: predicted here.
+        truth: ``ground_truth.click_prob(users, candidates)`` likewise.
 
     Example:
         >>> class Truth:
@@ -1316,25 +1381,42 @@ def unseen_candidate_fidelity(
     """
     users = check_array("unseen_candidate_fidelity users", users, ndim=2)
     cands = np.asarray(check_array("unseen_candidate_fidelity candidates", candidates, ndim=2), dtype=np.float32)
+    for name, given in (("predicted", predicted), ("truth", truth)):
+        if given is not None and np.shape(given) != (users.shape[0], cands.shape[0]):
+            raise ConfigError(
+                f"unseen_candidate_fidelity {name} must have shape (n_users, n_candidates) = "
+                f"{(users.shape[0], cands.shape[0])}, got {np.shape(given)}."
+            )
+    keep = np.ones(cands.shape[0], dtype=bool)
     if served is not None and len(served) and cands.shape[0]:
         seen = np.asarray(served, dtype=np.float32)
         # Exact-equality membership through a row view (the same text always embeds to the same row).
         view = np.dtype((np.void, cands.dtype.itemsize * cands.shape[1]))
-        mask = ~np.isin(np.ascontiguousarray(cands).view(view).ravel(), np.ascontiguousarray(seen).view(view).ravel())
-        cands = cands[mask]
-    predicted = np.asarray(model.predict(users, cands), dtype=np.float64)
-    truth = np.asarray(ground_truth.click_prob(users, cands), dtype=np.float64)
+        keep = ~np.isin(np.ascontiguousarray(cands).view(view).ravel(), np.ascontiguousarray(seen).view(view).ravel())
+        cands = cands[keep]
+    predicted = (
+        np.asarray(model.predict(users, cands), dtype=np.float64)
+        if predicted is None
+        else np.asarray(predicted, dtype=np.float64)[:, keep]
+    )
+    truth = (
+        np.asarray(ground_truth.click_prob(users, cands), dtype=np.float64)
+        if truth is None
+        else np.asarray(truth, dtype=np.float64)[:, keep]
+    )
     # One draw of clicks for the model, the ceiling and the action-blind baseline (all pairs: n x m is small).
     # Sequential draws, not rng.spawn: spawning advances the SeedSequence a caller may rebuild generators from.
     clicks = rng.random(truth.shape) < truth
-    has_both = 0 < clicks.sum() < clicks.size
-    user_mean = np.broadcast_to(truth.mean(axis=1, keepdims=True), truth.shape)
-    user_only = _roc_auc(clicks, user_mean) if has_both else float("nan")
-    fid = fidelity_from_predictions(predicted, truth, rng=rng, n_bins=n_bins, max_pairs=None, auc=False)
-    if has_both:  # the model's AUC and its ceiling on the same draws as the baseline
-        fid = FidelityReport(
-            **{**fid.to_dict(), "auc": _roc_auc(clicks, predicted), "auc_ceiling": _roc_auc(clicks, truth)}
-        )
+    # The action-blind baseline scores every pair of a user with that user's mean truth. Among the n x m pairs,
+    # a user ranked r_u (average rank) among the n means has the average rank m (r_u - 1/2) + 1/2 whatever the
+    # ties, so one sort of n means gives the AUC of the n x m pairs (as exact: the ranks are half-integers).
+    if truth.size:
+        user_ranks = truth.shape[1] * (_midranks(truth.mean(axis=1), stable=False)[1] - 0.5) + 0.5
+        user_only = _auc_from_ranks(clicks, np.broadcast_to(user_ranks[:, None], truth.shape))
+    else:
+        user_only = float("nan")
+    # The model's AUC and its ceiling on the same clicks as the baseline (the rng draws the report's own anyway).
+    fid = fidelity_from_predictions(predicted, truth, rng=rng, n_bins=n_bins, max_pairs=None, clicks=clicks)
     mean_true = float(truth.mean()) if truth.size else float("nan")
     return UnseenFidelity(
         fidelity=fid,

