@@ -173,8 +173,18 @@ def no_email_action(d_embed: int) -> Action:
 
 
 def subscriber_feature_names(envs: SubscriberEnvs) -> tuple[str, ...]:
-    """Names of the columns of the flat subscriber observation."""
+    """Names of the columns of the flat subscriber observation (with the privileged ``oracle_*`` columns of
+    ``oracle_features=True``)."""
     d_msg = envs.config.message_obs_dim
+    oracle: tuple[str, ...] = ()
+    if envs.config.oracle_features:
+        n_slots = int(envs.single_action_space.n) - 1
+        oracle = (
+            *(f"oracle_click_prob_{i}" for i in range(n_slots)),
+            "oracle_best_click_prob",
+            "oracle_rested_best_click_prob",
+            "oracle_best_hazard",
+        )
     return (
         *envs.world.feature_names,
         "weeks_since_email",
@@ -182,6 +192,7 @@ def subscriber_feature_names(envs: SubscriberEnvs) -> tuple[str, ...]:
         f"clicks_last_{HISTORY_WEEKS}_weeks",
         "tenure",
         *(f"last_message_{i}" for i in range(d_msg)),
+        *oracle,
     )
 
 

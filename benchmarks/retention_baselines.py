@@ -73,9 +73,16 @@ def measure_world(
     ppo_timesteps: int,
     cohort_seed: int,
     dqn: bool = True,
+    linucb: bool = True,
     ppo_config: str = "defaults",
+    oracle_features: bool = False,
 ) -> dict[str, Any]:
-    """Every policy's lifetime summary on one world (same measured cohort for all)."""
+    """Every policy's lifetime summary on one world (same measured cohort for all).
+
+    ``oracle_features`` trains and evaluates PPO on the privileged observation (``RetentionConfig.oracle_features``)
+    and records it as ``ppo_oracle_features``; the oracles and learners meet the same cohort either way (the
+    observation draws nothing).
+    """
     from agents.bootstrapped_dqn import BootstrappedDQNAgent
     from agents.linucb import LinUCBAgent
 
@@ -87,7 +94,9 @@ def measure_world(
     for every in (2, 3):
         out[f"cadence_{every}"] = run_lifetimes(envs, FixedCadencePolicy(every), seed=cohort_seed).summary()
     out["oracle_resting_0.4"] = run_lifetimes(envs, OracleRestingPolicy(0.4), seed=cohort_seed).summary()
-    learners: list[tuple[str, Any, np.random.Generator]] = [("linucb", lambda c, r: LinUCBAgent(c, rng=r), agent_rng)]
+    learners: list[tuple[str, Any, np.random.Generator]] = []
+    if linucb:
+        learners.append(("linucb", lambda c, r: LinUCBAgent(c, rng=r), agent_rng))
     if dqn:  # scores every (subscriber, message) pair with 10 heads: minutes per world on one core
         learners.append(("bootstrapped_dqn", lambda c, r: BootstrappedDQNAgent(c, rng=r), dqn_rng))
     for name, make, rng in learners:
@@ -97,15 +106,19 @@ def measure_world(
     if ppo_timesteps:
         start = time.perf_counter()
         algo_kwargs, normalize_reward = CONFIGS[ppo_config]
+        cpu_start = time.process_time()
         model = train_sb3(
-            {"world": world},
+            {"world": world, "oracle_features": oracle_features},
             total_timesteps=ppo_timesteps,
             seed=world_seed,
             algo_kwargs=algo_kwargs,
             normalize_reward=normalize_reward,
         )
         out["ppo_train_s"] = time.perf_counter() - start
-        out["ppo"] = run_lifetimes(envs, SB3RetentionPolicy(model), seed=cohort_seed).summary()
+        out["ppo_train_cpu_s"] = time.process_time() - cpu_start
+        ppo_envs = RetentionVectorEnv(subscribers, world=world, oracle_features=True) if oracle_features else envs
+        name = "ppo_oracle_features" if oracle_features else "ppo"
+        out[name] = run_lifetimes(ppo_envs, SB3RetentionPolicy(model), seed=cohort_seed).summary()
     return out
 
 
@@ -123,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cohort-seed", type=int, default=1)
     parser.add_argument("--skip-dqn", action="store_true", help="leave out bootstrapped DQN (the slowest baseline)")
+    parser.add_argument("--skip-linucb", action="store_true", help="leave out LinUCB")
+    parser.add_argument(
+        "--oracle-features",
+        action="store_true",
+        help="train and evaluate PPO with the privileged true click probabilities (RetentionConfig.oracle_features), "
+        "reported as ppo_oracle_features",
+    )
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
         "--from-json", nargs="+", default=None, help="print the table of earlier --json files (e.g. seeds run apart)"
@@ -151,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                 ppo_timesteps=args.ppo_timesteps,
                 cohort_seed=args.cohort_seed,
                 dqn=not args.skip_dqn,
+                linucb=not args.skip_linucb,
                 ppo_config=args.ppo_config,
+                oracle_features=args.oracle_features,
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
@@ -172,14 +194,20 @@ def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
     policies = [k for k, v in per_seed[0].items() if isinstance(v, dict) and all(k in r for r in per_seed)]
     print(f"\n{len(args.seeds)} world seeds {args.seeds}, {args.subscribers} subscribers per cohort, 26-week lifetimes, "
           f"PPO {args.ppo_timesteps:,} timesteps; mean +- 95 % t-interval over world seeds")  # fmt: skip
-    print(f"{'policy':<18}" + "".join(f"{m:>28}" for m in METRICS))
+    print(f"{'policy':<22}" + "".join(f"{m:>28}" for m in METRICS))
     for name in policies:
         cells = []
         for metric in METRICS:
             mean, half = interval([r[name][metric] for r in per_seed])
             cells.append(f"{mean:.4f} +- {half:.4f}")
-        print(f"{name:<18}" + "".join(f"{c:>28}" for c in cells))
-    pairs = [("ppo", "oracle_myopic"), ("ppo", "linucb"), ("oracle_resting_0.4", "oracle_myopic")]
+        print(f"{name:<22}" + "".join(f"{c:>28}" for c in cells))
+    pairs = [
+        ("ppo", "oracle_myopic"),
+        ("ppo", "linucb"),
+        ("ppo_oracle_features", "oracle_myopic"),
+        ("ppo_oracle_features", "oracle_resting_0.4"),
+        ("oracle_resting_0.4", "oracle_myopic"),
+    ]
     print_paired(per_seed, [(a, b) for a, b in pairs if a in policies and b in policies])
 
 

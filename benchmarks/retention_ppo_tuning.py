@@ -42,16 +42,28 @@ CONFIGS: dict[str, tuple[dict[str, Any], bool]] = {
 
 
 def train_and_track(
-    config: str, world_seed: int, *, timesteps: int, eval_every: int, subscribers: int, seed: int
+    config: str,
+    world_seed: int,
+    *,
+    timesteps: int,
+    eval_every: int,
+    subscribers: int,
+    seed: int,
+    oracle_features: bool = False,
 ) -> dict[str, Any]:
-    """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint."""
+    """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint.
+
+    ``oracle_features`` trains and evaluates PPO on the privileged observation (``RetentionConfig.oracle_features``:
+    the true click probabilities the oracles read); the oracles' cohort is the same either way.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
 
     algo_kwargs, normalize_reward = CONFIGS[config]
     world = World.build(WorldConfig(world_seed=world_seed))
-    envs = RetentionVectorEnv(subscribers, world=world)
+    envs = RetentionVectorEnv(subscribers, world=world, oracle_features=oracle_features)
     out: dict[str, Any] = {
-        "config": config,
+        "config": f"{config}+oracle_features" if oracle_features else config,
+        "oracle_features": oracle_features,
         "world_seed": world_seed,
         "oracle_myopic": run_lifetimes(envs, OracleMyopicPolicy(), seed=1).summary(),
         "oracle_resting_0.4": run_lifetimes(envs, OracleRestingPolicy(0.4), seed=1).summary(),
@@ -74,12 +86,12 @@ def train_and_track(
                 summary["cpu_s"] = time.process_time() - cpu_start
                 out["checkpoints"].append(summary)
                 diff = summary["clicks_per_subscriber"] - out["oracle_myopic"]["clicks_per_subscriber"]
-                print(f"{config} world {world_seed} at {self.num_timesteps:,}: PPO - oracle-myopic {diff:+.4f} "
+                print(f"{out['config']} world {world_seed} at {self.num_timesteps:,}: PPO - oracle-myopic {diff:+.4f} "
                       f"({summary['emails_per_subscriber']:.1f} emails, {summary['wall_s']:.0f} s)", flush=True)  # fmt: skip
             return True
 
     train_sb3(
-        {"world": world},
+        {"world": world, "oracle_features": oracle_features},
         total_timesteps=timesteps,
         seed=seed,
         algo_kwargs=algo_kwargs,
@@ -122,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=500_000)
     parser.add_argument("--subscribers", type=int, default=4096, help="subscribers of the evaluation cohort")
     parser.add_argument("--seed", type=int, default=0, help="seed of PPO's training stream and network")
+    parser.add_argument(
+        "--oracle-features",
+        action="store_true",
+        help="train and evaluate PPO with the privileged true click probabilities (RetentionConfig.oracle_features)",
+    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--from-json", nargs="+", default=None)
     args = parser.parse_args(argv)
@@ -142,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=args.eval_every,
         subscribers=args.subscribers,
         seed=args.seed,
+        oracle_features=args.oracle_features,
     )
     result["args"] = vars(args)
     if args.json:

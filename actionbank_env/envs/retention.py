@@ -33,6 +33,7 @@ from actionbank_env.core.retention import (
     RetentionDynamics,
     RetentionState,
     StepOutcome,
+    action_hazards,
     current_click_probs,
     expected_clicks_ahead,
     fatigue_sensitivity,
@@ -64,6 +65,14 @@ class RetentionConfig:
             bank's size). Ignored otherwise.
         bank_obs_dim: Features per message in the bank observation (fixed projection of the embeddings).
         message_obs_dim: Features of the last email's projection in the subscriber observation.
+        oracle_features: **Privileged, evaluation-only.** Append what the oracle baselines read from the ground
+            truth to the observation: every message slot's click probability now (fatigue and novelty included;
+            ``max_bank_size`` values, 0 for padded slots), the best of them, the subscriber's best click
+            probability when rested and never mailed, all divided by the world's ``max_utility`` (so in [0, 1]),
+            and the unsubscribe hazard of sending the best message now. For the fair test of "a sequential
+            policy beats oracle-myopic" (both see the true click probabilities); a policy trained with it cannot
+            be deployed on real subscribers. Flat observations get ``max_bank_size + 3`` more columns; ``Dict``
+            observations an ``"oracle"`` entry.
     """
 
     horizon: int = DEFAULT_HORIZON
@@ -72,6 +81,7 @@ class RetentionConfig:
     max_bank_size: int | None = None
     bank_obs_dim: int = 16
     message_obs_dim: int = 8
+    oracle_features: bool = False
 
     def __post_init__(self) -> None:
         check_int("RetentionConfig.horizon", self.horizon, low=1, high=100_000)
@@ -84,9 +94,20 @@ class RetentionConfig:
             check_int("RetentionConfig.max_bank_size", self.max_bank_size, low=1, high=10_000)
         check_int("RetentionConfig.bank_obs_dim", self.bank_obs_dim, low=1, high=1024)
         check_int("RetentionConfig.message_obs_dim", self.message_obs_dim, low=0, high=1024)
+        check_bool("RetentionConfig.oracle_features", self.oracle_features)
 
 
-_RETENTION_FIELDS = ("horizon", "dynamics", "observe_bank", "max_bank_size", "bank_obs_dim", "message_obs_dim")
+_RETENTION_FIELDS = (
+    "horizon",
+    "dynamics",
+    "observe_bank",
+    "max_bank_size",
+    "bank_obs_dim",
+    "message_obs_dim",
+    "oracle_features",
+)
+#: Oracle features after the per-slot click probabilities: the best of them, the rested best, the best send's hazard.
+_N_ORACLE_SUMMARY = 3
 
 
 def _build_config(
@@ -132,13 +153,24 @@ class _Model:
         low = np.zeros(d_obs, dtype=np.float32)
         low[d_obs - config.message_obs_dim :] = -1.0
         self.subscriber_space = spaces.Box(low, np.ones(d_obs, dtype=np.float32), dtype=np.float32)
+        self.n_oracle = self.max_bank_size + _N_ORACLE_SUMMARY if config.oracle_features else 0
+        # Every family's click probabilities lie in [0, max_utility]; the clip keeps a custom ground truth in bounds.
+        self.oracle_scale = 1.0 / world.config.max_utility
+        oracle_space = spaces.Box(0.0, 1.0, shape=(self.n_oracle,), dtype=np.float32)
         if config.observe_bank:
-            self.observation_space: spaces.Space[Any] = spaces.Dict(
-                {
-                    "subscriber": self.subscriber_space,
-                    "bank": spaces.Box(-1.0, 1.0, shape=(self.max_bank_size, config.bank_obs_dim), dtype=np.float32),
-                    "action_mask": spaces.Box(0, 1, shape=(self.n_slots,), dtype=np.int8),
-                }
+            entries: dict[str, spaces.Space[Any]] = {
+                "subscriber": self.subscriber_space,
+                "bank": spaces.Box(-1.0, 1.0, shape=(self.max_bank_size, config.bank_obs_dim), dtype=np.float32),
+                "action_mask": spaces.Box(0, 1, shape=(self.n_slots,), dtype=np.int8),
+            }
+            if config.oracle_features:
+                entries["oracle"] = oracle_space
+            self.observation_space: spaces.Space[Any] = spaces.Dict(entries)
+        elif config.oracle_features:
+            self.observation_space = spaces.Box(
+                np.concatenate([low, oracle_space.low]),
+                np.ones(d_obs + self.n_oracle, dtype=np.float32),
+                dtype=np.float32,
             )
         else:
             self.observation_space = self.subscriber_space
@@ -203,8 +235,39 @@ class _Model:
         out[:, : self.n_actions] = core_probs[:, : self.n_actions]
         return out
 
-    def subscriber_obs(self, state: RetentionState, horizon: int) -> NDArray[np.float32]:
-        return observations(state, horizon, self.message_features)
+    def oracle_obs(self, state: RetentionState) -> NDArray[np.float32]:
+        """The privileged features of ``RetentionConfig.oracle_features``, float32 (n, max_bank_size + 3) in [0, 1]."""
+        k, m = self.n_actions, self.max_bank_size
+        probs = current_click_probs(state, self.config.dynamics, self.similarity)[:, :k]
+        rows = np.arange(state.n)
+        best_action = probs.argmax(axis=1)
+        best = probs[rows, best_action]
+        hazard = action_hazards(state, self.config.dynamics, best_action, best, self.relevance_ctr)
+        out = np.zeros((state.n, self.n_oracle), dtype=np.float32)
+        out[:, :k] = probs
+        out[:, m] = best
+        out[:, m + 1] = state.base_probs.max(axis=1)
+        out[:, : m + 2] *= self.oracle_scale
+        out[:, m + 2] = hazard
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
+
+    def observe(self, state: RetentionState, horizon: int) -> Any:
+        """The observation of every subscriber (batch-first): the flat box, or the ``Dict`` with ``observe_bank``."""
+        obs = observations(state, horizon, self.message_features)
+        if self.config.observe_bank:
+            n = state.n
+            out = {
+                "subscriber": obs,
+                "bank": np.broadcast_to(self.bank_features, (n, *self.bank_features.shape)).copy(),
+                "action_mask": np.broadcast_to(self.mask, (n, self.n_slots)).copy(),
+            }
+            if self.config.oracle_features:
+                out["oracle"] = self.oracle_obs(state)
+            return out
+        if self.config.oracle_features:
+            return np.concatenate([obs, self.oracle_obs(state)], axis=1)
+        return obs
 
 
 def _check_render_mode(owner: str, render_mode: str | None, allowed: tuple[str | None, ...]) -> str | None:
@@ -230,7 +293,10 @@ class RetentionEnv(gym.Env[Any, np.int64]):
     (``message_obs_dim`` values in [-1, 1]). With ``observe_bank=True`` a ``Dict`` with ``"subscriber"`` (that
     box), ``"bank"`` (``(max_bank_size, bank_obs_dim)`` float32 in [-1, 1], zero rows past the bank) and
     ``"action_mask"`` (``(max_bank_size + 1,)`` int8, 1 for a real message and for the last slot); the same mask
-    comes from :meth:`action_masks` (sb3-contrib's ``MaskablePPO``).
+    comes from :meth:`action_masks` (sb3-contrib's ``MaskablePPO``). With ``oracle_features=True`` (privileged,
+    evaluation-only: see :class:`RetentionConfig`) the flat box gets ``max_bank_size + 3`` more columns in [0, 1]
+    (every slot's true click probability now / ``max_utility``, the best of them, the rested best, the hazard of
+    the best send) and the ``Dict`` an ``"oracle"`` entry with the same values.
 
     Action: ``Discrete(K + 1)`` (``Discrete(max_bank_size + 1)`` with ``observe_bank``): index ``k < K`` sends
     message ``k``, the last index sends nothing; a padded slot past the bank also sends nothing.
@@ -317,10 +383,10 @@ class RetentionEnv(gym.Env[Any, np.int64]):
 
     def _observation(self) -> Any:
         assert self._state is not None
-        obs = self._model.subscriber_obs(self._state, self.config.horizon)[0]
-        if self.config.observe_bank:
-            return {"subscriber": obs, "bank": self._model.bank_features.copy(), "action_mask": self._model.mask.copy()}
-        return obs
+        obs = self._model.observe(self._state, self.config.horizon)
+        if isinstance(obs, dict):
+            return {key: value[0] for key, value in obs.items()}
+        return obs[0]
 
     def action_masks(self) -> NDArray[np.int8]:
         """1 for every action that sends a real message or nothing, 0 for padded slots; int8 (n_slots,)."""
@@ -489,12 +555,7 @@ class RetentionVectorEnv(VectorEnv):
 
     def _observation(self) -> Any:
         assert self._state is not None
-        obs = self._model.subscriber_obs(self._state, self.config.horizon)
-        if self.config.observe_bank:
-            bank = np.broadcast_to(self._model.bank_features, (self.num_envs, *self._model.bank_features.shape))
-            mask = np.broadcast_to(self._model.mask, (self.num_envs, self._model.n_slots))
-            return {"subscriber": obs, "bank": bank.copy(), "action_mask": mask.copy()}
-        return obs
+        return self._model.observe(self._state, self.config.horizon)
 
     def action_masks(self) -> NDArray[np.int8]:
         """The int8 action masks of every sub-env, shape (num_envs, n_slots)."""

@@ -74,6 +74,15 @@ def test_linucb_through_the_targeting_protocol_learns_and_beats_random() -> None
     assert learned["emails_per_subscriber"] > 20  # a bandit learns that an email beats none
 
 
+def test_oracle_feature_columns_are_named_and_a_targeting_agent_reads_them() -> None:
+    vec = envs(64, horizon=3, oracle_features=True)
+    names = subscriber_feature_names(vec)
+    assert len(names) == vec.single_observation_space.shape[0] == 20 + N_ACTIONS + 3
+    assert names[20] == "oracle_click_prob_0" and names[-1] == "oracle_best_hazard"
+    linucb = TargetingAgentPolicy(vec, lambda c, rng: LinUCBAgent(c, rng=rng), rng=np.random.default_rng(0))
+    assert run_lifetimes(vec, linucb, seed=0).weeks.min() >= 1
+
+
 def test_bootstrapped_dqn_through_the_targeting_protocol_runs() -> None:
     pytest.importorskip("torch")
     from agents.bootstrapped_dqn import BootstrappedDQNAgent

@@ -68,19 +68,21 @@ def vector_rollout(envs: gym.vector.VectorEnv, seed: int, actions: np.ndarray) -
     return out
 
 
+@pytest.mark.parametrize("oracle_features", [False, True])
 @pytest.mark.parametrize("observe_bank", [False, True])
-def test_gymnasium_check_env(observe_bank: bool) -> None:
-    check_env(make(observe_bank=observe_bank, render_mode="ansi").unwrapped)
+def test_gymnasium_check_env(observe_bank: bool, oracle_features: bool) -> None:
+    check_env(make(observe_bank=observe_bank, oracle_features=oracle_features, render_mode="ansi").unwrapped)
 
 
+@pytest.mark.parametrize("oracle_features", [False, True])
 @pytest.mark.parametrize("observe_bank", [False, True])
-def test_sb3_check_env(observe_bank: bool) -> None:
+def test_sb3_check_env(observe_bank: bool, oracle_features: bool) -> None:
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
     with warnings.catch_warnings():
         # The bank observation is (max_bank_size, bank_obs_dim) on purpose (as in Targeting-v0).
         warnings.filterwarnings("ignore", message=".*unconventional shape", category=UserWarning)
-        sb3_check_env(make(observe_bank=observe_bank, max_bank_size=12).unwrapped)
+        sb3_check_env(make(observe_bank=observe_bank, oracle_features=oracle_features, max_bank_size=12).unwrapped)
 
 
 def test_registration_spaces_and_info() -> None:
@@ -255,6 +257,62 @@ def test_observe_bank_mask_is_int8_and_padded_slots_send_nothing() -> None:
     assert env.bank.ids == world().initial_bank.ids[:5]  # known texts keep their ids
 
 
+def test_oracle_features_are_the_ground_truth_the_oracles_read() -> None:
+    """The privileged columns: every slot's click probability now, the best, the rested best (all / max_utility),
+    and the hazard of sending the best message now; the plain columns are unchanged."""
+    env = make(oracle_features=True, unsubscribe_base=0.01).unwrapped
+    plain = make(unsubscribe_base=0.01).unwrapped
+    obs, _ = env.reset(seed=3)
+    plain_obs, _ = plain.reset(seed=3)
+    assert obs.shape == (20 + N_ACTIONS + 3,) and obs.dtype == np.float32 and env.observation_space.contains(obs)
+    scale = world().config.max_utility
+    rested = env.current_click_probs()[:N_ACTIONS]
+    for action in (0, 0, NO_EMAIL, 0, 4):  # tire the subscriber and repeat a message, so "now" differs from rested
+        np.testing.assert_array_equal(obs[:20], plain_obs[:20])
+        oracle = obs[20:]
+        probs = env.current_click_probs()[:N_ACTIONS]
+        np.testing.assert_allclose(oracle[:N_ACTIONS], probs / scale, rtol=1e-6)
+        np.testing.assert_allclose(
+            oracle[N_ACTIONS : N_ACTIONS + 2], [probs.max() / scale, rested.max() / scale], rtol=1e-6
+        )
+        best = int(probs.argmax())
+        probe = pickle.loads(pickle.dumps(env))  # the hazard of the best send, read from a copy that sends it
+        assert probe.step(best)[4]["hazard"] == pytest.approx(oracle[-1], rel=1e-6)
+        obs, _, terminated, _, _ = env.step(action)
+        plain_obs, _, plain_terminated, _, _ = plain.step(action)
+        assert terminated == plain_terminated  # the observation draws nothing: same dynamics
+    assert oracle[N_ACTIONS] < oracle[N_ACTIONS + 1]  # fatigue: the best now is below the rested best
+    dict_env = make(oracle_features=True, observe_bank=True, max_bank_size=12).unwrapped
+    dict_obs, _ = dict_env.reset(seed=3)
+    assert set(dict_obs) == {"subscriber", "bank", "action_mask", "oracle"} and dict_obs["oracle"].shape == (15,)
+    np.testing.assert_array_equal(dict_obs["oracle"][N_ACTIONS:12], [0.0, 0.0])  # padded slots
+    np.testing.assert_allclose(dict_obs["oracle"][12:14], [rested.max() / scale] * 2, rtol=1e-6)
+
+
+def test_oracle_features_twin_equals_the_single_env_and_rollouts_repeat() -> None:
+    actions = actions_for(6, 80)
+    kwargs = {"horizon": 8, "unsubscribe_base": 0.05, "oracle_features": True}
+    single = single_rollout(RetentionEnv(world=world(), **kwargs), 12, actions)
+    again = single_rollout(RetentionEnv(world=world(), **kwargs), 12, actions)
+    native = vector_rollout(make_vec(1, **kwargs), 12, actions[:, None])
+    plain = single_rollout(RetentionEnv(world=world(), horizon=8, unsubscribe_base=0.05), 12, actions)
+    assert sum(single["terminated"]) >= 1 and sum(single["truncated"]) >= 2
+    np.testing.assert_array_equal(np.stack(again["obs"]), np.stack(single["obs"]))
+    np.testing.assert_array_equal(np.stack(native["obs"])[:, 0], np.stack(single["obs"]))
+    np.testing.assert_array_equal(np.stack(plain["obs"]), np.stack(single["obs"])[:, :20])
+    for key in ("reward", "terminated", "truncated"):
+        np.testing.assert_array_equal(np.asarray(native[key])[:, 0], np.asarray(single[key]))
+        np.testing.assert_array_equal(np.asarray(plain[key]), np.asarray(single[key]))
+    envs = make_vec(8, oracle_features=True, observe_bank=True, max_bank_size=12, autoreset_mode="SameStep")
+    obs, _ = envs.reset(seed=0)
+    assert obs["oracle"].shape == (8, 15) and envs.observation_space.contains(obs)
+    for _ in range(30):
+        obs, _, terminated, truncated, info = envs.step(np.zeros(8, dtype=np.int64))
+        for i in np.flatnonzero(terminated | truncated):
+            assert envs.single_observation_space.contains(info["final_obs"][i])
+    assert envs.observation_space.contains(obs)
+
+
 def test_envs_pickle_mid_episode() -> None:
     env = make().unwrapped
     env.reset(seed=0)
@@ -302,6 +360,11 @@ ERRORS = [
     ({"max_bank_size": 5, "observe_bank": True}, ConfigError, "RetentionConfig.max_bank_size=5 must be >= the initial"),
     ({"config": RetentionConfig(), "horizon": 3}, ConfigError, "got both config= and the config fields ['horizon']"),
     ({"dynamics": "fast"}, TypeError, "RetentionConfig.dynamics must be a RetentionDynamics, got str."),
+    (
+        {"oracle_features": "yes"},
+        TypeError,
+        "RetentionConfig.oracle_features must be a bool, got 'yes' of type str.",
+    ),
 ]
 
 
