@@ -67,6 +67,9 @@ __all__ = ["run_simulation", "RunResult", "make_copywriter", "load_config"]
 
 #: The SQLite file of cached chat responses, in the folder of the embedding cache (``$ACTIONBANK_CACHE_DIR``).
 CHAT_CACHE_FILE = "chat_responses.sqlite"
+#: Logged users (the last campaign's first rows) the designer's predictions for new texts are made on when the
+#: company agent wants a prior for them (LinUCB's ``new_action_prior``).
+ACTION_PRIOR_USERS = 2000
 
 #: TensorBoard / metrics.csv key -> per-iteration row column.
 METRIC_KEYS = {
@@ -415,6 +418,10 @@ class _Simulation:
         start = time.perf_counter()
         proposal = self.designer.propose(info["history"], bank, rng=np.random.default_rng(self.designer_seqs[t - 1]))
         designer_seconds = time.perf_counter() - start
+        if proposal.reward_model is not None and info["history"]:
+            # The company agent may start the new texts from the designer's predictions (LinUCB's new_action_prior).
+            users = np.asarray(info["history"][-1].users, dtype=np.float64)[:ACTION_PRIOR_USERS]
+            self.env.unwrapped.set_action_prior(proposal.reward_model.predict, users)
         new_bank = (
             info["catalog"].bank(proposal.texts, self.world.embedder, origin=self.origin, iteration=t + 1)
             if proposal.texts

@@ -26,7 +26,15 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_bool, check_choice, check_int, check_prob, check_real, resolve_config
+from actionbank_env._validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_prob,
+    check_real,
+    resolve_config,
+)
 from actionbank_env.core.actions import ActionBank
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import AgentContext, Decision
@@ -80,6 +88,13 @@ class LinUCBConfig:
         epsilon: Exploration probability of ``exploration="epsilon"``; ``None`` means 0.1 there (and 0 for the
             other modes, where setting it is an error).
         temperature: Softmax temperature of ``exploration="softmax"``; must be > 0.
+        new_action_prior: Disjoint mode: how many observations' worth of the bank designer's predictions a new
+            action starts from, instead of a blank ridge model (0). When the designer hands its reward model
+            over with the bank (``BankDesignEnv.set_action_prior``, which ``actionbank simulate`` does), each
+            new action's model starts at the ridge fit of the designer's predicted click probabilities on
+            logged users, weighted as this many observations, so its confidence bonus no longer sends it most of
+            the traffic until it has been served about (alpha |x| / ctr)^2 times. Off by default; measured in
+            ``benchmarks/DESIGNERS.md`` ("A prior for new texts from the designer's model").
 
     Example:
         >>> LinUCBConfig(alpha=0.5).mode
@@ -95,9 +110,16 @@ class LinUCBConfig:
     exploration: str = "epsilon"
     epsilon: float | None = None
     temperature: float = 0.1
+    new_action_prior: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("LinUCBConfig.mode", self.mode, ("disjoint", "hybrid"))
+        check_real("LinUCBConfig.new_action_prior", self.new_action_prior, low=0.0, high=1e6)
+        if self.new_action_prior > 0.0 and self.mode != "disjoint":
+            raise ConfigError(
+                f"LinUCBConfig.new_action_prior={self.new_action_prior} needs mode='disjoint', got mode={self.mode!r} "
+                "(the hybrid model's new actions already lean on its shared, embedding-based part)."
+            )
         check_real("LinUCBConfig.alpha", self.alpha, low=0.0)
         check_real("LinUCBConfig.l2", self.l2, low=0.0, low_open=True)
         if self.l2_action is not None:
@@ -298,6 +320,7 @@ class LinUCBAgent:
         else:
             self._l2_action = _HYBRID_L2_ACTION_FACTOR * self._l2 if self.config.mode == "hybrid" else self._l2
         self._hybrid = self.config.mode == "hybrid"
+        self._new_indices = np.zeros(0, dtype=np.int64)  # bank positions that started blank at the last set_bank
         self._greedy = self.config.exploration == "none"
         self._bank: ActionBank | None = None
         self._archive: dict[str, tuple[NDArray[np.float64], ...]] = {}
@@ -363,9 +386,11 @@ class LinUCBAgent:
         self._b = np.empty((n_actions, d))
         if self._hybrid:
             self._B = np.empty((n_actions, d, self.k))
+        fresh = []
         for i, action_id in enumerate(bank.ids):
             state = self._archive.get(action_id)
             if state is None:
+                fresh.append(i)
                 self._A[i], self._A_inv[i], self._b[i] = fresh_A, fresh_A_inv, 0.0
                 if self._hybrid:
                     self._B[i] = 0.0
@@ -374,6 +399,7 @@ class LinUCBAgent:
                 if self._hybrid:
                     self._B[i] = state[3]
         self._bank = bank
+        self._new_indices = np.array(fresh, dtype=np.int64)
         self._W = np.zeros((2 * n_actions, d * d))
         width = self._bind_views()
         if self._hybrid:
@@ -392,6 +418,55 @@ class LinUCBAgent:
             index = np.array([i], dtype=np.int64)
             index.setflags(write=False)
             self._index_arrays.append(index)
+
+    @property
+    def new_action_indices(self) -> NDArray[np.int64]:
+        """Positions in the current bank of the actions whose models started blank at the last :meth:`set_bank`."""
+        return self._new_indices.copy()
+
+    @property
+    def action_prior_weight(self) -> float:
+        """Observations' worth of the designer's predictions a new action starts from (0: none wanted)."""
+        return float(self.config.new_action_prior)
+
+    def prime_new_actions(
+        self, indices: NDArray[np.int64], users: NDArray[np.float64], predictions: NDArray[np.float64]
+    ) -> None:
+        """Start the models of the bank's actions ``indices`` from predicted click probabilities.
+
+        Adds the ridge statistics of the pseudo-observations ``(users[i], predictions[i, j])`` for action
+        ``indices[j]``, each row weighted ``new_action_prior / n_users``, so the prior counts as
+        ``new_action_prior`` observations in all; real clicks then update it as usual. Call right after
+        :meth:`set_bank`, for actions the agent has never served (the env does).
+
+        Args:
+            indices: Positions of the new actions in the current bank, shape (k,).
+            users: Users the predictions are for, shape (n, d_user).
+            predictions: Predicted click probabilities, shape (n, k).
+        """
+        weight = self.action_prior_weight
+        idx = np.asarray(indices, dtype=np.int64)
+        if weight == 0.0 or idx.size == 0:
+            return
+        if self._bank is None:
+            raise RuntimeError(
+                "LinUCBAgent.prime_new_actions called before set_bank(bank); give the agent a bank first."
+            )
+        users = check_array("users", users, ndim=2)
+        preds = check_array("predictions", predictions, ndim=2)
+        if users.shape[1] != self.d_user or preds.shape != (users.shape[0], idx.size) or users.shape[0] == 0:
+            raise ValueError(
+                f"prime_new_actions needs users (n, {self.d_user}) and predictions (n, {idx.size}) with n > 0, got "
+                f"{users.shape} and {preds.shape}."
+            )
+        if idx.min() < 0 or idx.max() >= len(self._bank):
+            raise ValueError(f"prime_new_actions: indices must lie in [0, {len(self._bank)}), got {idx.tolist()}.")
+        x = self._features(users)
+        scale = weight / users.shape[0]
+        self._A[idx] += scale * (x.T @ x)
+        self._b[idx] += scale * (preds.T @ x)
+        self._A_inv[idx] = np.linalg.inv(self._A[idx])
+        self._phi[idx] = (self._A_inv[idx] @ self._b[idx][:, :, None])[:, :, 0]
 
     def _bind_views(self) -> NDArray[np.float64]:
         """Point ``_phi`` and ``_P_flat`` into ``_W``; returns the width matrices as a (K, d, d) view of ``_W``."""

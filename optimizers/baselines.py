@@ -157,9 +157,7 @@ def farthest_point_order(
     """
     n = candidates.shape[0]
     k = min(int(k), n)
-    closest = (
-        cosine_similarity(candidates, anchors).max(axis=1) if anchors.shape[0] else np.full(n, -np.inf)
-    )
+    closest = cosine_similarity(candidates, anchors).max(axis=1) if anchors.shape[0] else np.full(n, -np.inf)
     tie_break: NDArray[np.float64] = np.asarray(rng.random(n), dtype=np.float64)
     picks = np.empty(k, dtype=np.int64)
     for j in range(k):  # k picks (10 by default), each a vector operation over the pool

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from gymnasium import spaces
 from gymnasium.error import InvalidAction, ResetNeeded
 from numpy.typing import NDArray
 
-from actionbank_env._validation import check_int, check_str
+from actionbank_env._validation import check_array, check_int, check_str
 from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, ActionCatalog, clean_text, normalize_text
 from actionbank_env.core.campaign import CampaignConfig, CampaignResult, run_campaign
 from actionbank_env.core.observations import ObservationLog
@@ -286,8 +286,35 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self._next_user_id += len(users)
         return users
 
+    def set_action_prior(
+        self,
+        predict: Callable[[NDArray[np.float64], NDArray[np.float32]], NDArray[np.float64]],
+        users: NDArray[np.float64],
+    ) -> None:
+        """Hand the bank designer's predictions to the company agent for the next bank's new actions.
+
+        At the next :meth:`step`, after the agent has switched to the new bank, an agent that wants a prior
+        (``action_prior_weight > 0``, e.g. LinUCB with ``new_action_prior``) gets
+        ``prime_new_actions(indices, users, predict(users, new_embeddings))`` for the actions it has never
+        served. Other agents ignore it. Used once, then dropped.
+
+        Args:
+            predict: The designer's reward model's ``predict(users, embeddings) -> click probabilities``.
+            users: Logged users to predict for, shape (n, d_user) (the last campaign's users).
+        """
+        if not callable(predict):
+            raise TypeError(f"set_action_prior: predict must be callable, got {type(predict).__name__}.")
+        self._action_prior = (predict, check_array("users", users, ndim=2, shape=(None, self.world.d_user)))
+
     def _deploy(self, bank: ActionBank) -> CampaignResult:
-        self._agent.set_bank(bank)
+        agent = self._agent
+        agent.set_bank(bank)
+        prior, self._action_prior = getattr(self, "_action_prior", None), None
+        if prior is not None and float(getattr(agent, "action_prior_weight", 0.0)) > 0.0:
+            new = np.asarray(agent.new_action_indices, dtype=np.int64)
+            if new.size:
+                predict, users = prior
+                agent.prime_new_actions(new, users, np.asarray(predict(users, bank.embeddings[new]), dtype=np.float64))
         users = self._users(self._iteration)
         result: CampaignResult
         if self.config.retention is None:
@@ -420,6 +447,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self._catalog = self._initial_catalog()
         self._counts: dict[str, tuple[float, float]] = {}
         self._next_user_id = 0
+        self._action_prior = None
         self._history = []
         self._results = []
         self._iteration = cfg.first_iteration

@@ -366,3 +366,55 @@ def test_compiled_spd_inverse_matches_lapack_and_refuses_non_spd() -> None:
         np.testing.assert_allclose(out, np.linalg.inv(m), rtol=1e-10, atol=1e-12)
         np.testing.assert_array_equal(out, out.T)
     assert not spd_inverse(-np.eye(9), out, chol, chol_inv)
+
+
+# --------------------------------------------------------------------------- a prior for new actions
+
+
+def test_new_action_prior_is_the_weighted_ridge_statistics_of_the_predictions() -> None:
+    rng = np.random.default_rng(0)
+    embeddings = unit_vectors(6, D_EMBED, rng)
+    agent = _agent(new_action_prior=50.0)
+    first = make_bank(embeddings[:4])
+    agent.set_bank(first)
+    assert agent.new_action_indices.tolist() == [0, 1, 2, 3]
+    users = rng.random((200, 8))
+    agent.update(users[:40], rng.integers(0, 4, 40), (rng.random(40) < 0.2).astype(float))
+    agent.set_bank(ActionBank([*list(first)[:2], *make_bank(embeddings[4:], first_id=4)]))  # two kept, two new
+    assert agent.new_action_indices.tolist() == [2, 3]
+    before_kept = agent._phi[:2].copy()
+    preds = np.column_stack([np.full(200, 0.05), 0.02 + 0.1 * users[:, 0]])
+    agent.prime_new_actions(agent.new_action_indices, users, preds)
+    x = np.column_stack([users, np.ones(200)])
+    for j, i in enumerate([2, 3]):
+        A = np.eye(9) + 50.0 / 200 * x.T @ x
+        b = 50.0 / 200 * x.T @ preds[:, j]
+        np.testing.assert_allclose(agent._A[i], A, rtol=1e-12)
+        np.testing.assert_allclose(agent._phi[i], np.linalg.solve(A, b), rtol=1e-8, atol=1e-12)
+    np.testing.assert_array_equal(agent._phi[:2], before_kept)  # served actions are untouched
+    # The primed action's mean now follows the prediction (shrunk by the blank model's one pseudo-observation).
+    assert np.abs(x @ agent._phi[3] - preds[:, 1]).max() < 0.02
+    blank = _agent()
+    blank.set_bank(agent.bank)  # the same new action, blank: its whole score is the confidence bonus
+    assert (agent.scores(users)[:, 3] < blank.scores(users)[:, 3]).all()
+
+
+def test_new_action_prior_off_by_default_and_validated() -> None:
+    agent = _agent()
+    agent.set_bank(make_bank(unit_vectors(3, D_EMBED, np.random.default_rng(1))))
+    phi = agent._phi.copy()
+    agent.prime_new_actions(agent.new_action_indices, np.full((5, 8), 0.5), np.full((5, 3), 0.1))
+    np.testing.assert_array_equal(agent._phi, phi)  # weight 0: nothing wanted, nothing changed
+    assert agent.action_prior_weight == 0.0
+    with pytest.raises(ConfigError, match="LinUCBConfig.new_action_prior"):
+        LinUCBConfig(new_action_prior=-1.0)
+    with pytest.raises(ConfigError, match="needs mode='disjoint'"):
+        LinUCBConfig(new_action_prior=10.0, mode="hybrid")
+    primed = _agent(new_action_prior=10.0)
+    with pytest.raises(RuntimeError, match="before set_bank"):
+        primed.prime_new_actions(np.array([0]), np.full((5, 8), 0.5), np.full((5, 1), 0.1))
+    primed.set_bank(make_bank(unit_vectors(3, D_EMBED, np.random.default_rng(1))))
+    with pytest.raises(ValueError, match="predictions"):
+        primed.prime_new_actions(np.array([0, 1]), np.full((5, 8), 0.5), np.full((5, 1), 0.1))
+    with pytest.raises(ValueError, match="indices must lie in"):
+        primed.prime_new_actions(np.array([3]), np.full((5, 8), 0.5), np.full((5, 1), 0.1))

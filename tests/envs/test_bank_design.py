@@ -216,3 +216,40 @@ def test_sb3_ppo_trains_on_the_wrapped_env() -> None:
     obs, _ = env.reset(seed=1)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(action)
+
+
+def test_action_prior_reaches_only_new_actions_of_an_agent_that_wants_it() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def predict(users: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        calls.append((users.shape[0], embeddings.shape[0]))
+        return np.full((users.shape[0], embeddings.shape[0]), 0.08)
+
+    keep = list(world().initial_bank.texts[:3])
+    new = ["A fresh subject line for everyone", "Another fresh subject line"]
+    primed = make(company_params={"new_action_prior": 100.0})
+    _, info0 = primed.reset(seed=0)
+    primed.set_action_prior(predict, info0["log"].users)
+    primed.step(keep + new)
+    assert calls == [(200, 2)]  # the two new texts, on the logged users
+    agent = primed._agent
+    assert agent.new_action_indices.tolist() == [3, 4]
+    x = np.column_stack([info0["log"].users, np.ones(200)])
+    # after a campaign of real clicks the primed means still sit near the prediction
+    assert np.abs(x @ agent._phi[3:5].T - 0.08).mean() < 0.05
+    # the prior is used once: the next step without a new one primes nothing
+    primed.step(keep + new + ["A third fresh subject line"])
+    assert calls == [(200, 2)]
+
+    # An agent that wants no prior (the default) is not asked, and the run is the same as without the call.
+    plain, plain_with_call = make(), make()
+    _, a = plain.reset(seed=0)
+    _, b = plain_with_call.reset(seed=0)
+    plain_with_call.set_action_prior(predict, b["log"].users)
+    _, reward_a, *_ = plain.step(keep + new)
+    _, reward_b, *_ = plain_with_call.step(keep + new)
+    assert calls == [(200, 2)] and reward_a == reward_b
+    with pytest.raises(TypeError, match="predict must be callable"):
+        plain.set_action_prior("not a model", b["log"].users)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="users"):
+        plain.set_action_prior(predict, np.zeros((3, 2)))
