@@ -448,10 +448,8 @@ class LinUCBAgent:
         idx = np.asarray(indices, dtype=np.int64)
         if weight == 0.0 or idx.size == 0:
             return
-        if self._bank is None:
-            raise RuntimeError(
-                "LinUCBAgent.prime_new_actions called before set_bank(bank); give the agent a bank first."
-            )
+        require_bank(self._bank, "LinUCBAgent")
+        assert self._bank is not None  # for the type checker: require_bank raised otherwise
         users = check_array("users", users, ndim=2)
         preds = check_array("predictions", predictions, ndim=2)
         if users.shape[1] != self.d_user or preds.shape != (users.shape[0], idx.size) or users.shape[0] == 0:

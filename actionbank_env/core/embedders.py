@@ -172,6 +172,8 @@ def _minilm_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+#: Token limit of all-MiniLM-L6-v2 (its ``sentence_bert_config.json``); :class:`_MiniLM` truncates there.
+_MINILM_MAX_TOKENS = 256
 #: The three modules of all-MiniLM-L6-v2 that :class:`_MiniLM` computes (``modules.json`` of the shipped model).
 _MINILM_MODULES = [
     "sentence_transformers.models.Transformer",
@@ -199,8 +201,6 @@ def _is_plain_minilm(path: Path) -> bool:
         and not settings.get("do_lower_case", False)
     )
 
-
-_MINILM_MAX_TOKENS = 256
 
 
 class _MiniLM:

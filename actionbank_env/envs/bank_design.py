@@ -229,6 +229,8 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self.world = get_world(type(self).__name__, world, world_kwargs)
         cfg = self.config
         self._replay: list[UserBatch] | None = None
+        #: The designer's (predict, users) for the next deploy's new actions (set_action_prior), used once.
+        self._action_prior: tuple[Callable[..., Any], NDArray[np.float64]] | None = None
         if cfg.data_dir is not None:
             self._initial_bank, self._replay = load_replay_data(cfg.data_dir, self.world, cfg.n_iterations)
             total_users = sum(len(u) for u in self._replay)
@@ -309,7 +311,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
     def _deploy(self, bank: ActionBank) -> CampaignResult:
         agent = self._agent
         agent.set_bank(bank)
-        prior, self._action_prior = getattr(self, "_action_prior", None), None
+        prior, self._action_prior = self._action_prior, None
         if prior is not None and float(getattr(agent, "action_prior_weight", 0.0)) > 0.0:
             new = np.asarray(agent.new_action_indices, dtype=np.int64)
             if new.size:
