@@ -73,6 +73,12 @@ BASELINES = ("random", "keep", "diverse")
 #: Among the baselines, only the difference of the later one to the earlier one is shown (random - keep,
 #: diverse - random, diverse - keep): the bank only grows, so any addition "beats keep".
 _BASELINE_ORDER = {"keep": 0, "random": 1, "diverse": 2}
+#: Evaluation-only designers that measure what the logs allow (``reference``: the generative designer with the
+#: ground truth's functional form, see :class:`optimizers.baselines.ReferenceDesigner`): when one ran, every learning
+#: designer's paired difference to it and its share of the reference's improvement captured are shown.
+CEILINGS = ("reference",)
+#: Designers that are not compared against a ceiling (the baselines, the ceilings and the oracle).
+_NOT_LEARNING = (*BASELINES, *CEILINGS, "oracle")
 #: Per-seed numbers compared between designers.
 PAIRED_METRICS = ("final_new_bank_value", "run_company_reward", "run_deployed_value")
 #: Per-iteration columns of ``benchmark_trials.csv`` (from each trial's ``summary.json``).
@@ -114,6 +120,9 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         Rows ``{designer, baseline, metric, mean, ci95, n}``: ``baseline`` is ``""`` for a designer's own level
         and ``random`` / ``keep`` / ``diverse`` for the paired difference (designer minus baseline over the seeds both ran);
         ``improvement_captured`` (all iterations) and ``improvement_captured_<t>`` are ratios of means (ci95 nan).
+        When ``reference`` ran, each learning designer (not a baseline, not the oracle) also gets its paired
+        differences to it and ``share_of_captured``: its improvement captured over the reference's, on the seeds
+        both ran (ci95 nan).
 
     Example:
         >>> rows = [{"designer": d, "seed": s, "iteration": 1, "company_reward": c, "deployed_value": c,
@@ -141,8 +150,10 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         for t in iterations:
             at = [r for r in own if int(r["iteration"]) == t]
             add(designer, "", f"improvement_captured_{t}", _captured(at), math.nan, len(at))
-        for baseline in BASELINES:
+        for baseline in (*BASELINES, *CEILINGS):
             if baseline == designer or baseline not in seeds:
+                continue
+            if baseline in CEILINGS and designer in _NOT_LEARNING:
                 continue
             if designer in _BASELINE_ORDER and _BASELINE_ORDER[designer] < _BASELINE_ORDER[baseline]:
                 continue  # each pair of baselines once: random - keep, diverse - random, diverse - keep
@@ -150,6 +161,11 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
             for metric in PAIRED_METRICS:
                 ours = {s: v[metric] for s, v in mine.items()}
                 add(designer, baseline, metric, *paired_difference(ours, {s: v[metric] for s, v in theirs.items()}))
+            if baseline in CEILINGS:
+                ceiling = _captured([r for r in rows if str(r["designer"]) == baseline and int(r["seed"]) in mine])
+                mine_rows = [r for r in own if int(r["seed"]) in theirs]
+                share = _captured(mine_rows) / ceiling if math.isfinite(ceiling) and abs(ceiling) > 1e-12 else math.nan
+                add(designer, baseline, "share_of_captured", share, math.nan, len(theirs))
     return out
 
 
@@ -188,10 +204,21 @@ def format_markdown(stats: Sequence[Mapping[str, Any]], *, n_seeds: int, iterati
         "|---|---|---|---|---|",
     ]
     for d in designers:
-        for b in BASELINES:
+        for b in (*BASELINES, *CEILINGS):
             if (d, b, "final_new_bank_value") in index:
                 cells = " | ".join(_cell(index.get((d, b, m)), signed=True) for m in PAIRED_METRICS)
                 lines.append(f"| {d} | {b} | {cells} |")
+    shares = [
+        f"{s['designer']} {s['mean']:.2f} of {s['baseline']}'s"
+        for s in stats
+        if s["metric"] == "share_of_captured" and math.isfinite(s["mean"])
+    ]
+    if shares:
+        lines += [
+            "",
+            "Improvement captured as a share of what the evaluation-only well-specified reference captured (ratio of "
+            "captured, each a ratio of means over the same seeds): " + "; ".join(shares) + ".",
+        ]
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ DESIGNERS: dict[str, str] = {
     "random": "optimizers.baselines:RandomDesigner",
     "diverse": "optimizers.baselines:DiverseDesigner",
     "oracle": "optimizers.baselines:OracleDesigner",
+    "reference": "optimizers.baselines:ReferenceDesigner",
 }
 
 #: Reward models r(x, a).

@@ -1,6 +1,7 @@
 """The generative designer's diagnostics in an ``actionbank benchmark`` folder, per reward model and iteration.
 
-For every generative trial of the folder it reads each iteration's ``ground_truth_evaluation.json`` and reports,
+For every generative trial of the folder (and every trial of the evaluation-only ``reference`` designer, whose
+well-specified model gives the fidelity reachable from the same logs) it reads each iteration's ``ground_truth_evaluation.json`` and reports,
 averaged over world seeds: the reward model's fidelity on never-served candidates (pooled AUC beside its ceiling,
 the true probabilities, and the action-blind user-only baseline; the within-user Spearman correlation; mean
 prediction over mean truth) and the optimizer's curse (predicted over realised gain of the new bank, as a ratio of
@@ -27,13 +28,19 @@ COLUMNS = ("auc", "auc_ceiling", "user_only_auc", "within_user_spearman", "mean_
 def collect(folder: Path) -> list[dict[str, Any]]:
     """One row per generative trial x iteration: reward model, seed, iteration, fidelity and gain numbers."""
     rows = []
-    for trial in sorted((folder / "generative" / TRIALS_DIR).glob("*/seed_*")):
+    trials = [
+        *sorted((folder / "generative" / TRIALS_DIR).glob("*/seed_*")),
+        *sorted((folder / "baselines" / TRIALS_DIR).glob("designer=reference/seed_*")),
+    ]
+    for trial in trials:
         if not (trial / SUMMARY_FILE).is_file():
             continue
         config = read_json(trial / CONFIG_FILE)
-        model = config["designer"]["params"]["reward_model"]["name"]
         params = config["designer"]["params"]
-        label = model + (" + uncertainty" if params.get("use_uncertainty") else "")
+        if config["designer"]["name"] == "reference":
+            label = "well-specified (reference designer)"
+        else:
+            label = params["reward_model"]["name"] + (" + uncertainty" if params.get("use_uncertainty") else "")
         for t in range(1, int(config["run"]["iterations"]) + 1):
             ev = read_json(trial / iteration_file(t, EVALUATION_FILE))
             fid = ev.get("unseen_candidate_fidelity") or {}

@@ -1,6 +1,7 @@
-"""Baseline bank designers: keep the bank, add random or maximally diverse candidates, or (evaluation only) the oracle.
+"""Baseline bank designers: keep the bank, add random or maximally diverse candidates, or (evaluation only) the oracle
+and the well-specified reference.
 
-``random``, ``diverse`` and ``oracle`` draw the pool exactly as :class:`~optimizers.generative.GenerativeDesigner` does
+``random``, ``diverse``, ``oracle`` and ``reference`` draw the pool exactly as :class:`~optimizers.generative.GenerativeDesigner` does
 (same generator streams for the same ``rng``), so at one seed the three designers choose from one pool and
 their bank values differ only by their choices.
 """
@@ -19,13 +20,13 @@ from actionbank_env.core.coverage import GreedySelector, cosine_similarity
 from actionbank_env.errors import ConfigError
 from actionbank_env.protocols import DesignerContext, Proposal
 from optimizers._common import ActionMemory, GenerativeConfig
-from optimizers.generative import PoolDraw, draw_pool, finish_bank
+from optimizers.generative import GenerativeDesigner, PoolDraw, draw_pool, finish_bank
 
 if TYPE_CHECKING:
     from actionbank_env.core.actions import ActionBank
     from actionbank_env.core.observations import ObservationLog
 
-__all__ = ["KeepDesigner", "RandomDesigner", "DiverseDesigner", "OracleDesigner"]
+__all__ = ["KeepDesigner", "RandomDesigner", "DiverseDesigner", "OracleDesigner", "ReferenceDesigner"]
 
 
 class _PoolDesigner:
@@ -262,3 +263,63 @@ class OracleDesigner(_PoolDesigner):
             "retired_texts": retired,
         }
         return Proposal(texts=texts, diagnostics=diag, candidates=candidates)
+
+
+class ReferenceDesigner(GenerativeDesigner):
+    """The generative designer given the ground truth's functional form: what the logs can teach (evaluation only).
+
+    Registered as ``"reference"``. Everything is the generative designer's (same pool, representative users,
+    screening and greedy selection with the same diversity penalty, same configuration), except the reward model:
+    :class:`~optimizers.reward_models.well_specified.WellSpecifiedRewardModel`, a logistic bilinear model on the
+    ground truth's own user and action bases whose weights are fitted on the same logs (``reward_model`` and
+    ``reward_model_params`` are ignored). So the gap between ``generative`` and ``reference`` on the same world
+    seeds is what the designer loses by not knowing how the world reads a text, and ``reference`` itself shows how
+    much any designer could capture from logs of this size: the ceiling to report beside a designer's result. It
+    reads the ground truth's structure (``evaluation_only = True``), which no real designer may.
+
+    Raises:
+        ConfigError: Without the ground truth, for a family without a linear design (GMM), or with
+            ``use_uncertainty=True`` (the model has no predictive uncertainty).
+    """
+
+    evaluation_only: ClassVar[bool] = True
+
+    def __init__(self, context: DesignerContext, *, rng: np.random.Generator, **kwargs: Any) -> None:
+        super().__init__(context, rng=rng, **kwargs)
+        truth = context.ground_truth
+        if truth is None:
+            raise ConfigError(
+                'ReferenceDesigner needs the ground truth: build it with make_designer("reference", world, ...), which '
+                "gives evaluation-only designers the world's ground truth; it is for evaluation only."
+            )
+        if not callable(getattr(truth, "design", None)):
+            raise ConfigError(
+                f"ReferenceDesigner needs a ground truth with a linear design (mixture_of_experts or semantic), "
+                f"got {truth.name!r}, which has none."
+            )
+        if self.config.use_uncertainty:
+            raise ConfigError(
+                "ReferenceDesigner: use_uncertainty=True needs predictive uncertainty, which the well-specified model "
+                "does not give; got use_uncertainty=True."
+            )
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"ReferenceDesigner(action_pool_size={c.action_pool_size}, action_bank_size={c.action_bank_size}, "
+            f"max_bank_size={c.max_bank_size})"
+        )
+
+    def _new_model(self, pool_embeddings: NDArray[np.float32], rng: np.random.Generator) -> Any:
+        from optimizers.reward_models.well_specified import WellSpecifiedRewardModel
+
+        reference = pool_embeddings if self.config.fit_on_pool_pca and pool_embeddings.shape[0] else None
+        return WellSpecifiedRewardModel(self.context.ground_truth, reference_embeddings=reference)
+
+    def propose(
+        self, history: Sequence[ObservationLog], bank: ActionBank, *, rng: np.random.Generator | None = None
+    ) -> Proposal:
+        """The generative designer's proposal with the well-specified model (see the class docstring)."""
+        proposal = super().propose(history, bank, rng=rng)
+        proposal.diagnostics.update(designer="reference", reward_model="well_specified", evaluation_only=True)
+        return proposal

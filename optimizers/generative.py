@@ -209,11 +209,19 @@ class GenerativeDesigner:
         """Record a deployed bank (its texts and embeddings) without proposing."""
         self.memory.remember(bank)
 
+    def _new_model(self, pool_embeddings: NDArray[np.float32], rng: np.random.Generator) -> Any:
+        """The unfitted reward model of one ``propose`` call (``config.reward_model``)."""
+        from optimizers.reward_models import make_reward_model
+
+        cfg = self.config
+        params = dict(cfg.reward_model_params)
+        if cfg.fit_on_pool_pca and pool_embeddings.shape[0] and "reference_embeddings" not in params:
+            params["reference_embeddings"] = pool_embeddings
+        return make_reward_model(cfg.reward_model, rng=rng, **params)
+
     def _fit(
         self, logs: Sequence[ObservationLog], pool_embeddings: NDArray[np.float32], rng: np.random.Generator
     ) -> tuple[Any, dict[str, Any]]:
-        from optimizers.reward_models import make_reward_model
-
         cfg = self.config
         rows = training_rows(
             logs, self.memory, importance_weighting=cfg.importance_weighting, propensity_clip=cfg.propensity_clip
@@ -222,10 +230,7 @@ class GenerativeDesigner:
         if not rows.fittable:
             info["skipped"] = "the log needs at least one click and one non-click to fit a reward model"
             return None, info
-        params = dict(cfg.reward_model_params)
-        if cfg.fit_on_pool_pca and pool_embeddings.shape[0] and "reference_embeddings" not in params:
-            params["reference_embeddings"] = pool_embeddings
-        model = make_reward_model(cfg.reward_model, rng=rng, **params)
+        model = self._new_model(pool_embeddings, rng)
         fit_indexed = getattr(model, "fit_indexed", None)
         if fit_indexed is not None:  # the package's models: no (n, d_embed) per-row embedding array
             fit_indexed(rows.users, rows.action_embeddings, rows.action_index, rows.clicks, sample_weight=rows.weights)

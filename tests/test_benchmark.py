@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from actionbank_env.benchmark import BenchmarkResult, paired_statistics, run_benchmark
+from actionbank_env.benchmark import BenchmarkResult, format_markdown, paired_statistics, run_benchmark
 from actionbank_env.config import SimulationConfig
 from actionbank_env.core.io import read_json
 from actionbank_env.errors import ConfigError
@@ -139,6 +139,36 @@ def test_paired_statistics_leave_out_seeds_a_baseline_lacks() -> None:
     index = {(s["designer"], s["baseline"], s["metric"]): s for s in paired_statistics(rows)}
     paired = index["a", "random", "final_new_bank_value"]
     assert paired["n"] == 2 and paired["mean"] == pytest.approx((0.04 + 0.02) / 2)
+
+
+def test_learning_designers_are_compared_with_the_reference() -> None:
+    """generative - reference and its share of the reference's capture; baselines and the oracle are not compared."""
+
+    def row(d: str, s: int, v: float) -> dict:
+        return {
+            "designer": d,
+            "seed": s,
+            "iteration": 1,
+            "company_reward": 0.1,
+            "deployed_value": v / 2,
+            "bank_value": 0.1,
+            "new_bank_value": v,
+            "oracle_bank_value": 0.2,
+        }
+
+    values = {"generative": (0.13, 0.12), "reference": (0.16, 0.15), "random": (0.11, 0.11), "oracle": (0.2, 0.2)}
+    rows = [row(d, s, v[s]) for d, v in values.items() for s in (0, 1)]
+    stats = paired_statistics(rows)
+    index = {(s["designer"], s["baseline"], s["metric"]): s for s in stats}
+    assert index["generative", "reference", "final_new_bank_value"]["mean"] == pytest.approx(-0.03)
+    assert index["generative", "reference", "run_deployed_value"]["mean"] == pytest.approx(-0.015)
+    # captured: generative (0.03 + 0.02) / 0.2, reference (0.06 + 0.05) / 0.2
+    assert index["generative", "reference", "share_of_captured"]["mean"] == pytest.approx(0.05 / 0.11)
+    assert ("reference", "random", "final_new_bank_value") in index  # the ceiling against the baselines
+    assert not [k for k in index if k[1] == "reference" and k[0] in ("random", "oracle", "reference")]
+    table = format_markdown(stats, n_seeds=2, iterations=1)
+    assert "| generative | reference | -0.0300" in table
+    assert "generative 0.45 of reference's" in table
 
 
 def test_bad_benchmarks_are_refused(tmp_path: Path) -> None:
