@@ -122,20 +122,22 @@ def test_the_folder_holds_csv_markdown_and_plot(bench: BenchmarkResult) -> None:
     )
 
 
-def test_paired_statistics_leave_out_seeds_a_baseline_lacks() -> None:
-    def row(d: str, s: int, v: float) -> dict:
-        return {
-            "designer": d,
-            "seed": s,
-            "iteration": 1,
-            "company_reward": 0.1,
-            "deployed_value": 0.1,
-            "bank_value": 0.1,
-            "new_bank_value": v,
-            "oracle_bank_value": 0.2,
-        }
+def _row(designer: str, seed: int, new_value: float, deployed: float = 0.1) -> dict:
+    """One iteration-1 row of benchmark_trials.csv (old bank 0.1, oracle bank 0.2)."""
+    return {
+        "designer": designer,
+        "seed": seed,
+        "iteration": 1,
+        "company_reward": 0.1,
+        "deployed_value": deployed,
+        "bank_value": 0.1,
+        "new_bank_value": new_value,
+        "oracle_bank_value": 0.2,
+    }
 
-    rows = [row("a", 0, 0.15), row("a", 1, 0.12), row("a", 2, 0.2), row("random", 0, 0.11), row("random", 1, 0.1)]
+
+def test_paired_statistics_leave_out_seeds_a_baseline_lacks() -> None:
+    rows = [_row("a", 0, 0.15), _row("a", 1, 0.12), _row("a", 2, 0.2), _row("random", 0, 0.11), _row("random", 1, 0.1)]
     index = {(s["designer"], s["baseline"], s["metric"]): s for s in paired_statistics(rows)}
     paired = index["a", "random", "final_new_bank_value"]
     assert paired["n"] == 2 and paired["mean"] == pytest.approx((0.04 + 0.02) / 2)
@@ -143,21 +145,8 @@ def test_paired_statistics_leave_out_seeds_a_baseline_lacks() -> None:
 
 def test_learning_designers_are_compared_with_the_reference() -> None:
     """generative - reference and its share of the reference's capture; baselines and the oracle are not compared."""
-
-    def row(d: str, s: int, v: float) -> dict:
-        return {
-            "designer": d,
-            "seed": s,
-            "iteration": 1,
-            "company_reward": 0.1,
-            "deployed_value": v / 2,
-            "bank_value": 0.1,
-            "new_bank_value": v,
-            "oracle_bank_value": 0.2,
-        }
-
     values = {"generative": (0.13, 0.12), "reference": (0.16, 0.15), "random": (0.11, 0.11), "oracle": (0.2, 0.2)}
-    rows = [row(d, s, v[s]) for d, v in values.items() for s in (0, 1)]
+    rows = [_row(d, s, v[s], deployed=v[s] / 2) for d, v in values.items() for s in (0, 1)]
     stats = paired_statistics(rows)
     index = {(s["designer"], s["baseline"], s["metric"]): s for s in stats}
     assert index["generative", "reference", "final_new_bank_value"]["mean"] == pytest.approx(-0.03)
