@@ -1,9 +1,9 @@
 """Baseline bank designers: keep the bank, add random or maximally diverse candidates, or (evaluation only) the oracle
 and the well-specified reference.
 
-``random``, ``diverse``, ``oracle`` and ``reference`` draw the pool exactly as :class:`~optimizers.generative.GenerativeDesigner` does
-(same generator streams for the same ``rng``), so at one seed the three designers choose from one pool and
-their bank values differ only by their choices.
+``random``, ``diverse``, ``oracle`` and ``reference`` draw the pool exactly as
+:class:`~optimizers.generative.GenerativeDesigner` does (same generator streams for the same ``rng``), so at one seed
+these designers choose from one pool and their bank values differ only by their choices.
 """
 
 from __future__ import annotations
