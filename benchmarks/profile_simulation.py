@@ -61,8 +61,16 @@ PHASES = (
     ("actionbank_env.core.world", "World.card"),
     ("actionbank_env.core.campaign", "run_campaign"),
     ("actionbank_env.results", "RunFolder.write_iteration"),
-    # Inside the designer's and OPE's phases (they overlap these): every reward-model fit.
+    ("actionbank_env.core.world", "World.build"),
+    # Inside the phases above (they overlap them): every reward-model fit, and within the fits the bilinear
+    # model's grouped cross-validation (the designer's and OPE's tuning); the designer's candidate pool (texts
+    # written and embedded); OPE's cross-fitted policy (its tuning and fold fits) and its estimators (the first
+    # call imports scikit-learn for MIPS).
     ("optimizers.reward_models._base", "RewardModelBase.fit_indexed"),
+    ("optimizers.reward_models.bilinear", "BayesianBilinearRewardModel._grouped_cv"),
+    ("optimizers.generative", "draw_pool"),
+    ("actionbank_env.ope.report", "crossfit_greedy_policy"),
+    ("actionbank_env.ope.report", "estimate_all"),
 )
 
 
@@ -121,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.process_time():.2f} CPU-s"
         )
         for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:32s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+            print(f"  {name:40s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
         return 0
     stats, cpu, wall = profile(args.embedder, args.extra, args.out)
     print(f"CPU {cpu:.2f} s, wall {wall:.2f} s (embedder {args.embedder})")

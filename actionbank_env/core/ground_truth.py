@@ -179,8 +179,16 @@ def _solve_offset(scores: Array, scale: float, target: float) -> float:
 
 
 def _best_of_bank(probs: Array, banks: NDArray[np.int64]) -> float:
-    """Mean over users and banks of the per-user best probability within each bank."""
-    return float(np.mean(probs[:, banks].max(axis=2)))
+    """Mean over users and banks of the per-user best probability within each bank.
+
+    The value of ``float(np.mean(probs[:, banks].max(axis=2)))``, bit for bit (worlds are calibrated with it), about
+    4x faster: each bank's bests come from contiguous rows of ``probs.T`` instead of a gathered
+    (users, banks, bank_size) block, and are laid out users-fastest, as numpy lays out that reduction's result, so
+    the mean adds them in the same order. A world build calls it ~31 times (0.20 -> 0.05 CPU-s at 1,024 x 256).
+    """
+    by_action = np.ascontiguousarray(probs.T)
+    best = np.stack([by_action[bank].max(axis=0) for bank in banks])  # (n_banks, n_users)
+    return float(np.mean(best.T))
 
 
 def calibrate_logistic_link(

@@ -14,6 +14,8 @@ from actionbank_env.core.ground_truth import (
     GroundTruthConfig,
     MixtureOfExperts,
     SemanticGroundTruth,
+    _best_of_bank,
+    _random_bank_columns,
     interaction_share,
 )
 from actionbank_env.core.world import World, WorldConfig
@@ -22,6 +24,34 @@ from actionbank_env.evaluation import CARD_TOLERANCES, REALISM_BOUNDS, _quintile
 from tests.worlds import hashing_world, minilm_world, world_for
 
 FAMILIES = ["mixture_of_experts", "gmm", "semantic"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_users=st.integers(1, 300),
+    n_actions=st.integers(1, 80),
+    n_banks=st.integers(1, 20),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_best_of_bank_is_bit_identical_to_the_gathered_block(
+    n_users: int, n_actions: int, n_banks: int, seed: int
+) -> None:
+    """The calibration's lift must not move by one ulp (every world is built from it): the bank-by-bank form
+    equals the mean of the gathered (users, banks, bank_size) block exactly."""
+    rng = np.random.default_rng(seed)
+    probs = rng.random((n_users, n_actions))
+    banks = _random_bank_columns(n_actions, int(rng.integers(1, n_actions + 1)), n_banks, rng)
+    assert _best_of_bank(probs, banks) == float(np.mean(probs[:, banks].max(axis=2)))
+
+
+@pytest.mark.parametrize(("n_users", "n_actions", "n_banks", "bank_size"), [(1024, 256, 48, 30), (2000, 513, 16, 10)])
+def test_best_of_bank_is_bit_identical_at_a_world_builds_sizes(
+    n_users: int, n_actions: int, n_banks: int, bank_size: int
+) -> None:
+    rng = np.random.default_rng(n_users)
+    probs = rng.random((n_users, n_actions))
+    banks = _random_bank_columns(n_actions, bank_size, n_banks, rng)
+    assert _best_of_bank(probs, banks) == float(np.mean(probs[:, banks].max(axis=2)))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
