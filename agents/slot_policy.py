@@ -16,7 +16,10 @@ It reads ``ActionBank/Retention-v0``'s ``Dict`` observation (``observe_bank=True
 state; each slot's features are its row of ``"bank"``, that row's first ``message_obs_dim`` values times the
 last email's projection at the end of ``"subscriber"`` (the same principal axes, so a slot close to the last
 email is visible to a linear layer; the novelty penalty of the dynamics), and with ``oracle_features`` the slot's
-true click probability (``"oracle"``; its three summary values join the state). ``"action_mask"`` removes padded
+true click probability, its ratio to the best slot's and whether it is the best (``"oracle"``; its three
+summary values join the state). The ratio and the indicator are there for scale: the best and second-best
+slots differ by about 0.025 in the observation's units, which the raw probability alone makes a shared
+linear layer learn slowly against bank features of size ~0.25. ``"action_mask"`` removes padded
 slots. torch and SB3 are imported at module level: import this module only where a policy is built.
 """
 
@@ -33,6 +36,8 @@ from torch import nn
 
 __all__ = ["SlotFeaturesExtractor", "SlotScorer", "SlotScoringPolicy", "action_probs"]
 
+#: Per-slot oracle features: the click probability, its ratio to the best slot's, and whether it is the best.
+_N_ORACLE_SLOT = 3
 #: Logit given to masked (padded) slots: exp() of it is 0 in float32, and it stays finite for the entropy.
 _MASKED_LOGIT = -1e8
 
@@ -71,7 +76,7 @@ class SlotFeaturesExtractor(BaseFeaturesExtractor):
             )
         self.oracle = "oracle" in observation_space.spaces
         d_state = d_sub + (int(shape["oracle"][0]) - n_slots if self.oracle else 0)
-        d_slot = d_bank + d_msg + (1 if self.oracle else 0)
+        d_slot = d_bank + d_msg + (_N_ORACLE_SLOT if self.oracle else 0)
         super().__init__(observation_space, features_dim=d_state + n_slots * d_slot + n_slots + 1)
         self.d_state, self.n_slots, self.d_slot, self.d_msg = d_state, n_slots, d_slot, d_msg
 
@@ -85,7 +90,10 @@ class SlotFeaturesExtractor(BaseFeaturesExtractor):
             slots.append(bank[:, :, : self.d_msg] * last[:, None, :])
         if self.oracle:
             oracle = observations["oracle"]
-            slots.append(oracle[:, : self.n_slots, None])
+            probs, best = oracle[:, : self.n_slots], oracle[:, self.n_slots : self.n_slots + 1]
+            relative = probs / best.clamp(min=1e-6)
+            is_best = (probs >= best - 1e-6).to(probs.dtype)
+            slots.append(th.stack([probs, relative, is_best], dim=2))
             state.append(oracle[:, self.n_slots :])
         batch = sub.shape[0]
         return th.cat([*state, th.cat(slots, dim=2).reshape(batch, -1), observations["action_mask"]], dim=1)

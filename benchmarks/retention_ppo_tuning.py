@@ -52,20 +52,24 @@ def train_and_track(
     seed: int,
     oracle_features: bool = False,
     policy: str = "mlp",
+    bank_obs_dim: int = 16,
 ) -> dict[str, Any]:
     """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint.
 
     ``oracle_features`` trains and evaluates PPO on the privileged observation (``RetentionConfig.oracle_features``:
     the true click probabilities the oracles read); the oracles' cohort is the same either way. ``policy`` is
     :func:`~agents.retention.train_sb3`'s (``"slots"``: shared weights over the message slots, on the ``Dict``
-    observation; its runs are named ``<config>+slots``).
+    observation; its runs are named ``<config>+slots``, with ``+bank<d>`` when ``bank_obs_dim`` is not the env's
+    default 16: the principal components of the bank features the slots policy scores).
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
     algo_kwargs, normalize_reward = CONFIGS[config]
     world = World.build(WorldConfig(world_seed=world_seed))
-    envs = RetentionVectorEnv(subscribers, world=world, oracle_features=oracle_features, observe_bank=policy == "slots")
-    name = config + ("+slots" if policy == "slots" else "") + ("+oracle_features" if oracle_features else "")
+    env_kwargs: dict[str, Any] = {"world": world, "oracle_features": oracle_features, "bank_obs_dim": bank_obs_dim}
+    envs = RetentionVectorEnv(subscribers, observe_bank=policy == "slots", **env_kwargs)
+    name = config + ("+slots" if policy == "slots" else "") + ("" if bank_obs_dim == 16 else f"+bank{bank_obs_dim}")
+    name += "+oracle_features" if oracle_features else ""
     out: dict[str, Any] = {
         "config": name,
         "oracle_features": oracle_features,
@@ -97,7 +101,7 @@ def train_and_track(
             return True
 
     train_sb3(
-        {"world": world, "oracle_features": oracle_features},
+        env_kwargs,
         total_timesteps=timesteps,
         seed=seed,
         algo_kwargs=algo_kwargs,
@@ -152,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         default="mlp",
         help="mlp: SB3's MlpPolicy on the flat observation; slots: SlotScoringPolicy (shared weights over the slots)",
     )
+    parser.add_argument(
+        "--bank-obs-dim",
+        type=int,
+        default=16,
+        help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
+    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--from-json", nargs="+", default=None)
     args = parser.parse_args(argv)
@@ -174,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         oracle_features=args.oracle_features,
         policy=args.policy,
+        bank_obs_dim=args.bank_obs_dim,
     )
     result["args"] = vars(args)
     if args.json:

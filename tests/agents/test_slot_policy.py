@@ -55,7 +55,8 @@ def test_shapes_of_features_logits_and_values(oracle_features: bool) -> None:
     assert isinstance(extractor, SlotFeaturesExtractor)
     d_sub = envs.single_observation_space["subscriber"].shape[0]
     assert extractor.n_slots == N_ACTIONS
-    assert extractor.d_slot == 16 + 8 + (1 if oracle_features else 0)  # bank row, products with the last email, p_k
+    # bank row, products with the last email, and p_k, p_k / best, [p_k is the best]
+    assert extractor.d_slot == 16 + 8 + (3 if oracle_features else 0)
     assert extractor.d_state == d_sub + (3 if oracle_features else 0)
     tensor_obs, _ = policy.obs_to_tensor(obs)
     features = policy.extract_features(tensor_obs)
