@@ -171,17 +171,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
-        "--from-json", nargs="+", default=None, help="print the table of earlier --json files (e.g. seeds run apart)"
+        "--from-json",
+        nargs="+",
+        default=None,
+        help="print the table of earlier --json files (seeds run apart, or other policies on the same seeds and cohorts)",
     )
     args = parser.parse_args(argv)
     if args.from_json:
-        per_seed = []
+        # Files of different seeds add worlds; files of the same seeds (e.g. two PPO policies on the same cohorts)
+        # add policies to those worlds, so that they are compared paired by world.
+        by_world: dict[int, dict[str, Any]] = {}
         for path in args.from_json:
             with open(path) as f:
                 data = json.load(f)
-            per_seed.extend(data["per_seed"])
+            for record in data["per_seed"]:
+                by_world.setdefault(record["world_seed"], {}).update(record)
             args.subscribers, args.ppo_timesteps = data["args"]["subscribers"], data["args"]["ppo_timesteps"]
-        args.seeds = [r["world_seed"] for r in per_seed]
+        per_seed = [by_world[seed] for seed in sorted(by_world)]
+        args.seeds = sorted(by_world)
         report(per_seed, args)
         return 0
     import torch
