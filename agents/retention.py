@@ -34,6 +34,7 @@ __all__ = [
     "OracleRestingPolicy",
     "PPO_DEFAULTS",
     "RetentionPolicy",
+    "SB3_POLICIES",
     "SubscriberEnvs",
     "SB3RetentionPolicy",
     "TargetingAgentPolicy",
@@ -412,6 +413,11 @@ PPO_DEFAULTS: dict[str, Any] = {
     "policy_kwargs": {"net_arch": [128, 128]},
 }
 
+#: Policies of :func:`train_sb3`: ``"mlp"`` is SB3's ``MlpPolicy`` on the flat observation (K + 1 output rows);
+#: ``"slots"`` is :class:`agents.slot_policy.SlotScoringPolicy` on the ``Dict`` observation (``observe_bank=True``),
+#: which scores every message slot with shared weights (``net_arch`` sizes its state and critic MLPs).
+SB3_POLICIES = ("mlp", "slots")
+
 
 def train_sb3(
     env_kwargs: dict[str, Any],
@@ -423,6 +429,7 @@ def train_sb3(
     algo_kwargs: dict[str, Any] | None = None,
     normalize_reward: bool = False,
     callback: Any = None,
+    policy: str = "mlp",
 ) -> Any:
     """Train a Stable-Baselines3 ``PPO`` (or ``A2C``) on ``ActionBank/Retention-v0``'s native vector twin.
 
@@ -440,6 +447,9 @@ def train_sb3(
             deviation (SB3's ``VecNormalize(norm_obs=False, norm_reward=True)``, with the algorithm's ``gamma``);
             the policy still acts on the raw observations, so :class:`SB3RetentionPolicy` uses it as it is.
         callback: An SB3 callback passed to ``learn`` (e.g. evaluations during training).
+        policy: ``"mlp"`` (SB3's ``MlpPolicy`` on the flat observation) or ``"slots"`` (:class:`SlotScoringPolicy
+            <agents.slot_policy.SlotScoringPolicy>`, shared weights over the message slots; it sets
+            ``observe_bank=True``, so evaluate the model on an env built with ``observe_bank=True`` too).
 
     Returns:
         The trained model.
@@ -450,7 +460,18 @@ def train_sb3(
     algos = {"ppo": sb3.PPO, "a2c": sb3.A2C}
     if algo not in algos:
         raise ValueError(f"train_sb3 algo must be one of {sorted(algos)}, got {algo!r}.")
+    if policy not in SB3_POLICIES:
+        raise ValueError(f"train_sb3 policy must be one of {list(SB3_POLICIES)}, got {policy!r}.")
     import gymnasium
+
+    policy_class: Any = "MlpPolicy"
+    if policy == "slots":
+        from agents.slot_policy import SlotScoringPolicy
+
+        if env_kwargs.get("observe_bank") is False:
+            raise ValueError("train_sb3(policy='slots') reads the bank observation; do not pass observe_bank=False.")
+        env_kwargs = {**env_kwargs, "observe_bank": True}
+        policy_class = SlotScoringPolicy
 
     envs = gymnasium.make_vec(
         "ActionBank/Retention-v0",
@@ -463,11 +484,17 @@ def train_sb3(
     vec_env.seed(seed)
     if algo_kwargs is None:
         algo_kwargs = PPO_DEFAULTS if algo == "ppo" else {}
+    if policy == "slots":  # the policy finds the last email's projection at the end of the subscriber features
+        policy_kwargs = {
+            **algo_kwargs.get("policy_kwargs", {}),
+            "message_obs_dim": cast(SubscriberEnvs, envs).config.message_obs_dim,
+        }
+        algo_kwargs = {**algo_kwargs, "policy_kwargs": policy_kwargs}
     if normalize_reward:
         from stable_baselines3.common.vec_env import VecNormalize
 
         vec_env = VecNormalize(vec_env, norm_obs=False, norm_reward=True, gamma=float(algo_kwargs.get("gamma", 0.99)))
-    model = algos[algo]("MlpPolicy", vec_env, seed=seed, verbose=0, device="cpu", **algo_kwargs)
+    model = algos[algo](policy_class, vec_env, seed=seed, verbose=0, device="cpu", **algo_kwargs)
     model.learn(total_timesteps=total_timesteps, callback=callback)
     vec_env.close()
     return model

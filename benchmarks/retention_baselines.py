@@ -31,6 +31,7 @@ from scipy import stats
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.envs.retention import RetentionVectorEnv
 from agents.retention import (
+    SB3_POLICIES,
     FixedCadencePolicy,
     OracleMyopicPolicy,
     OracleRestingPolicy,
@@ -76,12 +77,16 @@ def measure_world(
     linucb: bool = True,
     ppo_config: str = "defaults",
     oracle_features: bool = False,
+    policy: str = "mlp",
+    bank_obs_dim: int = 16,
 ) -> dict[str, Any]:
     """Every policy's lifetime summary on one world (same measured cohort for all).
 
     ``oracle_features`` trains and evaluates PPO on the privileged observation (``RetentionConfig.oracle_features``)
     and records it as ``ppo_oracle_features``; the oracles and learners meet the same cohort either way (the
-    observation draws nothing).
+    observation draws nothing). ``policy="slots"`` trains :class:`~agents.slot_policy.SlotScoringPolicy` (shared
+    weights over the message slots, on the ``Dict`` observation) and records it as ``ppo_slots`` (or
+    ``ppo_slots_oracle_features``); ``bank_obs_dim`` is the features per message of its bank observation.
     """
     from agents.bootstrapped_dqn import BootstrappedDQNAgent
     from agents.linucb import LinUCBAgent
@@ -108,16 +113,24 @@ def measure_world(
         algo_kwargs, normalize_reward = CONFIGS[ppo_config]
         cpu_start = time.process_time()
         model = train_sb3(
-            {"world": world, "oracle_features": oracle_features},
+            {"world": world, "oracle_features": oracle_features, "bank_obs_dim": bank_obs_dim},
             total_timesteps=ppo_timesteps,
             seed=world_seed,
             algo_kwargs=algo_kwargs,
             normalize_reward=normalize_reward,
+            policy=policy,
         )
         out["ppo_train_s"] = time.perf_counter() - start
         out["ppo_train_cpu_s"] = time.process_time() - cpu_start
-        ppo_envs = RetentionVectorEnv(subscribers, world=world, oracle_features=True) if oracle_features else envs
-        name = "ppo_oracle_features" if oracle_features else "ppo"
+        slots = policy == "slots"
+        ppo_envs = (
+            RetentionVectorEnv(
+                subscribers, world=world, oracle_features=oracle_features, observe_bank=slots, bank_obs_dim=bank_obs_dim
+            )
+            if oracle_features or slots
+            else envs
+        )
+        name = "ppo" + ("_slots" if slots else "") + ("_oracle_features" if oracle_features else "")
         out[name] = run_lifetimes(ppo_envs, SB3RetentionPolicy(model), seed=cohort_seed).summary()
     return out
 
@@ -143,19 +156,39 @@ def main(argv: list[str] | None = None) -> int:
         help="train and evaluate PPO with the privileged true click probabilities (RetentionConfig.oracle_features), "
         "reported as ppo_oracle_features",
     )
+    parser.add_argument(
+        "--policy",
+        choices=SB3_POLICIES,
+        default="mlp",
+        help="PPO's policy: mlp (SB3's MlpPolicy) or slots (SlotScoringPolicy, shared weights over the message slots; "
+        "reported as ppo_slots)",
+    )
+    parser.add_argument(
+        "--bank-obs-dim",
+        type=int,
+        default=16,
+        help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
+    )
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
-        "--from-json", nargs="+", default=None, help="print the table of earlier --json files (e.g. seeds run apart)"
+        "--from-json",
+        nargs="+",
+        default=None,
+        help="print the table of earlier --json files (seeds run apart, or other policies on the same seeds and cohorts)",
     )
     args = parser.parse_args(argv)
     if args.from_json:
-        per_seed = []
+        # Files of different seeds add worlds; files of the same seeds (e.g. two PPO policies on the same cohorts)
+        # add policies to those worlds, so that they are compared paired by world.
+        by_world: dict[int, dict[str, Any]] = {}
         for path in args.from_json:
             with open(path) as f:
                 data = json.load(f)
-            per_seed.extend(data["per_seed"])
+            for record in data["per_seed"]:
+                by_world.setdefault(record["world_seed"], {}).update(record)
             args.subscribers, args.ppo_timesteps = data["args"]["subscribers"], data["args"]["ppo_timesteps"]
-        args.seeds = [r["world_seed"] for r in per_seed]
+        per_seed = [by_world[seed] for seed in sorted(by_world)]
+        args.seeds = sorted(by_world)
         report(per_seed, args)
         return 0
     import torch
@@ -174,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 linucb=not args.skip_linucb,
                 ppo_config=args.ppo_config,
                 oracle_features=args.oracle_features,
+                policy=args.policy,
+                bank_obs_dim=args.bank_obs_dim,
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
@@ -202,6 +237,12 @@ def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
             cells.append(f"{mean:.4f} +- {half:.4f}")
         print(f"{name:<22}" + "".join(f"{c:>28}" for c in cells))
     pairs = [
+        ("ppo_slots", "oracle_myopic"),
+        ("ppo_slots", "linucb"),
+        ("ppo_slots_oracle_features", "oracle_myopic"),
+        ("ppo_slots_oracle_features", "oracle_resting_0.4"),
+        ("ppo_slots", "ppo"),
+        ("ppo_slots_oracle_features", "ppo_oracle_features"),
         ("ppo", "oracle_myopic"),
         ("ppo", "linucb"),
         ("ppo_oracle_features", "oracle_myopic"),

@@ -24,6 +24,7 @@ from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.envs.retention import RetentionVectorEnv
 from agents.retention import (
     PPO_DEFAULTS,
+    SB3_POLICIES,
     OracleMyopicPolicy,
     OracleRestingPolicy,
     SB3RetentionPolicy,
@@ -50,20 +51,29 @@ def train_and_track(
     subscribers: int,
     seed: int,
     oracle_features: bool = False,
+    policy: str = "mlp",
+    bank_obs_dim: int = 16,
 ) -> dict[str, Any]:
     """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint.
 
     ``oracle_features`` trains and evaluates PPO on the privileged observation (``RetentionConfig.oracle_features``:
-    the true click probabilities the oracles read); the oracles' cohort is the same either way.
+    the true click probabilities the oracles read); the oracles' cohort is the same either way. ``policy`` is
+    :func:`~agents.retention.train_sb3`'s (``"slots"``: shared weights over the message slots, on the ``Dict``
+    observation; its runs are named ``<config>+slots``, with ``+bank<d>`` when ``bank_obs_dim`` is not the env's
+    default 16: the principal components of the bank features the slots policy scores).
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
     algo_kwargs, normalize_reward = CONFIGS[config]
     world = World.build(WorldConfig(world_seed=world_seed))
-    envs = RetentionVectorEnv(subscribers, world=world, oracle_features=oracle_features)
+    env_kwargs: dict[str, Any] = {"world": world, "oracle_features": oracle_features, "bank_obs_dim": bank_obs_dim}
+    envs = RetentionVectorEnv(subscribers, observe_bank=policy == "slots", **env_kwargs)
+    name = config + ("+slots" if policy == "slots" else "") + ("" if bank_obs_dim == 16 else f"+bank{bank_obs_dim}")
+    name += "+oracle_features" if oracle_features else ""
     out: dict[str, Any] = {
-        "config": f"{config}+oracle_features" if oracle_features else config,
+        "config": name,
         "oracle_features": oracle_features,
+        "policy": policy,
         "world_seed": world_seed,
         "oracle_myopic": run_lifetimes(envs, OracleMyopicPolicy(), seed=1).summary(),
         "oracle_resting_0.4": run_lifetimes(envs, OracleRestingPolicy(0.4), seed=1).summary(),
@@ -91,12 +101,13 @@ def train_and_track(
             return True
 
     train_sb3(
-        {"world": world, "oracle_features": oracle_features},
+        env_kwargs,
         total_timesteps=timesteps,
         seed=seed,
         algo_kwargs=algo_kwargs,
         normalize_reward=normalize_reward,
         callback=Checkpoints(),
+        policy=policy,
     )
     return out
 
@@ -139,6 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train and evaluate PPO with the privileged true click probabilities (RetentionConfig.oracle_features)",
     )
+    parser.add_argument(
+        "--policy",
+        choices=SB3_POLICIES,
+        default="mlp",
+        help="mlp: SB3's MlpPolicy on the flat observation; slots: SlotScoringPolicy (shared weights over the slots)",
+    )
+    parser.add_argument(
+        "--bank-obs-dim",
+        type=int,
+        default=16,
+        help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
+    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--from-json", nargs="+", default=None)
     args = parser.parse_args(argv)
@@ -160,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         subscribers=args.subscribers,
         seed=args.seed,
         oracle_features=args.oracle_features,
+        policy=args.policy,
+        bank_obs_dim=args.bank_obs_dim,
     )
     result["args"] = vars(args)
     if args.json:
