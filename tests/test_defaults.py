@@ -58,6 +58,16 @@ def test_readme_table_has_one_row_per_flag_with_its_default() -> None:
     assert readme_disagreements(README, SCHEMA) == []
 
 
+@pytest.mark.parametrize("kind", ["agent", "designer"])
+def test_readme_lists_every_registered_component(kind: str) -> None:
+    """The ``--agent`` / ``--designer`` rows copy the setting's doc, which names every registered component (the
+    designer row once lacked ``diverse``)."""
+    doc = SCHEMA[kind].doc
+    row = re.search(rf"^\| `--{kind}` \|[^|]*\|[^|]*\| (.*) \|$", README, flags=re.M)
+    assert row is not None, f"the README has a --{kind} row"
+    assert row.group(1).strip() == doc
+
+
 def test_the_guard_reports_a_drifted_readme_default() -> None:
     drifted = README.replace("| `--agent.alpha` | `--alpha` | 0.2 |", "| `--agent.alpha` | `--alpha` | 1.0 |")
     assert drifted != README
