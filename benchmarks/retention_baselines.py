@@ -40,7 +40,7 @@ from agents.retention import (
     run_lifetimes,
     train_sb3,
 )
-from benchmarks.retention_ppo_tuning import CONFIGS
+from benchmarks.retention_ppo_tuning import CONFIGS, DEFAULT_BANK_OBS_DIM
 
 WORLD_SEEDS = (7301, 7302, 7303, 7304, 7305)
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
@@ -78,7 +78,7 @@ def measure_world(
     ppo_config: str = "defaults",
     oracle_features: bool = False,
     policy: str = "mlp",
-    bank_obs_dim: int = 16,
+    bank_obs_dim: int = DEFAULT_BANK_OBS_DIM,
 ) -> dict[str, Any]:
     """Every policy's lifetime summary on one world (same measured cohort for all).
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bank-obs-dim",
         type=int,
-        default=16,
+        default=DEFAULT_BANK_OBS_DIM,
         help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
     )
     parser.add_argument("--json", default=None, help="also write the per-seed results here")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from actionbank_env.core.world import World, WorldConfig
-from actionbank_env.envs.retention import RetentionVectorEnv
+from actionbank_env.envs.retention import RetentionConfig, RetentionVectorEnv
 from agents.retention import (
     PPO_DEFAULTS,
     SB3_POLICIES,
@@ -31,6 +31,9 @@ from agents.retention import (
     run_lifetimes,
     train_sb3,
 )
+
+#: The env's own bank observation width (``RetentionConfig.bank_obs_dim``): run names mark any other.
+DEFAULT_BANK_OBS_DIM = RetentionConfig().bank_obs_dim
 
 DEV_WORLD_SEEDS = (7201, 7202, 7203)
 
@@ -52,7 +55,7 @@ def train_and_track(
     seed: int,
     oracle_features: bool = False,
     policy: str = "mlp",
-    bank_obs_dim: int = 16,
+    bank_obs_dim: int = DEFAULT_BANK_OBS_DIM,
 ) -> dict[str, Any]:
     """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint.
 
@@ -60,7 +63,7 @@ def train_and_track(
     the true click probabilities the oracles read); the oracles' cohort is the same either way. ``policy`` is
     :func:`~agents.retention.train_sb3`'s (``"slots"``: shared weights over the message slots, on the ``Dict``
     observation; its runs are named ``<config>+slots``, with ``+bank<d>`` when ``bank_obs_dim`` is not the env's
-    default 16: the principal components of the bank features the slots policy scores).
+    default: the principal components of the bank features the slots policy scores).
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -68,7 +71,11 @@ def train_and_track(
     world = World.build(WorldConfig(world_seed=world_seed))
     env_kwargs: dict[str, Any] = {"world": world, "oracle_features": oracle_features, "bank_obs_dim": bank_obs_dim}
     envs = RetentionVectorEnv(subscribers, observe_bank=policy == "slots", **env_kwargs)
-    name = config + ("+slots" if policy == "slots" else "") + ("" if bank_obs_dim == 16 else f"+bank{bank_obs_dim}")
+    name = (
+        config
+        + ("+slots" if policy == "slots" else "")
+        + ("" if bank_obs_dim == DEFAULT_BANK_OBS_DIM else f"+bank{bank_obs_dim}")
+    )
     name += "+oracle_features" if oracle_features else ""
     out: dict[str, Any] = {
         "config": name,
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bank-obs-dim",
         type=int,
-        default=16,
+        default=DEFAULT_BANK_OBS_DIM,
         help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
     )
     parser.add_argument("--json", default=None)
