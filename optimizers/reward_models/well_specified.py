@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from actionbank_env._validation import check_array
 from actionbank_env.errors import ConfigError
 from optimizers.reward_models._base import NotFittedError
-from optimizers.reward_models._features import sigmoid
+from optimizers.reward_models._features import distinct_rows, sigmoid
 from optimizers.reward_models.bilinear import _Design, evidence_sds
 
 __all__ = ["WellSpecifiedRewardModel"]
@@ -48,8 +48,6 @@ class WellSpecifiedRewardModel:
     Raises:
         ConfigError: If the ground truth has no ``design``.
     """
-
-    evaluation_only = True
 
     def __init__(self, ground_truth: Any, *, reference_embeddings: NDArray[np.floating[Any]] | None = None) -> None:
         if not callable(getattr(ground_truth, "design", None)):
@@ -76,8 +74,8 @@ class WellSpecifiedRewardModel:
     ) -> WellSpecifiedRewardModel:
         """Fit on logged rows: users (n, d_user), the served action's embedding per row (n, d_embed), clicks (n,)."""
         emb = check_array("WellSpecifiedRewardModel.fit embeddings", embeddings, ndim=2)
-        table, index = np.unique(emb, axis=0, return_inverse=True)
-        return self.fit_indexed(users, table, index.reshape(-1), clicks, sample_weight)
+        table, index = distinct_rows(emb)
+        return self.fit_indexed(users, table, index, clicks, sample_weight)
 
     def fit_indexed(
         self,
