@@ -71,6 +71,8 @@ _TOKEN = re.compile(r"[a-z0-9%$€£]+(?:'[a-z]+)?")
 _BUCKET_CACHE_SIZE = 1 << 20
 #: Prefix of each feature kind's hashed key: words, word bigrams, character n-grams.
 _PREFIXES = ("w:", "b:", "c:")
+#: Texts a :class:`HashingEmbedder` featurises at once (~150 features each).
+_HASH_CHUNK = 500
 
 
 def _l2_normalize(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -133,6 +135,8 @@ class HashingEmbedder:
         occurrence order) and scattered kind by kind, so each cell adds its words, then bigrams, then character
         grams in the order the text holds them: the same sums, bit for bit, as a per-gram loop.
         """
+        if len(texts) > _HASH_CHUNK:  # rows are independent: chunks bound the per-gram lists' memory
+            return np.concatenate([self.embed(texts[i : i + _HASH_CHUNK]) for i in range(0, len(texts), _HASH_CHUNK)])
         n = len(texts)
         grams: tuple[list[str], list[str], list[str]] = ([], [], [])
         counts: tuple[list[int], list[int], list[int]] = ([], [], [])

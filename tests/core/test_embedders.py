@@ -338,11 +338,14 @@ def _hashing_reference(texts: Sequence[str], dim: int, char_weight: float) -> ND
 
 
 @pytest.mark.parametrize(("dim", "char_weight"), [(256, 0.5), (7, 0.3), (64, 2.0)])
-def test_hashing_embedder_is_bit_identical_to_its_per_key_form(dim: int, char_weight: float) -> None:
+def test_hashing_embedder_is_bit_identical_to_its_per_key_form(
+    dim: int, char_weight: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The batched embedder (counted grams, scattered kind by kind) gives the per-key loop's vectors bit for bit,
-    in one batch, one text at a time and after a pickle round trip: worlds and pools must not move."""
+    in one batch, in chunks, one text at a time and after a pickle round trip: worlds and pools must not move."""
     import pickle
 
+    from actionbank_env.core import embedders
     from actionbank_env.core.copywriting import OfflineCopywriter
 
     texts = OfflineCopywriter().write(300, rng=np.random.default_rng(0)) + [
@@ -352,6 +355,8 @@ def test_hashing_embedder_is_bit_identical_to_its_per_key_form(dim: int, char_we
     embedder = HashingEmbedder(dim, char_weight=char_weight)
     reference = _hashing_reference(texts, dim, char_weight)
     np.testing.assert_array_equal(embedder.embed(texts), reference)
+    monkeypatch.setattr(embedders, "_HASH_CHUNK", 37)
+    np.testing.assert_array_equal(HashingEmbedder(dim, char_weight=char_weight).embed(texts), reference)
     np.testing.assert_array_equal(np.vstack([embedder.embed([t]) for t in texts[-10:]]), reference[-10:])
     again = pickle.loads(pickle.dumps(embedder))
     np.testing.assert_array_equal(np.vstack([again.embed(texts[i : i + 7]) for i in range(0, 70, 7)]), reference[:70])
