@@ -443,11 +443,21 @@ class _Simulation:
         # the pre-deployment estimate, beside its truth (run.ope: a benchmark that does not compare it skips it).
         # Not with lifetimes: the log's clicks are those of tired subscribers, while the truth it is checked against
         # is one email to a rested user, so the comparison would measure the dynamics, not the estimator.
-        if self.config.run.ope and self.config.retention is None and len(log) >= 10 and new_bank.ids != bank.ids:
-            from actionbank_env.ope.run import estimate_proposal
+        # The hyperparameters the designer's reward model chose on the logs (recorded with the designer's results):
+        # OPE's cross-fit takes them rather than choosing again on (nearly) the same log.
+        from actionbank_env.ope.run import SETTINGS_KEY, chosen_settings, estimate_proposal
 
+        settings = chosen_settings(proposal.reward_model, self.config)
+        if self.config.run.ope and self.config.retention is None and len(log) >= 10 and new_bank.ids != bank.ids:
             evaluation.record["ope"] = estimate_proposal(
-                log, bank, new_bank, self.config, self.world.ground_truth, seed=self.ope_seed, iteration=t
+                log,
+                bank,
+                new_bank,
+                self.config,
+                self.world.ground_truth,
+                seed=self.ope_seed,
+                iteration=t,
+                settings=settings,
             )
         if evaluation.residuals is not None:
             self.logger.histogram("fidelity/r_hat_minus_truth", evaluation.residuals, t)
@@ -464,6 +474,7 @@ class _Simulation:
                 "algorithm_expected_value": diag.get("expected_value_new"),
                 "designer_seconds": designer_seconds,
                 "diagnostics": diag,
+                **({SETTINGS_KEY: settings} if settings else {}),
             },
             evaluation={"iteration": t, **evaluation.record, "bank_evolution": bank_evolution(bank, new_bank)},
             new_bank=new_bank.to_dict(),

@@ -378,11 +378,26 @@ def _new_figure(width: float, height: float, *, layout: str | None = None) -> An
 
 
 def _save(fig: Any, path: Path) -> None:
+    """Write ``fig`` as PNG cropped to its tight bounding box (``bbox_inches="tight"``), drawn once.
+
+    ``savefig(bbox_inches="tight")`` draws the figure twice: a pass without rasterising (which also runs the
+    constrained layout) to place every artist, then the real one. The layout is run here directly and the tight box
+    measured on the figure as built (legends, titles, tick labels and annotations place themselves when measured),
+    so ``savefig`` gets an explicit box and draws once: the same box, the same PNG.
+    """
+    from matplotlib import rcParams
+
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # Glyphs are filtered beforehand; this only guards fonts whose charmap lies.
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)
-        fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
+        renderer = fig.canvas.get_renderer()
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            engine.execute(fig)
+            fig.set_layout_engine(None)  # laid out: savefig must not lay it out (and draw) again
+        bbox = fig.get_tightbbox(renderer).padded(rcParams["savefig.pad_inches"])
+        fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches=bbox, metadata={"Software": None})
     data = buffer.getvalue()
     atomic_write(path, lambda handle: handle.write(data))
 

@@ -44,7 +44,7 @@ from actionbank_env.evaluation import policy_value
 from actionbank_env.ope import BanditData, OPEConfig, estimate_all
 from actionbank_env.ope.policies import ProbabilityRecorder, crossfit_greedy_policy, greedy_policy
 from actionbank_env.ope.posterior import estimate_with_posterior
-from actionbank_env.ope.run import POSTERIOR_MODEL_PARAMS
+from actionbank_env.ope.run import POSTERIOR_MODEL_PARAMS, chosen_settings
 from actionbank_env.registry import make_agent, make_designer, make_reward_model
 
 #: What a default ``actionbank simulate`` uses (LinUCB's alpha and PCA, campaign batch, designer settings).
@@ -150,6 +150,7 @@ def run_trial(
     bayes_model: str = "bayesian_bilinear",
     bayes_params: dict[str, Any] | None = None,
     dm_model: tuple[str, dict[str, Any]] | None = None,  # (registry name, parameters); None: the designer's
+    dm_settings: str = "designer",
 ) -> dict[str, Any]:
     """One logged campaign, one proposal, every estimate and the truth."""
     trial = prepare_trial(world, logger, seed, n_users=n_users, designer_params=designer_params)
@@ -165,6 +166,11 @@ def run_trial(
     # default one unless --dm-model says otherwise), given the same unlabelled texts as the designer had.
     dm_name, dm_params = dm_model or (designer_params["reward_model"], dict(designer_params["reward_model_params"]))
     reference = trial.reference if dm_name != "lightgbm" else np.concatenate([bank.embeddings, new_bank.embeddings])
+    # As simulate does: the hyperparameters the designer's model chose on this log, fixed in the cross-fit
+    # ("designer"), or chosen again by the cross-fit's own tuning on the whole log ("own", before session 9).
+    use_designer = dm_settings == "designer" and dm_name == designer_params["reward_model"]
+    settings = chosen_settings(model, SIMULATE_DEFAULTS) if use_designer else None
+    dm_params = {**dm_params, **(settings or {})}
 
     def factory(rng: np.random.Generator) -> Any:
         return make_reward_model(dm_name, rng=rng, reference_embeddings=reference, **dm_params)
@@ -226,6 +232,7 @@ def run_trial(
         "bayes_seconds": bayes_seconds,
         "click_noise_sd": float(np.sqrt(np.sum(served_truth * (1.0 - served_truth))) / data.n_rounds),
         "click_noise": float(data.clicks.mean() - served_truth.mean()),
+        "dm_settings": settings,
         "estimates": {k: v.to_dict() for k, v in estimates.items()},
     }
     for n_clusters in cluster_grid:
@@ -247,7 +254,19 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
     """Every logger's trial on one world seed (one process; BLAS and torch limited to one thread)."""
     from actionbank_env.experiment import thread_limits
 
-    seed, loggers, embedder, n_users, n_folds, designer_params, ope_config, grid, dm_model, bayes_params = job
+    (
+        seed,
+        loggers,
+        embedder,
+        n_users,
+        n_folds,
+        designer_params,
+        ope_config,
+        grid,
+        dm_model,
+        bayes_params,
+        dm_settings,
+    ) = job
     out = []
     with thread_limits(1):
         world = World.build(WorldConfig(world_seed=seed, embedder=embedder))
@@ -264,6 +283,7 @@ def _seed_rows(job: tuple[Any, ...]) -> list[dict[str, Any]]:
                 cluster_grid=grid,
                 dm_model=dm_model,
                 bayes_params=bayes_params,
+                dm_settings=dm_settings,
             )
             out.append(r)
             print(
@@ -406,6 +426,13 @@ def main(argv: list[str] | None = None) -> int:
         help="reward model of the direct method and the target policy (default: the designer's default model)",
     )
     parser.add_argument(
+        "--dm-settings",
+        default="designer",
+        choices=("designer", "own"),
+        help="hyperparameters of the cross-fitted model: those the designer's model chose on the log (what simulate "
+        "does) or chosen again by the cross-fit's tuning on the whole log",
+    )
+    parser.add_argument(
         "--bayes-prior-selection",
         default=None,
         choices=("grouped_cv", "evidence", "fixed"),
@@ -435,7 +462,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         dm_model = (args.dm_model, {})
     jobs = [
-        (seed, loggers, args.embedder, args.users, args.folds, designer_params, ope_config, grid, dm_model, bayes)
+        (
+            seed,
+            loggers,
+            args.embedder,
+            args.users,
+            args.folds,
+            designer_params,
+            ope_config,
+            grid,
+            dm_model,
+            bayes,
+            args.dm_settings,
+        )
         for seed in parse_seeds(args.seeds)
     ]
     rows: list[dict[str, Any]] = []

@@ -383,3 +383,39 @@ def test_report_of_a_run_without_per_action_truth(runs: dict[str, Path], tmp_pat
     assert "carry no per-action truth" in page.captions["plots/bank_evolution.png"]
     assert "true CTR" not in page.captions["plots/bank_evolution.png"]
     assert "random targeting of bank t" not in page.captions["plots/engagement.png"].split("Series: ")[1]
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_plots_are_drawn_once_and_match_savefigs_tight_box(tmp_path: Path, layout: str | None) -> None:
+    """``_save`` measures the tight box itself and draws once; the PNG must be the one
+    ``savefig(bbox_inches="tight")`` (two draws) writes, with a legend outside the axes and long tick labels."""
+    import io
+
+    import matplotlib.style
+    import numpy as np
+    from PIL import Image
+
+    from actionbank_env import report
+
+    def figure() -> object:
+        fig = report._new_figure(13.0, 4.5, layout=layout)
+        ax = fig.add_subplot(1, 2, 1)
+        ax.plot([1, 2, 3], [0.05, 0.07, 0.06], marker="o", label="deployed value")
+        ax.set_title("Engagement")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        ax2 = fig.add_subplot(1, 2, 2)
+        bars = ax2.barh([0, 1], [0.04, 0.08], label="observed CTR")
+        ax2.bar_label(bars, labels=["a", "b"])
+        ax2.set_yticks([0, 1], ["A00001: a rather long action text that needs room", "A00002: short"])
+        ax2.annotate("n=12", (0.08, 1), xytext=(3, 0), textcoords="offset points")
+        ax2.legend(**report._BELOW)
+        return fig
+
+    with matplotlib.style.context("default"):
+        report._save(figure(), tmp_path / "once.png")
+        reference = io.BytesIO()
+        figure().savefig(reference, format="png", dpi=report._DPI, bbox_inches="tight", metadata={"Software": None})
+    once = np.asarray(Image.open(tmp_path / "once.png"))
+    tight = np.asarray(Image.open(io.BytesIO(reference.getvalue())))
+    assert once.shape == tight.shape
+    np.testing.assert_array_equal(once, tight)

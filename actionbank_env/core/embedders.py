@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -68,6 +69,10 @@ _TOKEN = re.compile(r"[a-z0-9%$€£]+(?:'[a-z]+)?")
 
 #: Feature keys whose hashed bucket a :class:`HashingEmbedder` remembers (then it starts afresh; ~100 MiB at most).
 _BUCKET_CACHE_SIZE = 1 << 20
+#: Prefix of each feature kind's hashed key: words, word bigrams, character n-grams.
+_PREFIXES = ("w:", "b:", "c:")
+#: Texts a :class:`HashingEmbedder` featurises at once (~150 features each).
+_HASH_CHUNK = 500
 
 
 def _l2_normalize(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -99,49 +104,69 @@ class HashingEmbedder:
         self.dim = check_int("HashingEmbedder.dim", dim, low=2)
         self.char_weight = float(char_weight)
         self.name = f"hashing-v1-d{self.dim}-c{self.char_weight:g}"
-        self._buckets: dict[str, tuple[int, float]] = {}
+        self._buckets: tuple[dict[str, int], ...] = ({}, {}, {})
+        self._char_weights = np.zeros(1)
 
-    def _features(self, text: str) -> dict[str, float]:
-        lowered = text.casefold()
-        words = _TOKEN.findall(lowered)
-        feats: dict[str, float] = {}
-        for w in words:
-            feats["w:" + w] = feats.get("w:" + w, 0.0) + 1.0
-        for a, b in zip(words, words[1:], strict=False):
-            key = f"b:{a} {b}"
-            feats[key] = feats.get(key, 0.0) + 1.0
-        padded = f" {' '.join(words)} "
-        for n in (3, 4, 5):
-            for i in range(len(padded) - n + 1):
-                key = "c:" + padded[i : i + n]
-                feats[key] = feats.get(key, 0.0) + self.char_weight / 3.0
-        return feats
+    def _codes(self, kind: int, grams: list[str]) -> NDArray[np.int64]:
+        """Bucket code of each feature of one kind (0 words, 1 word bigrams, 2 character grams): its column, plus
+        ``dim`` when its sign is -1. Memoised per kind by the bare gram (a pool's texts share most of their n-grams);
+        the hash is of the prefixed key (``w:``, ``b:``, ``c:``), so the mapping is that of the keys."""
+        memo, prefix = self._buckets[kind], _PREFIXES[kind]
+        for gram in set(grams).difference(memo):
+            h = int.from_bytes(hashlib.blake2b((prefix + gram).encode("utf-8"), digest_size=8).digest(), "little")
+            memo[gram] = h % self.dim + (0 if (h >> 63) & 1 else self.dim)
+        return np.fromiter(map(memo.__getitem__, grams), dtype=np.int64, count=len(grams))
 
-    def _bucket(self, key: str) -> tuple[int, float]:
-        """Column and sign of one feature key (memoised: a pool's texts share most of their n-grams)."""
-        found = self._buckets.get(key)
-        if found is None:
-            h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
-            found = (h % self.dim, 1.0 if (h >> 63) & 1 else -1.0)
-            if len(self._buckets) >= _BUCKET_CACHE_SIZE:
-                self._buckets.clear()
-            self._buckets[key] = found
-        return found
+    def _char_weight_sums(self, top: int) -> NDArray[np.float64]:
+        """``sums[k]``: ``char_weight / 3`` added ``k`` times from 0.0, as a running per-gram sum adds it."""
+        if self._char_weights.size <= top:
+            step, sums = self.char_weight / 3.0, [0.0]
+            for _ in range(top):
+                sums.append(sums[-1] + step)
+            self._char_weights = np.asarray(sums)
+        return self._char_weights
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Embed ``texts`` -> (len(texts), dim) float32, unit rows (all-zero for texts with no tokens)."""
-        rows, cols, vals = [], [], []
-        known = self._buckets.get
-        for r, text in enumerate(texts):
-            feats = self._features(text)
-            rows.extend([r] * len(feats))
-            for key, weight in feats.items():
-                col, sign = known(key) or self._bucket(key)
-                cols.append(col)
-                vals.append(sign * weight)
-        out = np.zeros((len(texts), self.dim), dtype=np.float64)
-        if rows:
-            np.add.at(out, (np.asarray(rows), np.asarray(cols)), np.asarray(vals))
+        """Embed ``texts`` -> (len(texts), dim) float32, unit rows (all-zero for texts with no tokens).
+
+        Features: each word (weight = its count), each word bigram (its count), each character 3-, 4- and 5-gram
+        of the space-joined words padded by a space (``char_weight / 3`` per occurrence), added with their
+        bucket's sign into their bucket's column. A text's features are counted with ``Counter`` (first
+        occurrence order) and scattered kind by kind, so each cell adds its words, then bigrams, then character
+        grams in the order the text holds them: the same sums, bit for bit, as a per-gram loop.
+        """
+        if len(texts) > _HASH_CHUNK:  # rows are independent: chunks bound the per-gram lists' memory
+            return np.concatenate([self.embed(texts[i : i + _HASH_CHUNK]) for i in range(0, len(texts), _HASH_CHUNK)])
+        n = len(texts)
+        grams: tuple[list[str], list[str], list[str]] = ([], [], [])
+        counts: tuple[list[int], list[int], list[int]] = ([], [], [])
+        sizes: tuple[list[int], list[int], list[int]] = ([], [], [])
+        for text in texts:
+            words = _TOKEN.findall(text.casefold())
+            padded = f" {' '.join(words)} "
+            length = len(padded)
+            features = (
+                words,
+                [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)],
+                [padded[i : i + k] for k in (3, 4, 5) for i in range(length - k + 1)],
+            )
+            for kind, found in enumerate(features):
+                counted = Counter(found)
+                grams[kind].extend(counted)
+                counts[kind].extend(counted.values())
+                sizes[kind].append(len(counted))
+        out = np.zeros((n, self.dim), dtype=np.float64)
+        for kind in range(3):
+            if not grams[kind]:
+                continue
+            codes = self._codes(kind, grams[kind])
+            count = np.fromiter(counts[kind], dtype=np.int64, count=len(counts[kind]))
+            weights = self._char_weight_sums(int(count.max()))[count] if kind == 2 else count.astype(np.float64)
+            rows = np.repeat(np.arange(n), sizes[kind])
+            np.add.at(out, (rows, codes % self.dim), np.where(codes >= self.dim, -weights, weights))
+        if sum(len(memo) for memo in self._buckets) >= _BUCKET_CACHE_SIZE:
+            for memo in self._buckets:
+                memo.clear()
         return _l2_normalize(out.astype(np.float32))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -149,7 +174,7 @@ class HashingEmbedder:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._buckets = {}
+        self._buckets = ({}, {}, {})
 
     def __repr__(self) -> str:
         return f"HashingEmbedder(dim={self.dim}, char_weight={self.char_weight})"

@@ -39,11 +39,16 @@ DEFAULT_POSTERIOR_MODEL = "bayesian_bilinear"
 #: twice their true click rate. On development seeds 301-310 (MiniLM, default logger) ``bayes_cdm``'s RMSE
 #: fell from 0.073 to 0.015.
 POSTERIOR_MODEL_PARAMS: dict[str, Any] = {"prior_selection": "evidence"}
+#: Key of ``algorithm_results.json`` (and of the ``ope`` record) holding the hyperparameters the designer's reward
+#: model chose for itself on the log (:func:`chosen_settings`); OPE's cross-fit uses them instead of choosing again.
+SETTINGS_KEY = "reward_model_settings"
 
 __all__ = [
     "DEFAULT_POSTERIOR_MODEL",
     "POSTERIOR_MODEL_PARAMS",
+    "SETTINGS_KEY",
     "evaluate_run",
+    "chosen_settings",
     "estimate_proposal",
     "bandit_data_from_log",
     "load_bank_texts",
@@ -186,9 +191,12 @@ def evaluate_run(
     log = ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE)))
     data = bandit_data_from_log(log, logged)
     world = World.build(sim.world_config())
+    settings = _recorded_settings(run, t)
     rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
     if policy is not None:
-        report = _evaluate_agent(policy, sim, world, data, logged, config=config, n_folds=n_folds, rng=rng)
+        report = _evaluate_agent(
+            policy, sim, world, data, logged, config=config, n_folds=n_folds, rng=rng, settings=settings
+        )
         label = f"policy={policy}"
     else:
         if bank is not None:
@@ -202,7 +210,7 @@ def evaluate_run(
             data,
             embeddings,
             ids,
-            _model_factory(sim, reference),
+            _model_factory(sim, reference, settings),
             ground_truth=world.ground_truth,
             config=config,
             n_folds=n_folds,
@@ -210,9 +218,8 @@ def evaluate_run(
             name=f"{label}, greedy under {_reward_model_spec(sim)[0]}",
             posterior_factory=None if posterior is None else _posterior_factory(posterior, reference),
         )
-    report = OPEReport(
-        report.policy, report.n_rounds, report.truth, report.estimates, {**report.info, "iteration": t, "seed": seed}
-    )
+    info = {**report.info, "iteration": t, "seed": seed, **({SETTINGS_KEY: settings} if settings else {})}
+    report = OPEReport(report.policy, report.n_rounds, report.truth, report.estimates, info)
     path = run.write_json(at(t, OPE_FILE), report.to_dict()) if write else None
     return report, path
 
@@ -228,10 +235,12 @@ def estimate_proposal(
     iteration: int,
     n_folds: int = 5,
     posterior: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The pre-deployment estimate of a proposed bank that ``simulate`` writes, beside its truth.
 
-    ``actionbank ope RUN_DIR --iteration T --seed SEED`` (``SEED`` as recorded under ``"seed"``) reproduces it.
+    ``actionbank ope RUN_DIR --iteration T --seed SEED`` (``SEED`` as recorded under ``"seed"``) reproduces it,
+    reading ``settings`` back from the iteration's ``algorithm_results.json`` (:data:`SETTINGS_KEY`).
 
     Args:
         log: The campaign log served on ``bank`` (the latest iteration).
@@ -244,9 +253,13 @@ def estimate_proposal(
         n_folds: Cross-fitting folds.
         posterior: A Bayesian reward model (registry name) for the posterior estimators; ``None`` (the
             default, which keeps ``simulate``'s cost) leaves them out.
+        settings: Reward-model parameters that fix the hyperparameters the designer's model chose on the logs
+            (:func:`chosen_settings` of the proposal's model): the cross-fit then fits each fold at them instead
+            of selecting them again on this log (the bilinear model's grouped cross-validation, ~0.3 CPU-s an
+            iteration). ``None`` selects them on the log, as a model configured like the designer's does.
 
     Returns:
-        :meth:`OPEReport.to_dict` (JSON-ready).
+        :meth:`OPEReport.to_dict` (JSON-ready), with ``settings`` under :data:`SETTINGS_KEY` when given.
     """
     data = bandit_data_from_log(log, bank)
     reference = np.concatenate([bank.embeddings, proposal.embeddings]).astype(np.float32)
@@ -254,14 +267,58 @@ def estimate_proposal(
         data,
         np.asarray(proposal.embeddings, dtype=np.float64),
         proposal.ids,
-        _model_factory(sim, reference),
+        _model_factory(sim, reference, settings),
         ground_truth=ground_truth,
         n_folds=n_folds,
         rng=np.random.default_rng(np.random.SeedSequence([seed, iteration])),
         name=f"proposed bank, greedy under {_reward_model_spec(sim)[0]}",
         posterior_factory=None if posterior is None else _posterior_factory(posterior, reference),
     )
-    return {**report.to_dict(), "iteration": int(iteration), "seed": int(seed)}
+    out = {**report.to_dict(), "iteration": int(iteration), "seed": int(seed)}
+    if settings:
+        out[SETTINGS_KEY] = dict(settings)
+    return out
+
+
+def chosen_settings(model: Any, sim: Any) -> dict[str, Any] | None:
+    """The hyperparameters a fitted reward model chose for itself, as parameters that fix them for OPE.
+
+    For a model that selects its own hyperparameters and offers ``frozen_copy(rng)`` (the Bayesian bilinear
+    model: spectrum power and prior scales by grouped cross-validation), the fields of the frozen copy's config
+    that differ from the model's own config (e.g. ``prior_selection="fixed"``, ``spectrum_power``,
+    ``action_prior_sd``, ``interaction_prior_sd``). ``None`` for any other model, an unfitted one, or a model
+    other than the one OPE builds for the run (``sim``'s designer reward model).
+    """
+    from dataclasses import fields
+
+    from actionbank_env.registry import resolve
+
+    name, _ = _reward_model_spec(sim)
+    frozen_copy = getattr(model, "frozen_copy", None)
+    if model is None or not callable(frozen_copy) or type(model) is not resolve("reward_model", name):
+        return None
+    if getattr(model, "spectrum_power_", None) is None:  # never fitted
+        return None
+    frozen = frozen_copy(None)
+    out: dict[str, Any] = {}
+    for field in fields(frozen.config):
+        value = getattr(frozen.config, field.name)
+        if value != getattr(model.config, field.name):
+            out[field.name] = float(value) if isinstance(value, (float, np.floating)) else value
+    return out or None
+
+
+def _recorded_settings(run: Any, t: int) -> dict[str, Any] | None:
+    """:data:`SETTINGS_KEY` of iteration ``t``'s ``algorithm_results.json`` (``None`` for runs that lack it)."""
+    from actionbank_env.results import ALGORITHM_FILE
+    from actionbank_env.results import iteration_file as at
+
+    try:
+        algorithm = run.read_json(at(t, ALGORITHM_FILE))
+    except (OSError, ValueError):
+        return None
+    settings = algorithm.get(SETTINGS_KEY) if isinstance(algorithm, dict) else None
+    return dict(settings) if isinstance(settings, dict) and settings else None
 
 
 def _reward_model_spec(sim: Any) -> tuple[Any, dict[str, Any]]:
@@ -274,10 +331,11 @@ def _reward_model_spec(sim: Any) -> tuple[Any, dict[str, Any]]:
     return params["reward_model"], dict(params.get("reward_model_params") or {})
 
 
-def _model_factory(sim: Any, reference: NDArray[np.float32]) -> Any:
+def _model_factory(sim: Any, reference: NDArray[np.float32], settings: dict[str, Any] | None = None) -> Any:
     from actionbank_env.registry import make_reward_model
 
     name, params = _reward_model_spec(sim)
+    params = {**params, **(settings or {})}
 
     def factory(rng: np.random.Generator) -> Any:
         return make_reward_model(name, rng=rng, reference_embeddings=reference, **params)
@@ -308,6 +366,7 @@ def _evaluate_agent(
     config: OPEConfig | None,
     n_folds: int,
     rng: np.random.Generator,
+    settings: dict[str, Any] | None = None,
 ) -> OPEReport:
     """A targeting agent that learned from the log, evaluated on the logged bank, cross-fitted.
 
@@ -321,7 +380,7 @@ def _evaluate_agent(
     fit_rng, agent_rng, est_rng = rng.spawn(3)
     reference = np.asarray(logged.embeddings, dtype=np.float32)
     cross = crossfit_greedy_policy(
-        _model_factory(sim, reference), data, logged.embeddings, logged.ids, n_folds=n_folds, rng=fit_rng
+        _model_factory(sim, reference, settings), data, logged.embeddings, logged.ids, n_folds=n_folds, rng=fit_rng
     )
     params = sim.agent.kwargs() if name == sim.agent.name else {}
     probs = np.empty((data.n_rounds, data.n_actions))

@@ -310,3 +310,54 @@ def test_openai_embedder_config_errors() -> None:
     with pytest.raises(ConfigError, match="OpenAIEmbedder.batch_size must be an int >= 1"):
         OpenAIEmbedder(api_key=KEY, batch_size=0)
     assert OpenAIEmbedder("text-embedding-3-large", api_key=KEY).dim == 3072
+
+
+def _hashing_reference(texts: Sequence[str], dim: int, char_weight: float) -> NDArray[np.float32]:
+    """The hashing embedder as first written: one dict of weighted feature keys per text, summed key by key."""
+    import hashlib
+
+    token = re.compile(r"[a-z0-9%$€£]+(?:'[a-z]+)?")
+    out = np.zeros((len(texts), dim), dtype=np.float64)
+    for r, text in enumerate(texts):
+        words = token.findall(text.casefold())
+        feats: dict[str, float] = {}
+        for w in words:
+            feats["w:" + w] = feats.get("w:" + w, 0.0) + 1.0
+        for a, b in zip(words, words[1:], strict=False):
+            feats[f"b:{a} {b}"] = feats.get(f"b:{a} {b}", 0.0) + 1.0
+        padded = f" {' '.join(words)} "
+        for n in (3, 4, 5):
+            for i in range(len(padded) - n + 1):
+                key = "c:" + padded[i : i + n]
+                feats[key] = feats.get(key, 0.0) + char_weight / 3.0
+        for key, weight in feats.items():
+            h = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+            out[r, h % dim] += (1.0 if (h >> 63) & 1 else -1.0) * weight
+    norms = np.linalg.norm(out.astype(np.float32), axis=1, keepdims=True)
+    return (out.astype(np.float32) / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("dim", "char_weight"), [(256, 0.5), (7, 0.3), (64, 2.0)])
+def test_hashing_embedder_is_bit_identical_to_its_per_key_form(
+    dim: int, char_weight: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batched embedder (counted grams, scattered kind by kind) gives the per-key loop's vectors bit for bit,
+    in one batch, in chunks, one text at a time and after a pickle round trip: worlds and pools must not move."""
+    import pickle
+
+    from actionbank_env.core import embedders
+    from actionbank_env.core.copywriting import OfflineCopywriter
+
+    texts = OfflineCopywriter().write(300, rng=np.random.default_rng(0)) + [
+        "", "!!!", "a", "aa aa aa aa aa aa aa", "z" * 200, "Café 50% off €10 — don't miss it's", "x " * 100,
+        "Big SALE big sale BIG sale", "ÄÖÜ ß İstanbul", "100% 100% $5 £3 €2",
+    ]  # fmt: skip
+    embedder = HashingEmbedder(dim, char_weight=char_weight)
+    reference = _hashing_reference(texts, dim, char_weight)
+    np.testing.assert_array_equal(embedder.embed(texts), reference)
+    monkeypatch.setattr(embedders, "_HASH_CHUNK", 37)
+    np.testing.assert_array_equal(HashingEmbedder(dim, char_weight=char_weight).embed(texts), reference)
+    np.testing.assert_array_equal(np.vstack([embedder.embed([t]) for t in texts[-10:]]), reference[-10:])
+    again = pickle.loads(pickle.dumps(embedder))
+    np.testing.assert_array_equal(np.vstack([again.embed(texts[i : i + 7]) for i in range(0, 70, 7)]), reference[:70])
+    assert embedder.embed([]).shape == (0, dim)

@@ -113,3 +113,39 @@ def test_report_shows_each_proposals_estimate_beside_its_truth(run_dir: Path, tm
     section = page.split("Off-policy estimate of each proposal", 1)[1].split("<h2>", 1)[0]
     assert f"{ope['estimates']['snmips']['value']:.4f}" in section
     assert f"{ope['truth']:.4f}" in section
+
+
+def test_the_estimate_takes_the_designers_chosen_prior_and_ope_reproduces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default (Bayesian bilinear) reward model, simulate's OPE fits its folds at the prior scales and
+    spectrum power the designer's model chose on the logs (recorded in ``algorithm_results.json``) instead of
+    choosing them again, and ``actionbank ope`` reads them back: the same estimate, with no grouped CV run (the
+    posterior estimators' own model still chooses its scales by evidence)."""
+    from optimizers.reward_models.bilinear import BayesianBilinearRewardModel
+
+    # SMALL with the default reward model, one iteration
+    small = [
+        "--embedder", "hashing", "--users", "300", "--iterations", "1", "--initial_actions", "6",
+        "--action_pool_size", "60", "--action_bank_size", "3", "--evaluation-users", "200",
+        "--no-report", "--no-tensorboard", "--quiet",
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["simulate", *small, "--out", str(out)]) == 0
+    algorithm = json.loads((out / "iteration_1" / "algorithm_results.json").read_text())
+    simulate = json.loads((out / "iteration_1" / "ground_truth_evaluation.json").read_text())["ope"]
+    settings = algorithm["reward_model_settings"]
+    assert settings["prior_selection"] == "fixed" and settings["spectrum_power"] in (0.0, 0.5, 1.0)
+    assert simulate["reward_model_settings"] == settings
+
+    def no_selection(*args: object, **kwargs: object) -> None:
+        raise AssertionError("OPE chose the reward model's prior again")
+
+    monkeypatch.setattr(BayesianBilinearRewardModel, "_grouped_cv", no_selection)
+    assert main(["ope", str(out), "--iteration", "1", "--seed", str(simulate["seed"])]) == 0
+    report = json.loads((out / "iteration_1" / "ope.json").read_text())
+    assert report["reward_model_settings"] == settings
+    assert report["truth"] == pytest.approx(simulate["truth"], rel=1e-9)
+    for name, row in simulate["estimates"].items():
+        assert report["estimates"][name]["value"] == pytest.approx(row["value"], rel=1e-9, abs=1e-12), name
+        assert report["estimates"][name]["ci_high"] == pytest.approx(row["ci_high"], rel=1e-9, abs=1e-12), name
