@@ -40,7 +40,7 @@ from agents.retention import (
     run_lifetimes,
     train_sb3,
 )
-from benchmarks.retention_ppo_tuning import CONFIGS, DEFAULT_BANK_OBS_DIM
+from benchmarks.retention_ppo_tuning import CONFIGS, DEFAULT_BANK_OBS_DIM, LOG_SUBSCRIBERS, fit_click_model
 
 WORLD_SEEDS = (7301, 7302, 7303, 7304, 7305)
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
@@ -79,6 +79,8 @@ def measure_world(
     oracle_features: bool = False,
     policy: str = "mlp",
     bank_obs_dim: int = DEFAULT_BANK_OBS_DIM,
+    estimated_features: bool = False,
+    log_subscribers: int = LOG_SUBSCRIBERS,
 ) -> dict[str, Any]:
     """Every policy's lifetime summary on one world (same measured cohort for all).
 
@@ -87,6 +89,9 @@ def measure_world(
     observation draws nothing). ``policy="slots"`` trains :class:`~agents.slot_policy.SlotScoringPolicy` (shared
     weights over the message slots, on the ``Dict`` observation) and records it as ``ppo_slots`` (or
     ``ppo_slots_oracle_features``); ``bank_obs_dim`` is the features per message of its bank observation.
+    ``estimated_features`` (with ``policy="slots"``) fits a click model on a logging cohort of ``log_subscribers``
+    (:func:`benchmarks.retention_ppo_tuning.fit_click_model`: its own seeds, apart from the measured cohort and the
+    training stream) and trains and evaluates PPO on its estimates (``ppo_slots_estimated_features``; deployable).
     """
     from agents.bootstrapped_dqn import BootstrappedDQNAgent
     from agents.linucb import LinUCBAgent
@@ -110,6 +115,13 @@ def measure_world(
         out[name] = run_lifetimes(envs, policy, seed=cohort_seed).summary()
     if ppo_timesteps:
         start = time.perf_counter()
+        click_model = None
+        if estimated_features:
+            if policy != "slots" or oracle_features:
+                raise ValueError("--estimated-features needs --policy slots and no --oracle-features.")
+            click_model, out["click_model"] = fit_click_model(
+                world, world_seed, log_subscribers=log_subscribers, bank_obs_dim=bank_obs_dim
+            )
         algo_kwargs, normalize_reward = CONFIGS[ppo_config]
         cpu_start = time.process_time()
         model = train_sb3(
@@ -119,6 +131,7 @@ def measure_world(
             algo_kwargs=algo_kwargs,
             normalize_reward=normalize_reward,
             policy=policy,
+            click_model=click_model,
         )
         out["ppo_train_s"] = time.perf_counter() - start
         out["ppo_train_cpu_s"] = time.process_time() - cpu_start
@@ -130,7 +143,12 @@ def measure_world(
             if oracle_features or slots
             else envs
         )
+        if click_model is not None:
+            from agents.retention_estimates import EstimatedFeaturesVector
+
+            ppo_envs = EstimatedFeaturesVector(ppo_envs, click_model)
         name = "ppo" + ("_slots" if slots else "") + ("_oracle_features" if oracle_features else "")
+        name += "_estimated_features" if estimated_features else ""
         out[name] = run_lifetimes(ppo_envs, SB3RetentionPolicy(model), seed=cohort_seed).summary()
     return out
 
@@ -169,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_BANK_OBS_DIM,
         help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
     )
+    parser.add_argument(
+        "--estimated-features",
+        action="store_true",
+        help="with --policy slots: train and evaluate PPO on a click model's estimates (fitted on a logging cohort "
+        "under random exploration, seeded apart from the measured cohort) in place of the oracle features; "
+        "reported as ppo_slots_estimated_features",
+    )
+    parser.add_argument("--log-subscribers", type=int, default=LOG_SUBSCRIBERS, help="logging cohort's subscribers")
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
         "--from-json",
@@ -209,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 oracle_features=args.oracle_features,
                 policy=args.policy,
                 bank_obs_dim=args.bank_obs_dim,
+                estimated_features=args.estimated_features,
+                log_subscribers=args.log_subscribers,
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
@@ -237,6 +265,10 @@ def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
             cells.append(f"{mean:.4f} +- {half:.4f}")
         print(f"{name:<22}" + "".join(f"{c:>28}" for c in cells))
     pairs = [
+        ("ppo_slots_estimated_features", "oracle_myopic"),
+        ("ppo_slots_estimated_features", "oracle_resting_0.4"),
+        ("ppo_slots_estimated_features", "ppo_slots_oracle_features"),
+        ("ppo_slots_estimated_features", "linucb"),
         ("ppo_slots", "oracle_myopic"),
         ("ppo_slots", "linucb"),
         ("ppo_slots_oracle_features", "oracle_myopic"),

@@ -224,3 +224,17 @@ def test_train_sb3_with_a_click_model_is_seeded_and_plays_lifetimes() -> None:
     assert sb3_vec_env(EstimatedFeaturesVector(dict_envs(4, autoreset_mode="SameStep"), model)).reset().keys() >= {
         "estimate"
     }
+
+
+def test_the_benchmark_fits_a_click_model_apart_from_the_evaluation_cohort_and_reports_its_targeting() -> None:
+    from benchmarks.retention_ppo_tuning import fit_click_model
+
+    model, summary = fit_click_model(hashing_world(), 7201, log_subscribers=500)
+    assert isinstance(model, RetentionClickModel) and summary["log_subscribers"] == 500
+    assert summary["log_rows"] > 500 and 0.0 < summary["log_click_rate"] < 0.5
+    for key in ("held_out_rested", "held_out_week3"):
+        assert 0.0 < summary[key]["share_of_best"] <= 1.0
+    # the logging cohort is not the evaluation cohort (seed 1): different subscribers
+    log_envs, eval_envs = dict_envs(8), dict_envs(8)
+    log_seed = int(np.random.SeedSequence(7201).spawn(6)[2].generate_state(1)[0])
+    assert not np.array_equal(log_envs.reset(seed=log_seed)[0]["subscriber"], eval_envs.reset(seed=1)[0]["subscriber"])
