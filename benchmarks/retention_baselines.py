@@ -46,6 +46,11 @@ WORLD_SEEDS = (7301, 7302, 7303, 7304, 7305)
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
 
 
+def _is_policy(value: Any) -> bool:
+    """Whether a per-seed record's entry is a policy's lifetime summary (not, e.g., the click model's summary)."""
+    return isinstance(value, dict) and "clicks_per_subscriber" in value
+
+
 def interval(values: list[float]) -> tuple[float, float]:
     """Mean and half-width of the 95 % t-interval."""
     arr = np.asarray(values, dtype=np.float64)
@@ -240,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
-              + json.dumps({k: v["clicks_per_subscriber"] for k, v in per_seed[-1].items() if isinstance(v, dict)}),
+              + json.dumps({k: v["clicks_per_subscriber"] for k, v in per_seed[-1].items() if _is_policy(v)}),
               flush=True)  # fmt: skip
         if args.json:  # after every seed, so a long run keeps what it measured
             with open(args.json, "w") as f:
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Print the table and the paired differences."""
     # Policies every seed measured (files run apart may differ, e.g. one run with --skip-dqn).
-    policies = [k for k, v in per_seed[0].items() if isinstance(v, dict) and all(k in r for r in per_seed)]
+    policies = [k for k, v in per_seed[0].items() if _is_policy(v) and all(k in r for r in per_seed)]
     print(f"\n{len(args.seeds)} world seeds {args.seeds}, {args.subscribers} subscribers per cohort, 26-week lifetimes, "
           f"PPO {args.ppo_timesteps:,} timesteps; mean +- 95 % t-interval over world seeds")  # fmt: skip
     print(f"{'policy':<22}" + "".join(f"{m:>28}" for m in METRICS))
