@@ -510,7 +510,8 @@ def targeting_quality(
 
     Returns:
         ``share_of_best``: mean true probability of the model's argmax over the mean true best;
-        ``rank_corr``: mean Spearman correlation of estimated and true probabilities across slots.
+        ``rank_corr``: mean Spearman correlation of estimated and true probabilities across slots;
+        ``mean_abs_error``; ``mean_estimate`` and ``mean_truth`` (calibration in the large).
     """
     k = true_probs.shape[1]
     est = model.predict_slots(subscriber)[:, :k]
@@ -525,4 +526,6 @@ def targeting_quality(
         "share_of_best": float(chosen.mean() / true_probs.max(axis=1).mean()),
         "rank_corr": float(np.nanmean(corr)),
         "mean_abs_error": float(np.abs(est - true_probs).mean()),
+        "mean_estimate": float(est.mean()),
+        "mean_truth": float(true_probs.mean()),
     }
