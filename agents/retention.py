@@ -430,6 +430,7 @@ def train_sb3(
     normalize_reward: bool = False,
     callback: Any = None,
     policy: str = "mlp",
+    click_model: Any = None,
 ) -> Any:
     """Train a Stable-Baselines3 ``PPO`` (or ``A2C``) on ``ActionBank/Retention-v0``'s native vector twin.
 
@@ -450,6 +451,9 @@ def train_sb3(
         policy: ``"mlp"`` (SB3's ``MlpPolicy`` on the flat observation) or ``"slots"`` (:class:`SlotScoringPolicy
             <agents.slot_policy.SlotScoringPolicy>`, shared weights over the message slots; it sets
             ``observe_bank=True``, so evaluate the model on an env built with ``observe_bank=True`` too).
+        click_model: A fitted :class:`~agents.retention_estimates.RetentionClickModel`: train on its estimates (the
+            ``"estimate"`` entry of :class:`~agents.retention_estimates.EstimatedFeaturesVector`; needs
+            ``policy="slots"``), and evaluate on an env wrapped the same way.
 
     Returns:
         The trained model.
@@ -480,6 +484,12 @@ def train_sb3(
         autoreset_mode=AutoresetMode.SAME_STEP,
         **env_kwargs,
     )
+    if click_model is not None:
+        if policy != "slots":
+            raise ValueError("train_sb3(click_model=...) adds a Dict entry; use policy='slots'.")
+        from agents.retention_estimates import EstimatedFeaturesVector
+
+        envs = EstimatedFeaturesVector(envs, click_model)
     vec_env = sb3_vec_env(cast(SubscriberEnvs, envs))
     vec_env.seed(seed)
     if algo_kwargs is None:

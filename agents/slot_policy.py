@@ -17,7 +17,8 @@ state; each slot's features are its row of ``"bank"``, that row's first ``messag
 last email's projection at the end of ``"subscriber"`` (the same principal axes, so a slot close to the last
 email is visible to a linear layer; the novelty penalty of the dynamics), and with ``oracle_features`` the slot's
 true click probability, its ratio to the best slot's and whether it is the best (``"oracle"``; its three
-summary values join the state). The ratio and the indicator are there for scale: the best and second-best
+summary values join the state). A click model's estimates in the same layout (``"estimate"``, added by
+:class:`agents.retention_estimates.EstimatedFeaturesVector`; deployable) are read the same way. The ratio and the indicator are there for scale: the best and second-best
 slots differ by about 0.025 in the observation's units, which the raw probability alone makes a shared
 linear layer learn slowly against bank features of size ~0.25. ``"action_mask"`` removes padded
 slots. torch and SB3 are imported at module level: import this module only where a policy is built.
@@ -38,6 +39,9 @@ __all__ = ["SlotFeaturesExtractor", "SlotScorer", "SlotScoringPolicy", "action_p
 
 #: Per-slot oracle features: the click probability, its ratio to the best slot's, and whether it is the best.
 _N_ORACLE_SLOT = 3
+#: Dict entries read as per-slot click probabilities + summary: the ground truth (``RetentionConfig.oracle_features``)
+#: or a click model's estimates in the same layout (``agents.retention_estimates.EstimatedFeaturesVector``).
+_ORACLE_KEYS = ("oracle", "estimate")
 #: Logit given to masked (padded) slots: exp() of it is 0 in float32, and it stays finite for the entropy.
 _MASKED_LOGIT = -1e8
 
@@ -50,7 +54,7 @@ class SlotFeaturesExtractor(BaseFeaturesExtractor):
 
     Args:
         observation_space: Retention-v0's ``Dict`` space (``"subscriber"``, ``"bank"``, ``"action_mask"``,
-            optionally ``"oracle"``).
+            optionally ``"oracle"`` or, in the same layout, a click model's ``"estimate"``; not both).
         message_obs_dim: Columns of the last email's projection at the end of ``"subscriber"`` (the env's
             ``RetentionConfig.message_obs_dim``); 0 leaves out the slot-by-last-email products.
     """
@@ -74,8 +78,12 @@ class SlotFeaturesExtractor(BaseFeaturesExtractor):
             raise ValueError(
                 f"SlotFeaturesExtractor.message_obs_dim must be in [0, {min(d_sub, d_bank)}], got {d_msg}."
             )
-        self.oracle = "oracle" in observation_space.spaces
-        d_state = d_sub + (int(shape["oracle"][0]) - n_slots if self.oracle else 0)
+        keys = [key for key in _ORACLE_KEYS if key in observation_space.spaces]
+        if len(keys) > 1:
+            raise ValueError(f"SlotFeaturesExtractor reads one of {list(_ORACLE_KEYS)}, got both.")
+        self.oracle_key: str | None = keys[0] if keys else None
+        self.oracle = self.oracle_key is not None
+        d_state = d_sub + (int(shape[keys[0]][0]) - n_slots if self.oracle else 0)
         d_slot = d_bank + d_msg + (_N_ORACLE_SLOT if self.oracle else 0)
         super().__init__(observation_space, features_dim=d_state + n_slots * d_slot + n_slots + 1)
         self.d_state, self.n_slots, self.d_slot, self.d_msg = d_state, n_slots, d_slot, d_msg
@@ -88,8 +96,8 @@ class SlotFeaturesExtractor(BaseFeaturesExtractor):
         if self.d_msg:
             last = sub[:, sub.shape[1] - self.d_msg :]
             slots.append(bank[:, :, : self.d_msg] * last[:, None, :])
-        if self.oracle:
-            oracle = observations["oracle"]
+        if self.oracle_key is not None:
+            oracle = observations[self.oracle_key]
             probs, best = oracle[:, : self.n_slots], oracle[:, self.n_slots : self.n_slots + 1]
             relative = probs / best.clamp(min=1e-6)
             is_best = (probs >= best - 1e-6).to(probs.dtype)

@@ -40,10 +40,15 @@ from agents.retention import (
     run_lifetimes,
     train_sb3,
 )
-from benchmarks.retention_ppo_tuning import CONFIGS, DEFAULT_BANK_OBS_DIM
+from benchmarks.retention_ppo_tuning import CONFIGS, DEFAULT_BANK_OBS_DIM, LOG_SUBSCRIBERS, fit_click_model
 
 WORLD_SEEDS = (7301, 7302, 7303, 7304, 7305)
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
+
+
+def _is_policy(value: Any) -> bool:
+    """Whether a per-seed record's entry is a policy's lifetime summary (not, e.g., the click model's summary)."""
+    return isinstance(value, dict) and "clicks_per_subscriber" in value
 
 
 def interval(values: list[float]) -> tuple[float, float]:
@@ -79,6 +84,8 @@ def measure_world(
     oracle_features: bool = False,
     policy: str = "mlp",
     bank_obs_dim: int = DEFAULT_BANK_OBS_DIM,
+    estimated_features: bool = False,
+    log_subscribers: int = LOG_SUBSCRIBERS,
 ) -> dict[str, Any]:
     """Every policy's lifetime summary on one world (same measured cohort for all).
 
@@ -87,6 +94,9 @@ def measure_world(
     observation draws nothing). ``policy="slots"`` trains :class:`~agents.slot_policy.SlotScoringPolicy` (shared
     weights over the message slots, on the ``Dict`` observation) and records it as ``ppo_slots`` (or
     ``ppo_slots_oracle_features``); ``bank_obs_dim`` is the features per message of its bank observation.
+    ``estimated_features`` (with ``policy="slots"``) fits a click model on a logging cohort of ``log_subscribers``
+    (:func:`benchmarks.retention_ppo_tuning.fit_click_model`: its own seeds, apart from the measured cohort and the
+    training stream) and trains and evaluates PPO on its estimates (``ppo_slots_estimated_features``; deployable).
     """
     from agents.bootstrapped_dqn import BootstrappedDQNAgent
     from agents.linucb import LinUCBAgent
@@ -110,6 +120,13 @@ def measure_world(
         out[name] = run_lifetimes(envs, policy, seed=cohort_seed).summary()
     if ppo_timesteps:
         start = time.perf_counter()
+        click_model = None
+        if estimated_features:
+            if policy != "slots" or oracle_features:
+                raise ValueError("--estimated-features needs --policy slots and no --oracle-features.")
+            click_model, out["click_model"] = fit_click_model(
+                world, world_seed, log_subscribers=log_subscribers, bank_obs_dim=bank_obs_dim
+            )
         algo_kwargs, normalize_reward = CONFIGS[ppo_config]
         cpu_start = time.process_time()
         model = train_sb3(
@@ -119,6 +136,7 @@ def measure_world(
             algo_kwargs=algo_kwargs,
             normalize_reward=normalize_reward,
             policy=policy,
+            click_model=click_model,
         )
         out["ppo_train_s"] = time.perf_counter() - start
         out["ppo_train_cpu_s"] = time.process_time() - cpu_start
@@ -130,7 +148,12 @@ def measure_world(
             if oracle_features or slots
             else envs
         )
+        if click_model is not None:
+            from agents.retention_estimates import EstimatedFeaturesVector
+
+            ppo_envs = EstimatedFeaturesVector(ppo_envs, click_model)
         name = "ppo" + ("_slots" if slots else "") + ("_oracle_features" if oracle_features else "")
+        name += "_estimated_features" if estimated_features else ""
         out[name] = run_lifetimes(ppo_envs, SB3RetentionPolicy(model), seed=cohort_seed).summary()
     return out
 
@@ -169,6 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_BANK_OBS_DIM,
         help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
     )
+    parser.add_argument(
+        "--estimated-features",
+        action="store_true",
+        help="with --policy slots: train and evaluate PPO on a click model's estimates (fitted on a logging cohort "
+        "under random exploration, seeded apart from the measured cohort) in place of the oracle features; "
+        "reported as ppo_slots_estimated_features",
+    )
+    parser.add_argument("--log-subscribers", type=int, default=LOG_SUBSCRIBERS, help="logging cohort's subscribers")
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
         "--from-json",
@@ -209,10 +240,12 @@ def main(argv: list[str] | None = None) -> int:
                 oracle_features=args.oracle_features,
                 policy=args.policy,
                 bank_obs_dim=args.bank_obs_dim,
+                estimated_features=args.estimated_features,
+                log_subscribers=args.log_subscribers,
             )
         )
         print(f"world {seed} done in {time.perf_counter() - start:.0f} s: "
-              + json.dumps({k: v["clicks_per_subscriber"] for k, v in per_seed[-1].items() if isinstance(v, dict)}),
+              + json.dumps({k: v["clicks_per_subscriber"] for k, v in per_seed[-1].items() if _is_policy(v)}),
               flush=True)  # fmt: skip
         if args.json:  # after every seed, so a long run keeps what it measured
             with open(args.json, "w") as f:
@@ -226,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Print the table and the paired differences."""
     # Policies every seed measured (files run apart may differ, e.g. one run with --skip-dqn).
-    policies = [k for k, v in per_seed[0].items() if isinstance(v, dict) and all(k in r for r in per_seed)]
+    policies = [k for k, v in per_seed[0].items() if _is_policy(v) and all(k in r for r in per_seed)]
     print(f"\n{len(args.seeds)} world seeds {args.seeds}, {args.subscribers} subscribers per cohort, 26-week lifetimes, "
           f"PPO {args.ppo_timesteps:,} timesteps; mean +- 95 % t-interval over world seeds")  # fmt: skip
     print(f"{'policy':<22}" + "".join(f"{m:>28}" for m in METRICS))
@@ -237,6 +270,10 @@ def report(per_seed: list[dict[str, Any]], args: argparse.Namespace) -> None:
             cells.append(f"{mean:.4f} +- {half:.4f}")
         print(f"{name:<22}" + "".join(f"{c:>28}" for c in cells))
     pairs = [
+        ("ppo_slots_estimated_features", "oracle_myopic"),
+        ("ppo_slots_estimated_features", "oracle_resting_0.4"),
+        ("ppo_slots_estimated_features", "ppo_slots_oracle_features"),
+        ("ppo_slots_estimated_features", "linucb"),
         ("ppo_slots", "oracle_myopic"),
         ("ppo_slots", "linucb"),
         ("ppo_slots_oracle_features", "oracle_myopic"),

@@ -37,6 +37,53 @@ DEFAULT_BANK_OBS_DIM = RetentionConfig().bank_obs_dim
 
 DEV_WORLD_SEEDS = (7201, 7202, 7203)
 
+#: Subscribers of the logging cohort whose random-exploration log fits the click model of ``--estimated-features``.
+LOG_SUBSCRIBERS = 300_000
+
+
+def fit_click_model(
+    world: World, world_seed: int, *, log_subscribers: int = LOG_SUBSCRIBERS, bank_obs_dim: int = DEFAULT_BANK_OBS_DIM
+) -> tuple[Any, dict[str, Any]]:
+    """Log a cohort of ``log_subscribers`` under random exploration, fit the click model, measure its targeting.
+
+    The logging cohort, the exploration, the fit and the held-out cohort each get a stream spawned from
+    ``SeedSequence(world_seed)`` (children 2-5; ``retention_baselines`` uses children 0-1 for LinUCB and DQN), so
+    none of them is an evaluation cohort (seed ``--cohort-seed``, default 1) or the PPO training stream.
+
+    Returns:
+        The fitted :class:`~agents.retention_estimates.RetentionClickModel` and a summary: rows logged, fit CPU
+        seconds, and on 4,096 held-out subscribers the targeting quality
+        (:func:`~agents.retention_estimates.targeting_quality`) when rested (week 0) and after 3 weeks of random mail.
+    """
+    import torch
+
+    from agents.retention_estimates import RetentionClickModel, log_exploration, targeting_quality
+
+    log_seq, explore_seq, fit_seq, held_seq = np.random.SeedSequence(world_seed).spawn(6)[2:]
+    cpu_start = time.process_time()
+    envs = RetentionVectorEnv(log_subscribers, world=world, observe_bank=True, bank_obs_dim=bank_obs_dim)
+    log = log_exploration(envs, seed=int(log_seq.generate_state(1)[0]), rng=np.random.default_rng(explore_seq))
+    del envs
+    with torch.random.fork_rng(devices=[]):
+        model = RetentionClickModel().fit(log, rng=np.random.default_rng(fit_seq))
+    summary: dict[str, Any] = {
+        "log_subscribers": log_subscribers,
+        "log_rows": int(log.slots.size),
+        "log_click_rate": float(log.clicks.mean()),
+        "log_unsubscribes_per_email": float(log.unsubscribed.mean()),
+        "fit_cpu_s": time.process_time() - cpu_start,
+    }
+    held = RetentionVectorEnv(4096, world=world, observe_bank=True, bank_obs_dim=bank_obs_dim)
+    obs, _ = held.reset(seed=int(held_seq.generate_state(1)[0]))
+    k = len(held.bank)
+    summary["held_out_rested"] = targeting_quality(model, obs["subscriber"], held.current_click_probs()[:, :k])
+    rng = np.random.default_rng(held_seq.spawn(1)[0])
+    for _ in range(3):
+        obs, *_ = held.step(np.where(rng.random(4096) < 0.4, k, rng.integers(0, k, 4096)))
+    summary["held_out_week3"] = targeting_quality(model, obs["subscriber"], held.current_click_probs()[:, :k])
+    return model, summary
+
+
 #: Named candidates: (PPO keyword arguments, normalise rewards).
 CONFIGS: dict[str, tuple[dict[str, Any], bool]] = {
     "defaults": (PPO_DEFAULTS, False),
@@ -56,6 +103,8 @@ def train_and_track(
     oracle_features: bool = False,
     policy: str = "mlp",
     bank_obs_dim: int = DEFAULT_BANK_OBS_DIM,
+    estimated_features: bool = False,
+    log_subscribers: int = LOG_SUBSCRIBERS,
 ) -> dict[str, Any]:
     """Train ``config`` on world ``world_seed`` and return the oracles' and PPO's summaries at each checkpoint.
 
@@ -63,7 +112,9 @@ def train_and_track(
     the true click probabilities the oracles read); the oracles' cohort is the same either way. ``policy`` is
     :func:`~agents.retention.train_sb3`'s (``"slots"``: shared weights over the message slots, on the ``Dict``
     observation; its runs are named ``<config>+slots``, with ``+bank<d>`` when ``bank_obs_dim`` is not the env's
-    default: the principal components of the bank features the slots policy scores).
+    default: the principal components of the bank features the slots policy scores). ``estimated_features`` (slots
+    only) fits :func:`fit_click_model` on a logging cohort of ``log_subscribers`` and trains and evaluates PPO with
+    its estimates in place of the oracle's (``+estimated_features``; deployable).
     """
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -71,13 +122,28 @@ def train_and_track(
     world = World.build(WorldConfig(world_seed=world_seed))
     env_kwargs: dict[str, Any] = {"world": world, "oracle_features": oracle_features, "bank_obs_dim": bank_obs_dim}
     envs = RetentionVectorEnv(subscribers, observe_bank=policy == "slots", **env_kwargs)
+    click_model, click_summary = None, None
+    if estimated_features:
+        if policy != "slots" or oracle_features:
+            raise ValueError("--estimated-features needs --policy slots and no --oracle-features.")
+        click_model, click_summary = fit_click_model(
+            world, world_seed, log_subscribers=log_subscribers, bank_obs_dim=bank_obs_dim
+        )
+        print(f"click model world {world_seed}: {json.dumps(click_summary)}", flush=True)
+    ppo_envs: Any = envs
+    if click_model is not None:
+        from agents.retention_estimates import EstimatedFeaturesVector
+
+        ppo_envs = EstimatedFeaturesVector(envs, click_model)
     name = (
         config
         + ("+slots" if policy == "slots" else "")
         + ("" if bank_obs_dim == DEFAULT_BANK_OBS_DIM else f"+bank{bank_obs_dim}")
     )
     name += "+oracle_features" if oracle_features else ""
+    name += "+estimated_features" if estimated_features else ""
     out: dict[str, Any] = {
+        "click_model": click_summary,
         "config": name,
         "oracle_features": oracle_features,
         "policy": policy,
@@ -97,7 +163,7 @@ def train_and_track(
         def _on_step(self) -> bool:
             if self.num_timesteps >= self.next_at:
                 self.next_at += eval_every
-                summary = run_lifetimes(envs, SB3RetentionPolicy(self.model), seed=1).summary()
+                summary = run_lifetimes(ppo_envs, SB3RetentionPolicy(self.model), seed=1).summary()
                 summary["timesteps"] = self.num_timesteps
                 summary["wall_s"] = time.perf_counter() - start
                 summary["cpu_s"] = time.process_time() - cpu_start
@@ -115,6 +181,7 @@ def train_and_track(
         normalize_reward=normalize_reward,
         callback=Checkpoints(),
         policy=policy,
+        click_model=click_model,
     )
     return out
 
@@ -169,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_BANK_OBS_DIM,
         help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
     )
+    parser.add_argument(
+        "--estimated-features",
+        action="store_true",
+        help="with --policy slots: train and evaluate PPO on a click model's estimates (fitted on a logging cohort "
+        "under random exploration) in place of the oracle features; deployable",
+    )
+    parser.add_argument("--log-subscribers", type=int, default=LOG_SUBSCRIBERS, help="logging cohort's subscribers")
     parser.add_argument("--json", default=None)
     parser.add_argument("--from-json", nargs="+", default=None)
     args = parser.parse_args(argv)
@@ -192,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         oracle_features=args.oracle_features,
         policy=args.policy,
         bank_obs_dim=args.bank_obs_dim,
+        estimated_features=args.estimated_features,
+        log_subscribers=args.log_subscribers,
     )
     result["args"] = vars(args)
     if args.json:
