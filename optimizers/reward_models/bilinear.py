@@ -613,24 +613,41 @@ class BayesianBilinearRewardModel(RewardModelBase):
     def _predict_z(self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64]) -> NDArray[np.float64]:
         if not self.config.moderated:
             return sigmoid((self._phi(users_z) @ self.coef_) @ self._psi(actions_z).T)
-        return self._probability_moments(users_z, actions_z)[0]
+        return self._probability_moments(users_z, actions_z, with_std=False)[0]
 
     def _probability_moments(
-        self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Posterior mean and sd of sigmoid(f) by 12-node Gauss-Hermite quadrature, chunked over users."""
+        self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64], *, with_std: bool = True
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Posterior mean and sd of sigmoid(f) by 12-node Gauss-Hermite quadrature, chunked over users.
+
+        The (users, actions, nodes) block of each chunk is computed in one reused buffer, by the same operations in
+        the same order as ``sigmoid(mu[..., None] + np.sqrt(2.0 * var)[..., None] * nodes)`` (so the same bits)
+        without its five temporaries. ``with_std=False`` (what :meth:`predict` needs) skips the sd: ``None``.
+        """
         nodes, node_weights = np.polynomial.hermite.hermgauss(12)
         node_weights = node_weights / np.sqrt(np.pi)
         n_users, n_actions = users_z.shape[0], actions_z.shape[0]
         mean = np.zeros((n_users, n_actions))
-        std = np.zeros((n_users, n_actions))
+        std = np.zeros((n_users, n_actions)) if with_std else None
         budget = max(1, self.config.max_pairs_per_chunk // 12)
+        buffer: NDArray[np.float64] | None = None
         for chunk in user_chunks(n_users, n_actions, budget):
-            mu, var = self._latent_moments(users_z[chunk], actions_z)
-            probs = sigmoid(mu[..., None] + np.sqrt(2.0 * var)[..., None] * nodes)
+            mu, var = self._latent_moments(users_z[chunk], actions_z)  # var: a new array, overwritten below
+            size = mu.size * nodes.size
+            if buffer is None or buffer.size < size:
+                buffer = np.empty(size)
+            probs = buffer[:size].reshape(*mu.shape, nodes.size)
+            sd = np.sqrt(np.multiply(2.0, var, out=var), out=var)
+            np.multiply(sd[..., None], nodes, out=probs)
+            np.add(mu[..., None], probs, out=probs)
+            np.negative(probs, out=probs)  # sigmoid(x) = exp(-logaddexp(0, -x)), as _features.sigmoid
+            np.logaddexp(0.0, probs, out=probs)
+            np.negative(probs, out=probs)
+            np.exp(probs, out=probs)
             first = probs @ node_weights
             mean[chunk] = first
-            std[chunk] = np.sqrt(np.maximum((probs**2) @ node_weights - first**2, 0.0))
+            if std is not None:
+                std[chunk] = np.sqrt(np.maximum((probs**2) @ node_weights - first**2, 0.0))
         return np.clip(mean, 0.0, 1.0), std
 
     def predict_with_uncertainty(
@@ -656,7 +673,9 @@ class BayesianBilinearRewardModel(RewardModelBase):
             mean, var = self._latent_moments(users_z, actions_z)
             probs = sigmoid(mean)
             return probs, np.sqrt(var) * probs * (1.0 - probs)  # delta method around the posterior mean
-        return self._probability_moments(users_z, actions_z)
+        mean, std = self._probability_moments(users_z, actions_z)
+        assert std is not None
+        return mean, std
 
     def sample_logits(
         self, users: NDArray[np.float64], embeddings: NDArray[np.float32], n_samples: int, *, rng: np.random.Generator

@@ -471,6 +471,33 @@ def test_bilinear_fits_sharing_a_first_step_are_bit_identical_to_separate_fits()
         _fit_map(design, precision, init + 1.0, max_iter=5, tol=1e-4, start=start)
 
 
+def test_bilinear_quadrature_in_one_buffer_is_bit_identical_to_the_textbook_form(data: RewardData) -> None:
+    """predict and predict_with_uncertainty compute the Gauss-Hermite moments in a reused buffer with in-place
+    ufuncs; the bits must be those of the plain expression (same ufuncs, same order; chunks of uneven size)."""
+    from dataclasses import replace
+
+    from optimizers.reward_models._features import sigmoid, user_chunks
+
+    model = make_reward_model("bayesian_bilinear", rng=np.random.default_rng(0), prior_selection="fixed")
+    model.fit(data.users, data.embeddings, data.clicks)
+    model.config = replace(model.config, max_pairs_per_chunk=12 * 7 * data.candidates.shape[0])  # 150 = 21 x 7 + 3
+    users_z, actions_z = model._check_predict_inputs(data.eval_users, data.candidates)
+    nodes, node_weights = np.polynomial.hermite.hermgauss(12)
+    node_weights = node_weights / np.sqrt(np.pi)
+    mean = np.zeros((users_z.shape[0], actions_z.shape[0]))
+    std = np.zeros_like(mean)
+    for chunk in user_chunks(users_z.shape[0], actions_z.shape[0], model.config.max_pairs_per_chunk // 12):
+        mu, var = model._latent_moments(users_z[chunk], actions_z)
+        probs = sigmoid(mu[..., None] + np.sqrt(2.0 * var)[..., None] * nodes)
+        mean[chunk] = probs @ node_weights
+        std[chunk] = np.sqrt(np.maximum((probs**2) @ node_weights - mean[chunk] ** 2, 0.0))
+    mean = np.clip(mean, 0.0, 1.0)
+    np.testing.assert_array_equal(model.predict(data.eval_users, data.candidates), mean)
+    got_mean, got_std = model.predict_with_uncertainty(data.eval_users, data.candidates)
+    np.testing.assert_array_equal(got_mean, mean)
+    np.testing.assert_array_equal(got_std, std)
+
+
 def test_bounded_sample_keeps_the_rare_outcome_and_stands_for_every_row() -> None:
     rng = np.random.default_rng(3)
     n = 20_000
