@@ -252,9 +252,10 @@ class OfflineCopywriter:
         n_ops = 1 + int(draws.chance(0.35))
         changed = False
         for _ in range(n_ops):
+            key = normalize_text(text)
             for _attempt in range(4):
                 out = draws.pick(ops)(text, parents, draws, brief)
-                if out is not None and normalize_text(out) != normalize_text(text):
+                if out is not None and normalize_text(out) != key:
                     text, changed = out, True
                     break
         return text if changed else None
@@ -403,7 +404,8 @@ def _split(text: str) -> tuple[str, str, str]:
 
 
 def _recombine(text: str, parents: Sequence[str], draws: _Draws, brief: CopyBrief) -> str | None:
-    others = [p for p in parents if normalize_text(p) != normalize_text(text)]
+    key = normalize_text(text)  # once, not once per parent
+    others = [p for p in parents if normalize_text(p) != key]
     if not others:
         return None
     other = draws.pick(others)
