@@ -23,7 +23,16 @@ from numpy.typing import NDArray
 
 from actionbank_env.core.pca import principal_axes
 
-__all__ = ["FeatureMap", "action_folds", "distinct_rows", "pair_features", "grid_features", "user_chunks", "sigmoid"]
+__all__ = [
+    "FeatureMap",
+    "action_folds",
+    "distinct_rows",
+    "sorted_unique_rows",
+    "pair_features",
+    "grid_features",
+    "user_chunks",
+    "sigmoid",
+]
 
 _ARRAY_KEYS = ("user_mean", "user_scale", "embed_mean", "components", "embed_scale")
 
@@ -73,6 +82,29 @@ def distinct_rows(
             return distinct, inverse.reshape(-1).astype(np.int64)
     distinct, merge = np.unique(candidates, axis=0, return_inverse=True)
     return distinct, merge.reshape(-1).astype(np.int64)[key_index]
+
+
+def sorted_unique_rows(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.unique(rows, axis=0)``: the distinct rows in lexicographic order, without sorting whole rows.
+
+    ``np.unique(axis=0)`` sorts the rows as records compared field by field (~13 ms for the 2,070 x 256 rows a
+    designer's PCA is fitted on). When the first column alone orders the rows strictly (no two equal, no NaN:
+    the usual case for embeddings), that order is the lexicographic one and no two rows are equal, so one
+    argsort of the column gives the same array; otherwise ``np.unique`` runs.
+
+    Example:
+        >>> sorted_unique_rows(np.array([[2.0, 1.0], [1.0, 3.0]])).tolist()
+        [[1.0, 3.0], [2.0, 1.0]]
+        >>> sorted_unique_rows(np.array([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])).tolist()  # ties: np.unique
+        [[1.0, 0.0], [1.0, 1.0]]
+    """
+    if rows.ndim == 2 and rows.shape[0] > 0 and rows.shape[1] > 0:
+        order = np.argsort(rows[:, 0], kind="stable")
+        first = rows[order, 0]
+        if bool(np.all(first[1:] > first[:-1])):
+            out: NDArray[np.float64] = rows[order]
+            return out
+    return np.unique(rows, axis=0)
 
 
 def sigmoid(logits: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -137,7 +169,7 @@ class FeatureMap:
         rows = np.asarray(distinct_rows(np.asarray(embeddings))[0], dtype=np.float64)
         if reference_embeddings is not None:
             rows = np.vstack([rows, np.asarray(reference_embeddings, dtype=np.float64)])
-        distinct = np.unique(rows, axis=0)  # sorted, so the basis does not depend on row order
+        distinct = sorted_unique_rows(rows)  # sorted, so the basis does not depend on row order
         embed_mean, centred, singular, vt = principal_axes(distinct)
         tol = max(singular.max(initial=0.0) * max(centred.shape) * np.finfo(np.float64).eps, 1e-10)
         rank = int(np.sum(singular > tol))

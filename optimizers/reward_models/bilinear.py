@@ -199,25 +199,71 @@ def _symmetric_kron_index(d_phi: int, d_psi: int) -> NDArray[np.int64]:
     return _KRON_INDEX[key]
 
 
+def _nll(design: _Design, logits: NDArray[np.float64]) -> float:
+    return float(np.sum(design.weights * (np.logaddexp(0.0, logits) - design.clicks * logits)))
+
+
 def _objective(
     design: _Design, m: NDArray[np.float64], precision: NDArray[np.float64]
 ) -> tuple[float, NDArray[np.float64]]:
     logits = design.logits(m)
-    nll = float(np.sum(design.weights * (np.logaddexp(0.0, logits) - design.clicks * logits)))
-    return nll + 0.5 * float(np.sum(precision * m * m)), logits
+    return _with_prior(_nll(design, logits), m, precision), logits
 
 
-def _hessian(design: _Design, curvature: NDArray[np.float64], precision: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Σ_a G_a ⊗ ψ_a ψ_aᵀ + diag(precision), with vec(M) row-major.
+def _with_prior(nll: float, m: NDArray[np.float64], precision: NDArray[np.float64]) -> float:
+    return nll + 0.5 * float(np.sum(precision * m * m))
+
+
+def _data_hessian(design: _Design, curvature: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Σ_a G_a ⊗ ψ_a ψ_aᵀ, with vec(M) row-major (the likelihood's part of the Hessian).
 
     Only the distinct entries are summed: G_a and ψ_a ψ_aᵀ are symmetric, so their upper triangles (45 and 153
     of 81 and 289 entries at the default sizes) are accumulated and the full matrix is gathered from them.
     """
     gram = np.add.reduceat(design.phi_sym * curvature[:, None], design.starts, axis=0)  # (K_present, pairs_φ)
     acc = gram.T @ design.psi_sym  # [pair(i, j), pair(k, l)]
-    hess = acc.reshape(-1)[_symmetric_kron_index(design.phi.shape[1], design.psi.shape[1])]
+    out: NDArray[np.float64] = acc.reshape(-1)[_symmetric_kron_index(design.phi.shape[1], design.psi.shape[1])]
+    return out
+
+
+def _add_prior(hess: NDArray[np.float64], precision: NDArray[np.float64]) -> NDArray[np.float64]:
     hess.reshape(-1)[:: hess.shape[0] + 1] += precision.reshape(-1)  # the diagonal, in place
     return hess
+
+
+def _hessian(design: _Design, curvature: NDArray[np.float64], precision: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Σ_a G_a ⊗ ψ_a ψ_aᵀ + diag(precision), with vec(M) row-major (see :func:`_data_hessian`)."""
+    return _add_prior(_data_hessian(design, curvature), precision)
+
+
+def _data_gradient(design: _Design, probs: NDArray[np.float64]) -> NDArray[np.float64]:
+    resid = design.weights * (probs - design.clicks)
+    per_action = np.add.reduceat(design.phi * resid[:, None], design.starts, axis=0)  # (K_present, d_phi)
+    out: NDArray[np.float64] = per_action.T @ design.psi[design.groups]
+    return out
+
+
+@dataclass(frozen=True)
+class _NewtonStart:
+    """The likelihood's part of Newton's first step from ``init`` on a design, which no prior changes.
+
+    The grouped CV fits every prior of its grid on a fold from the same ``init``: the logits, the data gradient
+    and the data Hessian there are computed once per fold and each fit adds its prior's terms to them, in the
+    order :func:`_fit_map` adds them on its own (so every fit is bit-identical to one made without a start).
+    """
+
+    init: NDArray[np.float64]
+    logits: NDArray[np.float64]
+    nll: float
+    grad: NDArray[np.float64]
+    hess: NDArray[np.float64]
+
+    @classmethod
+    def at(cls, design: _Design, init: NDArray[np.float64]) -> _NewtonStart:
+        logits = design.logits(init)
+        probs = sigmoid(logits)
+        hess = _data_hessian(design, design.weights * probs * (1.0 - probs))
+        return cls(init, logits, _nll(design, logits), _data_gradient(design, probs), hess)
 
 
 def _fit_map(
@@ -227,20 +273,30 @@ def _fit_map(
     *,
     max_iter: int,
     tol: float,
+    start: _NewtonStart | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
-    """MAP of M by damped Newton; returns (M, Hessian at the MAP, iterations)."""
+    """MAP of M by damped Newton; returns (M, Hessian at the MAP, iterations).
+
+    ``start``: :meth:`_NewtonStart.at` of this design and ``init``, when several fits share it.
+    """
     from scipy.linalg.lapack import dpotrf, dpotrs  # what cho_factor / cho_solve call, without their wrappers
 
+    if start is None:
+        start = _NewtonStart.at(design, init)
+    elif start.init is not init and not np.array_equal(start.init, init):
+        raise ValueError("_fit_map start was computed at another init.")
     m = init.copy()
-    value, logits = _objective(design, m, precision)
+    value, logits = _with_prior(start.nll, m, precision), start.logits
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        probs = sigmoid(logits)
-        resid = design.weights * (probs - design.clicks)
-        per_action = np.add.reduceat(design.phi * resid[:, None], design.starts, axis=0)  # (K_present, d_phi)
-        grad = per_action.T @ design.psi[design.groups] + precision * m
-        hess = _hessian(design, design.weights * probs * (1.0 - probs), precision)
+        if n_iter == 1:
+            grad = start.grad + precision * m
+            hess = _add_prior(start.hess.copy(), precision)
+        else:
+            probs = sigmoid(logits)
+            grad = _data_gradient(design, probs) + precision * m
+            hess = _hessian(design, design.weights * probs * (1.0 - probs), precision)
         factor, info = dpotrf(hess, lower=False, clean=False)
         if info == 0:
             step = dpotrs(factor, grad.reshape(-1), lower=False)[0].reshape(m.shape)
@@ -474,11 +530,12 @@ class BayesianBilinearRewardModel(RewardModelBase):
                 train, test = design.subset(row_fold != f), design.subset(row_fold == f)
                 if not (test.clicks.size and 0 < train.clicks.mean() < 1):
                     continue
+                start = _NewtonStart.at(train, init)  # the same first step's data for every grid point
                 for g, precision in enumerate(precisions):
-                    m, hess, _ = _fit_map(train, precision, init, max_iter=cfg.max_newton_iter, tol=1e-4)
+                    m, hess, _ = _fit_map(train, precision, init, max_iter=cfg.max_newton_iter, tol=1e-4, start=start)
                     losses[g].append(float(self._heldout_loss(test, m, hess)))
                 weights.append(float(test.weights.sum()))
-                del train, test
+                del train, test, start
             for (sd_a, sd_w), fold_losses in zip(grid, losses, strict=True):
                 sds = {**base_sds, "action": sd_a, "interaction": sd_w}
                 loss = 0.0
@@ -556,24 +613,41 @@ class BayesianBilinearRewardModel(RewardModelBase):
     def _predict_z(self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64]) -> NDArray[np.float64]:
         if not self.config.moderated:
             return sigmoid((self._phi(users_z) @ self.coef_) @ self._psi(actions_z).T)
-        return self._probability_moments(users_z, actions_z)[0]
+        return self._probability_moments(users_z, actions_z, with_std=False)[0]
 
     def _probability_moments(
-        self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Posterior mean and sd of sigmoid(f) by 12-node Gauss-Hermite quadrature, chunked over users."""
+        self, users_z: NDArray[np.float64], actions_z: NDArray[np.float64], *, with_std: bool = True
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Posterior mean and sd of sigmoid(f) by 12-node Gauss-Hermite quadrature, chunked over users.
+
+        The (users, actions, nodes) block of each chunk is computed in one reused buffer, by the same operations in
+        the same order as ``sigmoid(mu[..., None] + np.sqrt(2.0 * var)[..., None] * nodes)`` (so the same bits)
+        without its five temporaries. ``with_std=False`` (what :meth:`predict` needs) skips the sd: ``None``.
+        """
         nodes, node_weights = np.polynomial.hermite.hermgauss(12)
         node_weights = node_weights / np.sqrt(np.pi)
         n_users, n_actions = users_z.shape[0], actions_z.shape[0]
         mean = np.zeros((n_users, n_actions))
-        std = np.zeros((n_users, n_actions))
+        std = np.zeros((n_users, n_actions)) if with_std else None
         budget = max(1, self.config.max_pairs_per_chunk // 12)
+        buffer: NDArray[np.float64] | None = None
         for chunk in user_chunks(n_users, n_actions, budget):
-            mu, var = self._latent_moments(users_z[chunk], actions_z)
-            probs = sigmoid(mu[..., None] + np.sqrt(2.0 * var)[..., None] * nodes)
+            mu, var = self._latent_moments(users_z[chunk], actions_z)  # var: a new array, overwritten below
+            size = mu.size * nodes.size
+            if buffer is None or buffer.size < size:
+                buffer = np.empty(size)
+            probs = buffer[:size].reshape(*mu.shape, nodes.size)
+            sd = np.sqrt(np.multiply(2.0, var, out=var), out=var)
+            np.multiply(sd[..., None], nodes, out=probs)
+            np.add(mu[..., None], probs, out=probs)
+            np.negative(probs, out=probs)  # sigmoid(x) = exp(-logaddexp(0, -x)), as _features.sigmoid
+            np.logaddexp(0.0, probs, out=probs)
+            np.negative(probs, out=probs)
+            np.exp(probs, out=probs)
             first = probs @ node_weights
             mean[chunk] = first
-            std[chunk] = np.sqrt(np.maximum((probs**2) @ node_weights - first**2, 0.0))
+            if std is not None:
+                std[chunk] = np.sqrt(np.maximum((probs**2) @ node_weights - first**2, 0.0))
         return np.clip(mean, 0.0, 1.0), std
 
     def predict_with_uncertainty(
@@ -599,7 +673,9 @@ class BayesianBilinearRewardModel(RewardModelBase):
             mean, var = self._latent_moments(users_z, actions_z)
             probs = sigmoid(mean)
             return probs, np.sqrt(var) * probs * (1.0 - probs)  # delta method around the posterior mean
-        return self._probability_moments(users_z, actions_z)
+        mean, std = self._probability_moments(users_z, actions_z)
+        assert std is not None
+        return mean, std
 
     def sample_logits(
         self, users: NDArray[np.float64], embeddings: NDArray[np.float32], n_samples: int, *, rng: np.random.Generator

@@ -306,3 +306,22 @@ def test_chat_content_is_parsed_then_sanitised() -> None:
     assert openai_chat._parse_subject_lines(_Response())[0] == '1. "Hi\x00 there"'
     lines = sanitize_lines(openai_chat._parse_subject_lines(_Response()))
     assert lines == ["Hi there", INJECTION, "Fine"]
+
+
+def test_draws_read_the_stream_as_uniform_would() -> None:
+    """pick and chance read the buffer themselves (one Python call per draw); each must consume one draw of the
+    same stream and decide as items[min(int(u * len), len - 1)] and u < p did, across block refills."""
+    from actionbank_env.core.copywriting.offline import _Draws
+
+    draws = _Draws(np.random.default_rng(5), block=7)
+    stream = np.random.default_rng(5)
+    expected = np.concatenate([stream.random(7) for _ in range(10)]).tolist()
+    items = ("a", "b", "c")
+    for k, u in enumerate(expected):
+        if k % 3 == 0:
+            assert draws.pick(items) == items[min(int(u * len(items)), len(items) - 1)]
+        elif k % 3 == 1:
+            assert draws.chance(0.4) == (u < 0.4)
+        else:
+            got = draws.uniform()
+            assert type(got) is float and got == u

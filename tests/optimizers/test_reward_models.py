@@ -406,6 +406,98 @@ def test_bilinear_newton_algebra_matches_the_dense_row_design() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
+def _textbook_fit_map(design, precision, init, *, max_iter, tol):  # type: ignore[no-untyped-def]
+    """_fit_map as it was before fits could share their first step: every quantity recomputed per fit."""
+    from scipy.linalg.lapack import dpotrf, dpotrs
+
+    from optimizers.reward_models._features import sigmoid
+    from optimizers.reward_models.bilinear import _hessian, _objective
+
+    m = init.copy()
+    value, logits = _objective(design, m, precision)
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        probs = sigmoid(logits)
+        resid = design.weights * (probs - design.clicks)
+        per_action = np.add.reduceat(design.phi * resid[:, None], design.starts, axis=0)
+        grad = per_action.T @ design.psi[design.groups] + precision * m
+        hess = _hessian(design, design.weights * probs * (1.0 - probs), precision)
+        factor, _ = dpotrf(hess, lower=False, clean=False)
+        step = dpotrs(factor, grad.reshape(-1), lower=False)[0].reshape(m.shape)
+        scale = 1.0
+        while True:
+            candidate = m - scale * step
+            new_value, new_logits = _objective(design, candidate, precision)
+            if new_value <= value + 1e-10 * max(1.0, abs(value)) or scale < 1e-4:
+                break
+            scale *= 0.5
+        m, value, logits = candidate, new_value, new_logits
+        if float(np.max(np.abs(scale * step))) < tol:
+            break
+    probs = sigmoid(logits)
+    return m, _hessian(design, design.weights * probs * (1.0 - probs), precision), n_iter
+
+
+def test_bilinear_fits_sharing_a_first_step_are_bit_identical_to_separate_fits() -> None:
+    """The grouped CV computes the data part of Newton's first step once per fold (_NewtonStart) for its whole
+    grid of priors; each fit must equal the fit that recomputes everything. Both sides make the same numpy and
+    LAPACK calls on the same shapes, so the equality is exact (that is the claim of the optimisation)."""
+    from optimizers.reward_models.bilinear import _Design, _fit_map, _NewtonStart, _precision
+
+    rng = np.random.default_rng(11)
+    n, d_phi, d_psi, k = 600, 5, 7, 9
+    phi = np.hstack([np.ones((n, 1)), rng.standard_normal((n, d_phi - 1))])
+    psi = np.hstack([np.ones((k, 1)), rng.standard_normal((k, d_psi - 1))])
+    action = rng.integers(0, k, n)
+    logits = phi @ rng.standard_normal((d_phi, d_psi)) * 0.3 @ psi.T
+    clicks = (rng.random(n) < 1.0 / (1.0 + np.exp(-logits[np.arange(n), action] + 1.5))).astype(float)
+    design = _Design(phi, psi, action, clicks, rng.random(n) + 0.5)
+    init = np.zeros((d_phi, d_psi))
+    init[0, 0] = -1.2
+    start = _NewtonStart.at(design, init)
+    for sd_a, sd_w in [(0.125, 0.125), (0.5, 2.0), (2.0, 0.5), (8.0, 8.0)]:
+        precision = _precision(d_phi, d_psi, {"intercept": 10.0, "user": 1.0, "action": sd_a, "interaction": sd_w})
+        for tol, max_iter in [(1e-4, 50), (1e-8, 50), (1e-4, 1)]:
+            expected = _textbook_fit_map(design, precision, init, max_iter=max_iter, tol=tol)
+            for got in (
+                _fit_map(design, precision, init, max_iter=max_iter, tol=tol, start=start),
+                _fit_map(design, precision, init, max_iter=max_iter, tol=tol),
+            ):
+                np.testing.assert_array_equal(got[0], expected[0])
+                np.testing.assert_array_equal(got[1], expected[1])
+                assert got[2] == expected[2]
+    with pytest.raises(ValueError, match="another init"):
+        _fit_map(design, precision, init + 1.0, max_iter=5, tol=1e-4, start=start)
+
+
+def test_bilinear_quadrature_in_one_buffer_is_bit_identical_to_the_textbook_form(data: RewardData) -> None:
+    """predict and predict_with_uncertainty compute the Gauss-Hermite moments in a reused buffer with in-place
+    ufuncs; the bits must be those of the plain expression (same ufuncs, same order; chunks of uneven size)."""
+    from dataclasses import replace
+
+    from optimizers.reward_models._features import sigmoid, user_chunks
+
+    model = make_reward_model("bayesian_bilinear", rng=np.random.default_rng(0), prior_selection="fixed")
+    model.fit(data.users, data.embeddings, data.clicks)
+    model.config = replace(model.config, max_pairs_per_chunk=12 * 7 * data.candidates.shape[0])  # 150 = 21 x 7 + 3
+    users_z, actions_z = model._check_predict_inputs(data.eval_users, data.candidates)
+    nodes, node_weights = np.polynomial.hermite.hermgauss(12)
+    node_weights = node_weights / np.sqrt(np.pi)
+    mean = np.zeros((users_z.shape[0], actions_z.shape[0]))
+    std = np.zeros_like(mean)
+    for chunk in user_chunks(users_z.shape[0], actions_z.shape[0], model.config.max_pairs_per_chunk // 12):
+        mu, var = model._latent_moments(users_z[chunk], actions_z)
+        probs = sigmoid(mu[..., None] + np.sqrt(2.0 * var)[..., None] * nodes)
+        mean[chunk] = probs @ node_weights
+        std[chunk] = np.sqrt(np.maximum((probs**2) @ node_weights - mean[chunk] ** 2, 0.0))
+    mean = np.clip(mean, 0.0, 1.0)
+    np.testing.assert_array_equal(model.predict(data.eval_users, data.candidates), mean)
+    got_mean, got_std = model.predict_with_uncertainty(data.eval_users, data.candidates)
+    np.testing.assert_array_equal(got_mean, mean)
+    np.testing.assert_array_equal(got_std, std)
+
+
 def test_bounded_sample_keeps_the_rare_outcome_and_stands_for_every_row() -> None:
     rng = np.random.default_rng(3)
     n = 20_000
