@@ -324,6 +324,36 @@ def _xent(truth: NDArray[np.float64], predicted: NDArray[np.float64]) -> float:
     return float(-(truth * np.log(q) + (1.0 - truth) * np.log1p(-q)).mean())
 
 
+def _stable_argsort(values: NDArray[np.float64]) -> NDArray[np.intp]:
+    """``np.argsort(values, kind="stable")`` of a 1-d array, from numpy's default sort (several times faster on
+    large vectors: it uses the CPU's vector sort) with each run of equal values (NaNs with NaNs, -0.0 with 0.0)
+    put back in index order; the runs are re-sorted alone, so a vector with few ties pays little for them (one
+    with many, such as a tree model's leaf values, takes numpy's stable sort).
+
+    Example:
+        >>> _stable_argsort(np.array([0.3, 0.1, 0.3, -0.0, 0.0])).tolist()
+        [3, 4, 1, 0, 2]
+    """
+    order = np.argsort(values)
+    ranked = values[order]
+    same = ranked[1:] == ranked[:-1]
+    if np.isnan(ranked[-1:]).any():  # NaNs sort last and are unequal to themselves: a run all the same
+        same |= np.isnan(ranked[1:]) & np.isnan(ranked[:-1])
+    n_same = int(np.count_nonzero(same))
+    if n_same == 0:
+        return order
+    if n_same > ranked.size // 4:  # mostly ties (a tree model's leaf values): numpy's stable sort is cheaper
+        return np.argsort(values, kind="stable")
+    tied = np.zeros(ranked.size, dtype=bool)  # positions inside a run of equal values
+    tied[1:] = same
+    tied[:-1] |= same
+    run = np.cumsum(np.concatenate(([True], ~same)))[tied]  # the run each tied position belongs to
+    # Sorting the distinct keys run * n + index keeps each run in its places with its indices ascending.
+    keys = np.sort(run.astype(np.int64) * ranked.size + order[tied])
+    order[tied] = keys % ranked.size
+    return order
+
+
 def _midranks(values: NDArray[np.float64], *, stable: bool = True) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Sort order and 1-based average ranks of ``values`` along the last axis (1-d, or row by row).
 
@@ -340,9 +370,25 @@ def _midranks(values: NDArray[np.float64], *, stable: bool = True) -> tuple[NDAr
         ([1, 3, 0, 2], [3.5, 1.0, 3.5, 2.0])
     """
     values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, axis=-1, kind="stable" if stable else None)
-    ranked = np.take_along_axis(values, order, axis=-1)
+    if not stable:
+        order = np.argsort(values, axis=-1)
+    elif values.ndim == 1:
+        order = _stable_argsort(values)
+    else:
+        order = np.argsort(values, axis=-1, kind="stable")
     n = values.shape[-1]
+    if values.ndim == 1 and n:  # one vector: each run of equal values from its start and end directly
+        ranked = values[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = ranked[1:] != ranked[:-1]
+        starts = np.flatnonzero(first)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:] - 1
+        ends[-1] = n - 1
+        ranks = np.empty(n, dtype=np.float64)
+        ranks[order] = np.repeat((starts + ends) / 2.0 + 1.0, ends - starts + 1)
+        return order, ranks
+    ranked = np.take_along_axis(values, order, axis=-1)
     positions = np.broadcast_to(np.arange(n), ranked.shape)
     first = np.ones(ranked.shape, dtype=bool)  # where a group of equal values starts, in sorted order
     first[..., 1:] = ranked[..., 1:] != ranked[..., :-1]

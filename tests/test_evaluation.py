@@ -277,6 +277,27 @@ def test_midranks_and_rank_correlations_match_scipy_with_ties() -> None:
     assert _rowwise_spearman(rows_a, rows_b) == pytest.approx(expected, rel=1e-12)
 
 
+def test_stable_argsort_is_numpys_stable_argsort() -> None:
+    """The fast stable order equals ``np.argsort(kind="stable")`` exactly: no ties, a few, many (the fallback), and
+    runs of NaN, -0.0 / 0.0 and infinities, which the calibration bins would otherwise cut differently."""
+    from actionbank_env.evaluation import _stable_argsort
+
+    rng = np.random.default_rng(12)
+    specials = np.array([0.0, -0.0, 1.0, np.inf, -np.inf, np.nan, 0.5])
+    cases = [rng.random(n) for n in (1, 2, 50, 5_000)]
+    cases += [np.round(rng.random(n), 2) for n in (3, 300, 5_000)]  # many ties: the stable-sort fallback
+    cases += [rng.choice(specials, n) for n in (2, 7, 400)]
+    for n in (64, 3_000):  # a few ties, below the fallback's share: the runs re-sorted alone
+        values = rng.random(n)
+        values[rng.integers(0, n, n // 40)] = values[0]
+        values[rng.integers(0, n, 3)] = np.nan
+        values[rng.integers(0, n, 2)] = -0.0
+        values[rng.integers(0, n, 2)] = 0.0
+        cases.append(values)
+    for values in cases:
+        np.testing.assert_array_equal(_stable_argsort(values), np.argsort(values, kind="stable"))
+
+
 def test_unseen_fidelity_user_only_auc_is_the_auc_of_the_user_means() -> None:
     """The action-blind AUC from the n user means' ranks equals the AUC of the n x m broadcast scores."""
     from actionbank_env.evaluation import _roc_auc, unseen_candidate_fidelity
