@@ -309,16 +309,29 @@ def chosen_settings(model: Any, sim: Any) -> dict[str, Any] | None:
 
 
 def _recorded_settings(run: Any, t: int) -> dict[str, Any] | None:
-    """:data:`SETTINGS_KEY` of iteration ``t``'s ``algorithm_results.json`` (``None`` for runs that lack it)."""
+    """:data:`SETTINGS_KEY` of iteration ``t``'s ``algorithm_results.json``.
+
+    ``None`` for a run written before the key existed (the file or the key absent): OPE then chooses the
+    hyperparameters on the log itself. A file that is there but not valid JSON, or a key that is not an object,
+    is an error naming the file (an estimate silently made under other settings would not be the recorded one).
+    """
+    from actionbank_env.errors import DataError
     from actionbank_env.results import ALGORITHM_FILE
     from actionbank_env.results import iteration_file as at
 
-    try:
-        algorithm = run.read_json(at(t, ALGORITHM_FILE))
-    except (OSError, ValueError):
+    name = at(t, ALGORITHM_FILE)
+    if not run.exists(name):
         return None
+    algorithm = run.read_json(name)  # names the file when it is not valid JSON
     settings = algorithm.get(SETTINGS_KEY) if isinstance(algorithm, dict) else None
-    return dict(settings) if isinstance(settings, dict) and settings else None
+    if settings is None:
+        return None
+    if not isinstance(settings, dict):
+        raise DataError(
+            f"{run.file(name)}: {SETTINGS_KEY!r} must be an object of reward-model parameters, got "
+            f"{type(settings).__name__} {settings!r}."
+        )
+    return dict(settings) or None
 
 
 def _reward_model_spec(sim: Any) -> tuple[Any, dict[str, Any]]:

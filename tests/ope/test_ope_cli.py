@@ -116,7 +116,7 @@ def test_report_shows_each_proposals_estimate_beside_its_truth(run_dir: Path, tm
 
 
 def test_the_estimate_takes_the_designers_chosen_prior_and_ope_reproduces_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With the default (Bayesian bilinear) reward model, simulate's OPE fits its folds at the prior scales and
     spectrum power the designer's model chose on the logs (recorded in ``algorithm_results.json``) instead of
@@ -149,3 +149,14 @@ def test_the_estimate_takes_the_designers_chosen_prior_and_ope_reproduces_it(
     for name, row in simulate["estimates"].items():
         assert report["estimates"][name]["value"] == pytest.approx(row["value"], rel=1e-9, abs=1e-12), name
         assert report["estimates"][name]["ci_high"] == pytest.approx(row["ci_high"], rel=1e-9, abs=1e-12), name
+
+    # A settings entry that is not an object is an error naming the file and the key, not a silent re-selection;
+    # a run written before the key existed still evaluates (OPE then chooses the prior on the log itself).
+    monkeypatch.undo()
+    path = out / "iteration_1" / "algorithm_results.json"
+    path.write_text(json.dumps({**algorithm, "reward_model_settings": "fixed"}))
+    assert main(["ope", str(out), "--iteration", "1", "--seed", str(simulate["seed"])]) == 2
+    err = capsys.readouterr().err
+    assert "algorithm_results.json" in err and "'reward_model_settings' must be an object" in err
+    path.write_text(json.dumps({k: v for k, v in algorithm.items() if k != "reward_model_settings"}))
+    assert main(["ope", str(out), "--iteration", "1", "--seed", str(simulate["seed"])]) == 0
