@@ -31,7 +31,6 @@ from scipy import stats
 from actionbank_env.core.world import World, WorldConfig
 from actionbank_env.envs.retention import RetentionVectorEnv
 from agents.retention import (
-    SB3_POLICIES,
     FixedCadencePolicy,
     OracleMyopicPolicy,
     OracleRestingPolicy,
@@ -40,7 +39,13 @@ from agents.retention import (
     run_lifetimes,
     train_sb3,
 )
-from benchmarks.retention_ppo_tuning import CONFIGS, DEFAULT_BANK_OBS_DIM, LOG_SUBSCRIBERS, fit_click_model
+from benchmarks.retention_ppo_tuning import (
+    CONFIGS,
+    DEFAULT_BANK_OBS_DIM,
+    LOG_SUBSCRIBERS,
+    add_policy_arguments,
+    fit_click_model,
+)
 
 WORLD_SEEDS = (7301, 7302, 7303, 7304, 7305)
 METRICS = ("clicks_per_subscriber", "unsubscribe_rate", "unsubscribes_per_email", "emails_per_subscriber")
@@ -179,27 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         help="train and evaluate PPO with the privileged true click probabilities (RetentionConfig.oracle_features), "
         "reported as ppo_oracle_features",
     )
-    parser.add_argument(
-        "--policy",
-        choices=SB3_POLICIES,
-        default="mlp",
-        help="PPO's policy: mlp (SB3's MlpPolicy) or slots (SlotScoringPolicy, shared weights over the message slots; "
-        "reported as ppo_slots)",
-    )
-    parser.add_argument(
-        "--bank-obs-dim",
-        type=int,
-        default=DEFAULT_BANK_OBS_DIM,
-        help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
-    )
-    parser.add_argument(
-        "--estimated-features",
-        action="store_true",
-        help="with --policy slots: train and evaluate PPO on a click model's estimates (fitted on a logging cohort "
-        "under random exploration, seeded apart from the measured cohort) in place of the oracle features; "
-        "reported as ppo_slots_estimated_features",
-    )
-    parser.add_argument("--log-subscribers", type=int, default=LOG_SUBSCRIBERS, help="logging cohort's subscribers")
+    add_policy_arguments(parser)  # reported as ppo, ppo_slots or ppo_slots_estimated_features
     parser.add_argument("--json", default=None, help="also write the per-seed results here")
     parser.add_argument(
         "--from-json",

@@ -41,6 +41,32 @@ DEV_WORLD_SEEDS = (7201, 7202, 7203)
 LOG_SUBSCRIBERS = 300_000
 
 
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """The PPO policy flags both retention benchmarks take: ``--policy``, ``--bank-obs-dim``,
+    ``--estimated-features`` and ``--log-subscribers``."""
+    parser.add_argument(
+        "--policy",
+        choices=SB3_POLICIES,
+        default="mlp",
+        help="PPO's policy: mlp (SB3's MlpPolicy on the flat observation) or slots (SlotScoringPolicy, shared "
+        "weights over the message slots)",
+    )
+    parser.add_argument(
+        "--bank-obs-dim",
+        type=int,
+        default=DEFAULT_BANK_OBS_DIM,
+        help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
+    )
+    parser.add_argument(
+        "--estimated-features",
+        action="store_true",
+        help="with --policy slots: train and evaluate PPO on a click model's estimates (fitted on a logging cohort "
+        "under random exploration, seeded apart from the measured cohort) in place of the oracle features; "
+        "deployable",
+    )
+    parser.add_argument("--log-subscribers", type=int, default=LOG_SUBSCRIBERS, help="logging cohort's subscribers")
+
+
 def fit_click_model(
     world: World, world_seed: int, *, log_subscribers: int = LOG_SUBSCRIBERS, bank_obs_dim: int = DEFAULT_BANK_OBS_DIM
 ) -> tuple[Any, dict[str, Any]]:
@@ -224,25 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train and evaluate PPO with the privileged true click probabilities (RetentionConfig.oracle_features)",
     )
-    parser.add_argument(
-        "--policy",
-        choices=SB3_POLICIES,
-        default="mlp",
-        help="mlp: SB3's MlpPolicy on the flat observation; slots: SlotScoringPolicy (shared weights over the slots)",
-    )
-    parser.add_argument(
-        "--bank-obs-dim",
-        type=int,
-        default=DEFAULT_BANK_OBS_DIM,
-        help="features per message of the bank observation (RetentionConfig.bank_obs_dim; read by --policy slots)",
-    )
-    parser.add_argument(
-        "--estimated-features",
-        action="store_true",
-        help="with --policy slots: train and evaluate PPO on a click model's estimates (fitted on a logging cohort "
-        "under random exploration) in place of the oracle features; deployable",
-    )
-    parser.add_argument("--log-subscribers", type=int, default=LOG_SUBSCRIBERS, help="logging cohort's subscribers")
+    add_policy_arguments(parser)
     parser.add_argument("--json", default=None)
     parser.add_argument("--from-json", nargs="+", default=None)
     args = parser.parse_args(argv)
