@@ -48,7 +48,9 @@ from actionbank_env.results import (
     BENCHMARK_MD,
     BENCHMARK_PLOT,
     BENCHMARK_TRIALS_CSV,
+    EVALUATION_FILE,
     SUMMARY_FILE,
+    iteration_file,
 )
 from actionbank_env.sweep import mean_ci, paired_difference
 
@@ -83,6 +85,14 @@ _NOT_LEARNING = (*BASELINES, *CEILINGS, "oracle")
 PAIRED_METRICS = ("final_new_bank_value", "run_company_reward", "run_deployed_value")
 #: Per-iteration columns of ``benchmark_trials.csv`` (from each trial's ``summary.json``).
 ITERATION_KEYS = ("company_reward", "deployed_value", "bank_value", "new_bank_value", "oracle_bank_value")
+#: Optional per-iteration column: the true value of the bank the evaluation-only reference designer proposed from the
+#: same logs and pool as the trial's designer (``--set same_logs_reference=true``; the trial's
+#: ``ground_truth_evaluation.json``). ``benchmark_trials.csv`` has it only when some trial recorded it.
+SAME_LOGS_KEY = "same_logs_reference_value"
+#: How the reference of the same logs is named in ``benchmark.csv``'s baseline column.
+SAME_LOGS_BASELINE = "reference (same logs)"
+#: Seed-bootstrap resamples of the share-of-reference intervals (a fixed generator: the tables are reproducible).
+BOOTSTRAP_RESAMPLES = 10_000
 
 
 def _per_seed(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, dict[str, float]]]:
@@ -109,6 +119,64 @@ def _captured(rows: Sequence[Mapping[str, Any]]) -> float:
     return new / oracle if finite and oracle > 1e-12 else math.nan
 
 
+def share_interval(
+    mine: Mapping[int, tuple[float, float]], theirs: Mapping[int, tuple[float, float]], *, level: float = 0.95
+) -> tuple[float, float, float]:
+    """A ratio of two improvements captured and its seed-bootstrap interval (percentile, paired by seed).
+
+    Args:
+        mine, theirs: seed -> (summed gain over the bank, summed oracle gain) of the designer and of the ceiling
+            it is read against; only the seeds both hold count.
+        level: Coverage of the interval.
+
+    Returns:
+        (share, low, high): ``captured(mine) / captured(theirs)``, each a ratio of means over the seeds, and the
+        interval from resampling the seeds with replacement (nan where a resample's ceiling gains nothing).
+
+    Example:
+        >>> mine = {s: (0.5 * g, 1.0) for s, g in enumerate([0.2, 0.3, 0.4, 0.1])}
+        >>> theirs = {s: (g, 1.0) for s, g in enumerate([0.2, 0.3, 0.4, 0.1])}
+        >>> [round(v, 6) for v in share_interval(mine, theirs)]
+        [0.5, 0.5, 0.5]
+    """
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        return math.nan, math.nan, math.nan
+    a = np.array([mine[s] for s in seeds], dtype=np.float64)
+    b = np.array([theirs[s] for s in seeds], dtype=np.float64)
+
+    def ratio(wa: np.ndarray, wb: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ceiling = wb[..., 0] / wb[..., 1]
+            out: np.ndarray = (wa[..., 0] / wa[..., 1]) / ceiling
+        return np.where(np.abs(ceiling) > 1e-12, out, np.nan)
+
+    share = float(ratio(a.sum(axis=0), b.sum(axis=0)))
+    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)):
+        return share, math.nan, math.nan
+    n = len(seeds)
+    counts = np.random.default_rng(0).multinomial(n, np.full(n, 1.0 / n), size=BOOTSTRAP_RESAMPLES).astype(np.float64)
+    draws = ratio(
+        np.stack([counts @ a[:, 0], counts @ a[:, 1]], axis=-1), np.stack([counts @ b[:, 0], counts @ b[:, 1]], axis=-1)
+    )
+    draws = draws[np.isfinite(draws)]
+    if not draws.size:
+        return share, math.nan, math.nan
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return share, float(low), float(high)
+
+
+def _gains(rows: Sequence[Mapping[str, Any]], key: str = "new_bank_value") -> dict[int, tuple[float, float]]:
+    """seed -> (summed ``key`` - old bank value, summed oracle - old bank value) over the seed's iterations."""
+    out: dict[int, tuple[float, float]] = {}
+    for row in rows:
+        gain, oracle = out.get(int(row["seed"]), (0.0, 0.0))
+        old = float(row["bank_value"])
+        out[int(row["seed"])] = (gain + float(row[key]) - old, oracle + float(row["oracle_bank_value"]) - old)
+    return out
+
+
 def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every statistic of the benchmark tables from the per-iteration rows.
 
@@ -122,7 +190,9 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         ``improvement_captured`` (all iterations) and ``improvement_captured_<t>`` are ratios of means (ci95 nan).
         When ``reference`` ran, each learning designer (not a baseline, not the oracle) also gets its paired
         differences to it and ``share_of_captured``: its improvement captured over the reference's, on the seeds
-        both ran (ci95 nan).
+        both ran (ci95 nan; ``share_of_captured_low`` / ``_high``: its seed-bootstrap 95 % interval). A designer
+        whose rows carry :data:`SAME_LOGS_KEY` gets the same three numbers against the reference of its own logs
+        (baseline :data:`SAME_LOGS_BASELINE`), and that reference's ``improvement_captured`` (per iteration too).
 
     Example:
         >>> rows = [{"designer": d, "seed": s, "iteration": 1, "company_reward": c, "deployed_value": c,
@@ -135,6 +205,7 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     """
     seeds = _per_seed(rows)
     designers = list(dict.fromkeys(str(r["designer"]) for r in rows))
+    rows_of = {d: [r for r in rows if str(r["designer"]) == d] for d in designers}
     iterations = sorted({int(r["iteration"]) for r in rows})
     out: list[dict[str, Any]] = []
 
@@ -162,10 +233,22 @@ def paired_statistics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 ours = {s: v[metric] for s, v in mine.items()}
                 add(designer, baseline, metric, *paired_difference(ours, {s: v[metric] for s, v in theirs.items()}))
             if baseline in CEILINGS:
-                ceiling = _captured([r for r in rows if str(r["designer"]) == baseline and int(r["seed"]) in mine])
                 mine_rows = [r for r in own if int(r["seed"]) in theirs]
-                share = _captured(mine_rows) / ceiling if math.isfinite(ceiling) and abs(ceiling) > 1e-12 else math.nan
+                share, low, high = share_interval(_gains(mine_rows), _gains(rows_of[baseline]))
                 add(designer, baseline, "share_of_captured", share, math.nan, len(theirs))
+                add(designer, baseline, "share_of_captured_low", low, math.nan, len(theirs))
+                add(designer, baseline, "share_of_captured_high", high, math.nan, len(theirs))
+        shadow = [r for r in own if math.isfinite(float(r.get(SAME_LOGS_KEY, math.nan)))]
+        if shadow and len(shadow) == len(own):
+            as_new = [{**r, "new_bank_value": r[SAME_LOGS_KEY]} for r in own]
+            add(designer, SAME_LOGS_BASELINE, "improvement_captured", _captured(as_new), math.nan, len(mine))
+            for t in iterations:
+                at = [r for r in as_new if int(r["iteration"]) == t]
+                add(designer, SAME_LOGS_BASELINE, f"improvement_captured_{t}", _captured(at), math.nan, len(at))
+            share, low, high = share_interval(_gains(own), _gains(own, SAME_LOGS_KEY))
+            add(designer, SAME_LOGS_BASELINE, "share_of_captured", share, math.nan, len(mine))
+            add(designer, SAME_LOGS_BASELINE, "share_of_captured_low", low, math.nan, len(mine))
+            add(designer, SAME_LOGS_BASELINE, "share_of_captured_high", high, math.nan, len(mine))
     return out
 
 
@@ -208,16 +291,40 @@ def format_markdown(stats: Sequence[Mapping[str, Any]], *, n_seeds: int, iterati
             if (d, b, "final_new_bank_value") in index:
                 cells = " | ".join(_cell(index.get((d, b, m)), signed=True) for m in PAIRED_METRICS)
                 lines.append(f"| {d} | {b} | {cells} |")
-    shares = [
-        f"{s['designer']} {s['mean']:.2f} of {s['baseline']}'s"
-        for s in stats
-        if s["metric"] == "share_of_captured" and math.isfinite(s["mean"])
-    ]
+    shares = []
+    for s in stats:
+        if s["metric"] != "share_of_captured" or not math.isfinite(s["mean"]):
+            continue
+        low = index.get((s["designer"], s["baseline"], "share_of_captured_low"))
+        high = index.get((s["designer"], s["baseline"], "share_of_captured_high"))
+        interval = (
+            f" [{low['mean']:.2f}, {high['mean']:.2f}]"
+            if low is not None and high is not None and math.isfinite(low["mean"]) and math.isfinite(high["mean"])
+            else ""
+        )
+        whose = "its reference on the same logs" if s["baseline"] == SAME_LOGS_BASELINE else f"{s['baseline']}'s"
+        shares.append(f"{s['designer']} {s['mean']:.2f}{interval} of {whose}")
     if shares:
         lines += [
             "",
             "Improvement captured as a share of what the evaluation-only well-specified reference captured (ratio of "
-            "captured, each a ratio of means over the same seeds): " + "; ".join(shares) + ".",
+            "captured, each a ratio of means over the same seeds; 95 % seed-bootstrap interval): "
+            + "; ".join(shares)
+            + ".",
+        ]
+    same_logs = [d for d in designers if (d, SAME_LOGS_BASELINE, "improvement_captured") in index]
+    if same_logs:
+        lines += [
+            "",
+            "The reference proposing from each run's own logs and pool (`same_logs_reference`), improvement captured "
+            "per iteration and over the run: "
+            + "; ".join(
+                f"beside {d}: "
+                + " / ".join(_cell(index.get((d, SAME_LOGS_BASELINE, c))) for c in captured)
+                + f", {_cell(index.get((d, SAME_LOGS_BASELINE, 'improvement_captured')))}"
+                for d in same_logs
+            )
+            + ".",
         ]
     return "\n".join(lines)
 
@@ -329,6 +436,8 @@ def run_benchmark(
     baselines = tuple(d for d in designers if d != "generative")
     if baselines:  # the reward model's settings are the generative designer's alone
         kept = {k: v for k, v in settings.items() if not k.startswith("designer.reward_model")}
+        if base.run.same_logs_reference:  # the reference of the same logs is the generative designer's alone
+            kept["same_logs_reference"] = (False,)
         groups.append(("baselines", {"designer": baselines, **kept}))
     if "generative" in designers:
         groups.append(("generative", {"designer": ("generative",), **settings, **variants}))
@@ -359,12 +468,19 @@ def run_benchmark(
         for t in range(summary["iterations"]):
             row: dict[str, Any] = {"designer": record["label"], "seed": record["seed"], "iteration": t + 1}
             row.update({k: per[k][t] if per[k][t] is not None else math.nan for k in ITERATION_KEYS})
+            evaluation = read_json(Path(record["path"]) / iteration_file(t + 1, EVALUATION_FILE))
+            shadow = evaluation.get("same_logs_reference")
+            if shadow is not None:
+                row[SAME_LOGS_KEY] = shadow["new_bank_value"]
             rows.append(row)
     stats = paired_statistics(rows) if rows else []
     iterations = max((int(r["iteration"]) for r in rows), default=0)
     markdown = format_markdown(stats, n_seeds=len(seeds), iterations=iterations)
     path = Path(out).resolve()
-    atomic_write_text(path / BENCHMARK_TRIALS_CSV, _csv(rows, ["designer", "seed", "iteration", *ITERATION_KEYS]))
+    columns = ["designer", "seed", "iteration", *ITERATION_KEYS]
+    if any(SAME_LOGS_KEY in r for r in rows):
+        columns.append(SAME_LOGS_KEY)
+    atomic_write_text(path / BENCHMARK_TRIALS_CSV, _csv(rows, columns))
     atomic_write_text(path / BENCHMARK_CSV, _csv(stats, ["designer", "baseline", "metric", "mean", "ci95", "n"]))
     atomic_write_text(path / BENCHMARK_MD, markdown + "\n")
     if plot and rows:

@@ -89,6 +89,10 @@ class RunConfig:
             its truth; cross-fits the designer's reward model, 6 fits per iteration).
         tracker: Also log the finished run to an experiment tracker: none, or mlflow (the 'mlflow' extra).
         tracking_uri: The tracker's store; none: the local file store results_dir/mlruns.
+        same_logs_reference: Evaluation only, generative designer only: each iteration, also propose with the
+            ``reference`` designer (the same designer given the ground truth's functional form) from the same logs,
+            bank and candidate pool, and record the true value of its bank and its improvement captured beside the
+            designer's (``same_logs_reference`` in ground_truth_evaluation.json). The run itself is unchanged.
     """
 
     iterations: int = 3
@@ -104,6 +108,7 @@ class RunConfig:
     ope: bool = True
     tracker: str | None = None
     tracking_uri: str | None = None
+    same_logs_reference: bool = False
 
     def __post_init__(self) -> None:
         c = "RunConfig"
@@ -127,6 +132,7 @@ class RunConfig:
             check_choice(f"{c}.tracker", self.tracker, ("mlflow",))
         if self.tracking_uri is not None:
             check_str(f"{c}.tracking_uri", self.tracking_uri)
+        check_bool(f"{c}.same_logs_reference", self.same_logs_reference)
 
     @property
     def resolved_world_seed(self) -> int:

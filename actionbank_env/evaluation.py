@@ -59,6 +59,7 @@ __all__ = [
     "unseen_candidate_fidelity",
     "GainDiagnostics",
     "gain_diagnostics",
+    "same_logs_reference",
 ]
 
 
@@ -1508,3 +1509,86 @@ def gain_diagnostics(
     predicted = float(predicted_new) - float(predicted_old)
     ratio = predicted / realised if abs(realised) > 1e-12 and math.isfinite(realised) else float("nan")
     return GainDiagnostics(predicted, realised, ratio)
+
+
+def same_logs_reference(
+    ground_truth: GroundTruth,
+    users: NDArray[np.float64],
+    bank: ActionBank,
+    proposal: Proposal,
+    reference: Proposal,
+    *,
+    v_old: float,
+    v_oracle: float,
+    rng: np.random.Generator | None = None,
+) -> dict[str, Any]:
+    """What an evaluation-only reference designer makes of the same logs, bank and pool as the designer.
+
+    The reference designer (the generative designer given the ground truth's functional form) proposes from the
+    campaign the designer just proposed from, with its designer stream in the same state, so both choose from
+    one pool and their banks differ only by the reward model. Its improvement captured, over the same old bank
+    and the same oracle, is the denominator of "what the designer captures out of what these logs allow" at
+    every iteration, not only the first (a reference run on its own leaves different logs from iteration 2 on).
+
+    Args:
+        ground_truth: The world's click model.
+        users: The evaluation users of :func:`evaluate_iteration`.
+        bank: The bank deployed in this iteration.
+        proposal: The designer's proposal (its pool is the oracle's).
+        reference: The reference designer's proposal from the same logs.
+        v_old, v_oracle: The old bank's and the oracle bank's values on ``users`` (from the iteration's record).
+        rng: When given (and the reference fitted a model), its model's fidelity on never-served candidates is
+            measured as :func:`evaluate_iteration` measures the designer's (the first ``FIDELITY_USERS`` users x
+            ``FIDELITY_CANDIDATES`` pool texts); a generator in the state :func:`evaluate_iteration`'s had draws
+            the same clicks, so the two AUCs are comparable.
+
+    Returns:
+        JSON-ready: ``new_bank_value``, ``improvement_captured``, ``n_new`` and the ``new_texts`` of the
+        reference's bank, and ``unseen_candidate_fidelity`` with ``rng``.
+
+    Raises:
+        RuntimeError: When the two proposals drew different pools (a copywriter whose output depends on more than
+            the designer stream, e.g. a live LLM without its cache): the comparison would not be paired.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from actionbank_env.protocols import Candidates, Proposal
+        >>> class Truth:  # P = clip(x . e)
+        ...     def click_prob(self, users, embeddings):
+        ...         return np.clip(users @ np.asarray(embeddings, dtype=np.float64).T, 0, 1)
+        >>> pool = Candidates(texts=("c", "d"), embeddings=np.array([[0.5], [0.9]], dtype=np.float32), budget=1)
+        >>> bank = SimpleNamespace(texts=("a",), embeddings=np.array([[0.1]], dtype=np.float32))
+        >>> mine, ref = Proposal(("a", "c"), candidates=pool), Proposal(("a", "d"), candidates=pool)
+        >>> out = same_logs_reference(Truth(), np.ones((2, 1)), bank, mine, ref, v_old=0.1, v_oracle=0.9)
+        >>> round(out["new_bank_value"], 6), round(out["improvement_captured"], 6), out["new_texts"]
+        (0.9, 1.0, ['d'])
+    """
+    mine, theirs = proposal.candidates, reference.candidates
+    if mine is None or theirs is None or tuple(mine.texts) != tuple(theirs.texts):
+        raise RuntimeError(
+            "same_logs_reference: the reference designer drew a different candidate pool from the designer's, so "
+            "their banks cannot be compared on the same pool (the copywriter's output must depend only on the "
+            "designer stream)."
+        )
+    lookup = {text: i for i, text in enumerate(theirs.texts)}
+    in_bank = {text: i for i, text in enumerate(bank.texts)}
+    rows = []
+    for text in reference.texts:
+        if text in in_bank:
+            rows.append(np.asarray(bank.embeddings[in_bank[text]], dtype=np.float64))
+        else:
+            rows.append(np.asarray(theirs.embeddings[lookup[text]], dtype=np.float64))
+    v_ref = bank_value(ground_truth, users, np.stack(rows)) if rows else float("nan")
+    new = [text for text in reference.texts if text not in in_bank]
+    out: dict[str, Any] = {
+        "new_bank_value": v_ref,
+        "improvement_captured": improvement_captured(v_ref, v_old, v_oracle),
+        "n_new": len(new),
+        "new_texts": new,
+    }
+    if rng is not None and reference.reward_model is not None and len(theirs.texts):
+        pool = np.asarray(theirs.embeddings[:FIDELITY_CANDIDATES], dtype=np.float32)
+        out["unseen_candidate_fidelity"] = unseen_candidate_fidelity(
+            reference.reward_model, ground_truth, users[:FIDELITY_USERS], pool, rng=rng, served=bank.embeddings
+        ).to_dict()
+    return out

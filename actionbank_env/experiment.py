@@ -310,6 +310,22 @@ class _Simulation:
             rng=np.random.default_rng(designer_seq),
             **config.designer.kwargs(),
         )
+        # Evaluation only: the reference designer proposing from the same logs and pool (run.same_logs_reference).
+        # Its own copywriter, built the same way, so the designer's calls leave its pool draws untouched.
+        self.reference = None
+        if config.run.same_logs_reference:
+            if config.designer.name != "generative":
+                raise ConfigError(
+                    "run.same_logs_reference compares the generative designer with the reference designer on the same "
+                    f"logs and pool; it needs designer='generative', got designer={config.designer.name!r}."
+                )
+            self.reference = make_designer(
+                "reference",
+                self.world,
+                copywriter=make_copywriter(config, api_key),
+                rng=np.random.default_rng(designer_seq),
+                **config.designer.kwargs(),
+            )
         check_agent_fits(
             config.agent.name,
             config.agent.kwargs(),
@@ -366,6 +382,8 @@ class _Simulation:
         for t in range(1, n + 1):
             if t <= done:  # resume: the proposal is read back, not recomputed
                 self.designer.remember(info["bank"])
+                if self.reference is not None:
+                    self.reference.remember(info["bank"])
                 texts = run.proposed_texts(t)
                 self.log_row(t, info, fresh=False)
             else:
@@ -437,6 +455,23 @@ class _Simulation:
             proposal,
             rng=np.random.default_rng(self.fidelity_seq),
         )
+        if self.reference is not None:
+            from actionbank_env.evaluation import same_logs_reference
+
+            # A fresh copy of the iteration's designer stream: the designer's rng.spawn advanced the shared one.
+            seq = self.designer_seqs[t - 1]
+            fresh = np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key, pool_size=seq.pool_size)
+            reference = self.reference.propose(info["history"], bank, rng=np.random.default_rng(fresh))
+            evaluation.record["same_logs_reference"] = same_logs_reference(
+                self.world.ground_truth,
+                self.eval_users,
+                bank,
+                proposal,
+                reference,
+                v_old=evaluation.record["bank_value"],
+                v_oracle=evaluation.record["oracle_bank_value"],
+                rng=np.random.default_rng(self.fidelity_seq),  # the designer's fidelity clicks
+            )
         log = info["log"]
         if self.config.retention is not None:
             evaluation.record["lifetime"] = lifetime_record(info, self.config.retention.horizon)

@@ -1,8 +1,9 @@
 """The generative designer's diagnostics in an ``actionbank benchmark`` folder, per reward model and iteration.
 
 For every generative trial of the folder (and every trial of the evaluation-only ``reference`` designer, whose
-well-specified model gives the fidelity reachable from the same logs) it reads each iteration's ``ground_truth_evaluation.json`` and reports,
-averaged over world seeds: the reward model's fidelity on never-served candidates (pooled AUC beside its ceiling,
+well-specified model gives the fidelity reachable from logs of that size; and, for trials run with
+``same_logs_reference``, the well-specified model fitted on the trial's own logs) it reads each iteration's
+``ground_truth_evaluation.json`` and reports, averaged over world seeds: the reward model's fidelity on never-served candidates (pooled AUC beside its ceiling,
 the true probabilities, and the action-blind user-only baseline; the within-user Spearman correlation; mean
 prediction over mean truth) and the optimizer's curse (predicted over realised gain of the new bank, as a ratio of
 means over seeds).
@@ -49,6 +50,16 @@ def collect(folder: Path) -> list[dict[str, Any]]:
             row.update({c: fid.get(c) for c in COLUMNS})
             row.update(predicted_gain=gain.get("predicted_gain"), realised_gain=gain.get("realised_gain"))
             rows.append(row)
+            # run.same_logs_reference: the well-specified model fitted on this trial's own logs, on the same clicks
+            shadow = (ev.get("same_logs_reference") or {}).get("unseen_candidate_fidelity")
+            if shadow is not None:
+                same = {
+                    "model": f"well-specified on the same logs (beside {label})",
+                    "seed": row["seed"],
+                    "iteration": t,
+                }
+                same.update({c: shadow.get(c) for c in COLUMNS}, predicted_gain=None, realised_gain=None)
+                rows.append(same)
     return rows
 
 

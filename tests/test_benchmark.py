@@ -157,7 +157,56 @@ def test_learning_designers_are_compared_with_the_reference() -> None:
     assert not [k for k in index if k[1] == "reference" and k[0] in ("random", "oracle", "reference")]
     table = format_markdown(stats, n_seeds=2, iterations=1)
     assert "| generative | reference | -0.0300" in table
-    assert "generative 0.45 of reference's" in table
+    assert "generative 0.45 [" in table and "] of reference's" in table
+    low, high = (index["generative", "reference", f"share_of_captured_{k}"]["mean"] for k in ("low", "high"))
+    assert low <= 0.05 / 0.11 <= high
+
+
+def test_share_interval_is_the_percentile_bootstrap_over_seeds() -> None:
+    """Three seeds have ten distinct resamples: the interval's ends are shares of two of them, found by enumeration."""
+    import itertools
+
+    import numpy as np
+
+    from actionbank_env.benchmark import share_interval
+
+    mine = {0: (0.01, 0.1), 1: (0.05, 0.2), 2: (0.02, 0.1)}
+    theirs = {0: (0.04, 0.1), 1: (0.06, 0.2), 2: (0.02, 0.1), 9: (1.0, 1.0)}  # seed 9: not the designer's
+    share, low, high = share_interval(mine, theirs)
+    assert share == pytest.approx((0.08 / 0.4) / (0.12 / 0.4))
+    possible = []
+    for multiset in itertools.combinations_with_replacement(range(3), 3):
+        a = np.sum([mine[s] for s in multiset], axis=0)
+        b = np.sum([theirs[s] for s in multiset], axis=0)
+        possible.append((a[0] / a[1]) / (b[0] / b[1]))
+    assert min(possible) <= low <= share <= high <= max(possible)
+    assert any(low == pytest.approx(v, rel=1e-12) for v in possible)
+    assert any(high == pytest.approx(v, rel=1e-12) for v in possible)
+    assert share_interval(mine, theirs) == (share, low, high)  # a fixed generator: the same tables every time
+    assert all(math.isnan(v) for v in share_interval(mine, {5: (0.1, 0.1)}))
+
+
+def test_reference_of_the_same_logs_is_read_from_its_own_column() -> None:
+    """Rows with same_logs_reference_value: the reference's capture per iteration and the designer's share of it."""
+    from actionbank_env.benchmark import SAME_LOGS_BASELINE, SAME_LOGS_KEY
+
+    rows = []
+    for seed, (mine, ref) in enumerate([((0.13, 0.12), (0.16, 0.15)), ((0.11, 0.14), (0.15, 0.14))]):
+        for t in (1, 2):
+            row = {**_row("generative", seed, mine[t - 1]), "iteration": t, SAME_LOGS_KEY: ref[t - 1]}
+            rows.append(row)
+    rows += [_row("random", s, 0.11) for s in (0, 1)]
+    stats = paired_statistics(rows)
+    index = {(s["designer"], s["baseline"], s["metric"]): s for s in stats}
+    # old bank 0.1 and oracle 0.2 everywhere: captured = summed gains / (0.1 x rows)
+    assert index["generative", SAME_LOGS_BASELINE, "improvement_captured_1"]["mean"] == pytest.approx(0.11 / 0.2)
+    assert index["generative", SAME_LOGS_BASELINE, "improvement_captured_2"]["mean"] == pytest.approx(0.09 / 0.2)
+    assert index["generative", SAME_LOGS_BASELINE, "improvement_captured"]["mean"] == pytest.approx(0.2 / 0.4)
+    assert index["generative", SAME_LOGS_BASELINE, "share_of_captured"]["mean"] == pytest.approx(0.1 / 0.2)
+    assert not [k for k in index if k[1] == SAME_LOGS_BASELINE and k[0] == "random"]  # random has no such column
+    table = format_markdown(stats, n_seeds=2, iterations=2)
+    assert "generative 0.50 [" in table and "of its reference on the same logs" in table
+    assert "beside generative: 0.5500 / 0.4500, 0.5000" in table
 
 
 def test_bad_benchmarks_are_refused(tmp_path: Path) -> None:
@@ -166,3 +215,48 @@ def test_bad_benchmarks_are_refused(tmp_path: Path) -> None:
         run_benchmark(base, seeds=(0,), out=tmp_path, designers=("random", "random"))
     with pytest.raises(ConfigError, match="world_seed must be unset"):
         run_benchmark(SimulationConfig.from_settings({**TINY, "world_seed": 3}), seeds=(0,), out=tmp_path)
+
+
+def test_benchmark_with_the_reference_of_the_same_logs(tmp_path: Path) -> None:
+    """--set same_logs_reference=true: the generative trials record it, the baselines run without it."""
+    from actionbank_env.benchmark import SAME_LOGS_BASELINE, SAME_LOGS_KEY
+
+    base = SimulationConfig.from_settings(
+        {**TINY, "designer.reward_model": "bayesian_bilinear", "same_logs_reference": True}
+    )
+    result = run_benchmark(base, seeds=(0, 1), out=tmp_path, designers=("generative", "keep"), workers=1)
+    assert not result.failures
+    with (tmp_path / BENCHMARK_TRIALS_CSV).open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["designer"] for r in rows} == {"generative", "keep"}
+    for row in rows:
+        assert (row[SAME_LOGS_KEY] != "") == (row["designer"] == "generative")
+    for (designer, _), path in result.trials.items():
+        config = read_json(path / "simulation_config.json")
+        assert config["run"]["same_logs_reference"] == (designer == "generative")
+    index = {(s["designer"], s["baseline"], s["metric"]): s for s in result.stats}
+    assert math.isfinite(index["generative", SAME_LOGS_BASELINE, "improvement_captured"]["mean"])
+    assert "of its reference on the same logs" in result.markdown
+
+
+@pytest.mark.parametrize(("users", "share", "low", "high"), [(1000, 0.69, 0.51, 1.05), (5000, 0.46, 0.35, 0.58)])
+def test_readme_same_logs_shares_come_from_the_shipped_trials(
+    users: int, share: float, low: float, high: float
+) -> None:
+    """The README's same-logs table is what paired_statistics makes of the shipped trials (fresh seeds 701-710)."""
+    from actionbank_env.benchmark import SAME_LOGS_BASELINE
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"benchmark_fresh_minilm{users}_same_logs_trials.csv"
+    with path.open() as fh:
+        rows = [
+            {k: (v if k == "designer" else float(v) if v else math.nan) for k, v in r.items()}
+            for r in csv.DictReader(fh)
+        ]
+    index = {(s["designer"], s["baseline"], s["metric"]): s for s in paired_statistics(rows)}
+    got = [
+        index["generative", SAME_LOGS_BASELINE, m]["mean"]
+        for m in ("share_of_captured", "share_of_captured_low", "share_of_captured_high")
+    ]
+    assert [round(v, 2) for v in got] == [share, low, high]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"{share:.2f} [{low:.2f}, {high:.2f}]" in readme

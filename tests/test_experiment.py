@@ -15,6 +15,7 @@ import pytest
 
 from actionbank_env.cli import main
 from actionbank_env.config import SimulationConfig
+from actionbank_env.errors import ConfigError
 from actionbank_env.experiment import HEADLINE_MEANINGS, run_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,3 +338,68 @@ def test_headline_points_at_the_report_when_there_is_one(tmp_path: Path) -> None
     assert f"results: {(tmp_path / 'run').resolve()}" in text
     assert "company_reward           0.1250" in text and "regret                      n/a" in text
     assert "summary.json, iteration 3" in text
+
+
+def test_same_logs_reference_is_recorded_beside_an_unchanged_run_and_survives_resume(tmp_path: Path) -> None:
+    """run.same_logs_reference: the reference designer's bank from the designer's own logs and pool, each iteration.
+
+    The run's own files do not change (only the config and the new record), the record is scored against the same
+    old bank and oracle, and a resumed run (the reference replays the deployed banks) records what an uninterrupted
+    one does.
+    """
+    import shutil
+
+    settings = {
+        "embedder": "hashing",
+        "users": 300,
+        "iterations": 3,
+        "initial_actions": 5,
+        "action_pool_size": 60,
+        "action_bank_size": 3,
+        "evaluation_users": 300,
+        "report": False,
+        "tensorboard": False,
+        "ope": False,
+    }
+    plain = run_simulation(SimulationConfig.from_dict(settings), out=tmp_path / "plain")
+    shadowed = run_simulation(
+        SimulationConfig.from_dict({**settings, "same_logs_reference": True}), out=tmp_path / "ref"
+    )
+    a, b = _comparable_files(plain.path), _comparable_files(shadowed.path)
+    assert a.keys() == b.keys()
+    for key in a:
+        if key.endswith("ground_truth_evaluation.json"):
+            record = dict(b[key])
+            reference = record.pop("same_logs_reference")
+            assert record == a[key], key
+            assert reference["n_new"] == len(reference["new_texts"]) == 3
+            gain = reference["new_bank_value"] - record["bank_value"]
+            assert gain >= -1e-12  # the bank only grows
+            captured = gain / (record["oracle_bank_value"] - record["bank_value"])
+            assert reference["improvement_captured"] == pytest.approx(captured, rel=1e-9)
+            # its model's fidelity on the designer's clicks: the same truth, ceiling and action-blind baseline
+            mine, theirs = record["unseen_candidate_fidelity"], reference["unseen_candidate_fidelity"]
+            for field in ("auc_ceiling", "user_only_auc", "n_candidates"):
+                assert theirs[field] == mine[field], field
+        elif key not in ("simulation_config.json", "complete_simulation_results.json"):
+            assert a[key] == b[key], key
+    # Resume from iteration 3: the reference must remember the deployed banks as the designer does.
+    resumed = tmp_path / "resumed"
+    shutil.copytree(shadowed.path, resumed)
+    for name in ("summary.json", "complete_simulation_results.json", "metrics.csv"):
+        (resumed / name).unlink(missing_ok=True)
+    shutil.rmtree(resumed / "iteration_3")
+    run_simulation(resume=resumed)
+    assert (
+        _comparable_files(resumed)["iteration_3/ground_truth_evaluation.json"]
+        == b["iteration_3/ground_truth_evaluation.json"]
+    )
+
+
+def test_same_logs_reference_needs_the_generative_designer(tmp_path: Path) -> None:
+    config = SimulationConfig.from_settings({"embedder": "hashing", "designer": "random", "same_logs_reference": True})
+    with pytest.raises(
+        ConfigError, match="run.same_logs_reference .* needs designer='generative', got designer='random'"
+    ):
+        run_simulation(config, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
