@@ -44,6 +44,7 @@ from gymnasium.vector import AutoresetMode, VectorWrapper
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_int, check_prob, check_real
+from actionbank_env.errors import ConfigError, ConfigTypeError
 
 __all__ = [
     "ClickModelConfig",
@@ -104,7 +105,10 @@ def log_exploration(envs: Any, *, seed: int, rng: np.random.Generator, rest_prob
     """
     check_prob("log_exploration.rest_prob", rest_prob, open_high=True)
     if not envs.config.observe_bank:
-        raise ValueError("log_exploration needs the Dict observation (observe_bank=True).")
+        raise ConfigError(
+            "log_exploration needs the Dict observation: envs.config.observe_bank must be True, got "
+            f"{envs.config.observe_bank!r}."
+        )
     value = float(envs.config.dynamics.subscriber_value)
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
@@ -279,7 +283,8 @@ class RetentionClickModel:
         with th.random.fork_rng(devices=[]):
             th.manual_seed(int(th.randint(0, 2**62, (1,), generator=generator)))
             d_user = state.shape[1] - _N_STATE
-            net = _click_net(d_user, state.shape[1], self.bank_.shape[0], cfg.hidden, cfg.d_message)
+            self.net_args_ = (d_user, state.shape[1], self.bank_.shape[0], cfg.hidden, cfg.d_message)
+            net = _click_net(*self.net_args_)
         optimizer = th.optim.Adam(net.parameters(), lr=cfg.learning_rate)
         loss_fn = th.nn.BCEWithLogitsLoss()
         tensors = (
@@ -323,6 +328,26 @@ class RetentionClickModel:
         preds = th.sigmoid(logits).numpy()
         self.prob_scale_ = 1.0 / max(float(np.quantile(preds, cfg.scale_quantile)), 1e-6)
         return self
+
+    # -- pickling ---------------------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The network travels as its constructor arguments and weights (its class is built by :func:`_click_net`)."""
+        state = dict(self.__dict__)
+        net = state.pop("net_", None)
+        if net is not None:
+            state["net_weights_"] = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.pop("net_weights_", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            import torch as th
+
+            net = _click_net(*self.net_args_)
+            net.load_state_dict({k: th.from_numpy(np.array(v)) for k, v in weights.items()})
+            net.eval()
+            self.net_ = net
 
     # -- prediction -------------------------------------------------------------------------------------------
     def predict_slots(self, subscriber: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -391,11 +416,14 @@ def estimate_space(model: RetentionClickModel) -> spaces.Box:
 
 def _check_space(owner: str, space: Any, model: RetentionClickModel) -> spaces.Dict:
     if not isinstance(space, spaces.Dict) or not {"subscriber", "bank", "action_mask"} <= set(space.spaces):
-        raise TypeError(f"{owner} needs Retention-v0's Dict observation (observe_bank=True), got {space}.")
+        raise ConfigTypeError(f"{owner} needs Retention-v0's Dict observation (observe_bank=True), got {space}.")
     if "oracle" in space.spaces:
-        raise ValueError(f"{owner} replaces the privileged oracle features; build the env with oracle_features=False.")
+        raise ConfigError(
+            f"{owner} replaces the privileged oracle features: the env's oracle_features must be False, got an "
+            "observation with an 'oracle' entry."
+        )
     if tuple(space["bank"].shape or ()) != model.bank_.shape:
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: the env's bank observation has shape {space['bank'].shape}, the click model was fitted on "
             f"{model.bank_.shape}."
         )

@@ -14,6 +14,7 @@ from gymnasium.vector import AutoresetMode
 
 import actionbank_env  # noqa: F401  (registers the env ids)
 from actionbank_env.envs.retention import RetentionEnv, RetentionVectorEnv
+from actionbank_env.errors import ConfigError, ConfigTypeError
 from agents.retention import SB3RetentionPolicy, run_lifetimes, sb3_vec_env, train_sb3
 from agents.retention_estimates import (
     ClickModelConfig,
@@ -74,7 +75,7 @@ def test_the_log_holds_only_sends_of_the_first_subscribers_with_clicks_and_unsub
 
 
 def test_log_exploration_refuses_flat_observations() -> None:
-    with pytest.raises(ValueError, match="observe_bank=True"):
+    with pytest.raises(ConfigError, match="observe_bank must be True, got False"):
         log_exploration(RetentionVectorEnv(4, world=hashing_world()), seed=0, rng=np.random.default_rng(0))
 
 
@@ -162,11 +163,11 @@ def test_single_env_wrapper_passes_check_env_with_the_vector_wrappers_space() ->
 
 def test_wrappers_refuse_flat_observations_and_oracle_features() -> None:
     model = fitted()
-    with pytest.raises(TypeError, match="observe_bank=True"):
+    with pytest.raises(ConfigTypeError, match="observe_bank=True"):
         EstimatedFeaturesVector(RetentionVectorEnv(2, world=hashing_world()), model)
-    with pytest.raises(ValueError, match="oracle_features=False"):
+    with pytest.raises(ConfigError, match="oracle_features must be False"):
         EstimatedFeaturesVector(dict_envs(2, oracle_features=True), model)
-    with pytest.raises(ValueError, match="fitted on"):
+    with pytest.raises(ConfigError, match="fitted on"):
         EstimatedFeaturesVector(dict_envs(2, bank_obs_dim=8), model)
 
 
@@ -176,6 +177,19 @@ def test_the_fit_is_seeded() -> None:
     b = RetentionClickModel(SMALL).fit(log, rng=np.random.default_rng(5))
     obs = played(dict_envs(16))
     np.testing.assert_array_equal(a.estimate(obs["subscriber"]), b.estimate(obs["subscriber"]))
+
+
+def test_a_fitted_click_model_pickles_and_predicts_the_same() -> None:
+    import pickle
+
+    model = fitted()
+    again = pickle.loads(pickle.dumps(model))
+    obs = played(dict_envs(16))
+    np.testing.assert_allclose(
+        again.predict_slots(obs["subscriber"]), model.predict_slots(obs["subscriber"]), rtol=1e-6
+    )
+    np.testing.assert_allclose(again.estimate(obs["subscriber"]), model.estimate(obs["subscriber"]), rtol=1e-6)
+    assert not again.net_.training
 
 
 def test_the_click_model_learns_the_targeting() -> None:
