@@ -790,6 +790,35 @@ def _ope_table(run: _Run) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _same_logs_section(run: _Run) -> list[str]:
+    """The evaluation-only reference on the run's own logs (``run.same_logs_reference``), or nothing without it."""
+    rows = []
+    for t in run.iterations:
+        ev = run.evaluations[t]
+        ref = ev.get("same_logs_reference")
+        if not isinstance(ref, dict):
+            continue
+        mine = (ev.get("unseen_candidate_fidelity") or {}).get("auc")
+        theirs = (ref.get("unseen_candidate_fidelity") or {}).get("auc")
+        rows.append(
+            f'<tr><td class="num">{t}</td>{_cell(_finite(ev.get("improvement_captured")))}'
+            f"{_cell(_finite(ref.get('improvement_captured')))}{_cell(_finite(mine))}{_cell(_finite(theirs))}</tr>"
+        )
+    if not rows:
+        return []
+    head = (
+        "<tr><th>iteration</th><th>improvement captured, this run</th><th>same, reference on the same logs</th>"
+        "<th>AUC on unseen texts, this run</th><th>same, reference</th></tr>"
+    )
+    return [
+        "<h2>The reference on the same logs</h2>",
+        '<p class="sub">Evaluation only (<code>same_logs_reference</code>): the designer given the ground truth\'s '
+        "functional form, proposing from this run's logs, bank and pool each iteration; AUCs on the same clicks "
+        "(ground_truth_evaluation.json, key same_logs_reference).</p>",
+        f'<table id="same-logs-reference">{head}{"".join(rows)}</table>',
+    ]
+
+
 def _world_card_section(run: _Run) -> list[str]:
     """The world card the run measured at start (``initialization/world_card.json``), or a note."""
     path = run.path / WORLD_CARD_FILE
@@ -1003,6 +1032,7 @@ def write_report(
             f'<p class="note">No reward-model calibration plot: this run (optimizer '
             f"{_e(run.optimizer)}) has no reward model, so no fidelity was recorded.</p>"
         )
+    parts += _same_logs_section(run)
     parts += _world_card_section(run)
     parts += [
         "<h2>Off-policy estimate of each proposal</h2>",

@@ -97,6 +97,7 @@ def test_generative_run_report(gen_report: Path) -> None:
     assert final["n_actions"] > 5  # the generative designer added actions
     assert all(a["id"] in html for a in final["actions"])
     assert "No reward-model calibration plot" not in html
+    assert "The reference on the same logs" not in html  # only with run.same_logs_reference
     # the world card the run measured at start, with its checks
     card = json.loads((run / "initialization" / "world_card.json").read_text())
     assert "<h2>World card</h2>" in html
@@ -419,3 +420,22 @@ def test_plots_are_drawn_once_and_match_savefigs_tight_box(tmp_path: Path, layou
     tight = np.asarray(Image.open(io.BytesIO(reference.getvalue())))
     assert once.shape == tight.shape
     np.testing.assert_array_equal(once, tight)
+
+
+def test_report_shows_the_reference_on_the_same_logs(gen_report: Path, tmp_path: Path) -> None:
+    """With a same_logs_reference record (run.same_logs_reference) the report puts its capture and AUC beside the run's."""
+    run = _copy(gen_report, tmp_path / gen_report.name)
+    for t, (captured, auc) in {1: (0.4321, 0.6123), 2: (0.2468, 0.5987)}.items():
+        path = run / f"iteration_{t}" / "ground_truth_evaluation.json"
+        record = json.loads(path.read_text())
+        record["same_logs_reference"] = {"improvement_captured": captured, "unseen_candidate_fidelity": {"auc": auc}}
+        path.write_text(json.dumps(record))
+    html = write_report(run).read_text(encoding="utf-8")
+    table = re.search(r'<table id="same-logs-reference">(.*?)</table>', html, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr><td[^>]*>(\d+)</td>(.*?)</tr>", table.group(1))
+    assert [r[0] for r in rows] == ["1", "2"]
+    first = re.findall(r"<td[^>]*>(.*?)</td>", rows[0][1])
+    record = json.loads((run / "iteration_1" / "ground_truth_evaluation.json").read_text())
+    assert first[1] == "0.4321" and first[3] == "0.6123"
+    assert first[0] == f"{record['improvement_captured']:.4f}"
