@@ -468,10 +468,11 @@ def run_benchmark(
         for t in range(summary["iterations"]):
             row: dict[str, Any] = {"designer": record["label"], "seed": record["seed"], "iteration": t + 1}
             row.update({k: per[k][t] if per[k][t] is not None else math.nan for k in ITERATION_KEYS})
-            evaluation = read_json(Path(record["path"]) / iteration_file(t + 1, EVALUATION_FILE))
-            shadow = evaluation.get("same_logs_reference")
-            if shadow is not None:
-                row[SAME_LOGS_KEY] = shadow["new_bank_value"]
+            if base.run.same_logs_reference:  # the baselines run without it (see the groups above)
+                evaluation = read_json(Path(record["path"]) / iteration_file(t + 1, EVALUATION_FILE))
+                shadow = evaluation.get("same_logs_reference")
+                if shadow is not None:
+                    row[SAME_LOGS_KEY] = shadow["new_bank_value"]
             rows.append(row)
     stats = paired_statistics(rows) if rows else []
     iterations = max((int(r["iteration"]) for r in rows), default=0)

@@ -424,6 +424,17 @@ class _Simulation:
         run.write_json(SUMMARY_FILE, summary)
         return RunResult(path=run.path, config=cfg, iterations=rows, summary=summary)
 
+    def designer_rng(self, t: int) -> np.random.Generator:
+        """A generator of iteration ``t``'s designer stream in its initial state, whoever asks first.
+
+        Built on a fresh copy of the stream's SeedSequence: ``Generator.spawn`` advances the SeedSequence a
+        generator was built from, so a second generator on the shared one would draw a different pool.
+        """
+        seq = self.designer_seqs[t - 1]
+        return np.random.default_rng(
+            np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key, pool_size=seq.pool_size)
+        )
+
     def iteration(self, t: int, info: dict[str, Any]) -> tuple[str, ...]:
         """Propose bank ``t+1`` from the logs, evaluate it, write iteration ``t``'s files; returns its texts."""
         import pandas as pd
@@ -434,7 +445,7 @@ class _Simulation:
         designer_name = self.config.designer.name
         self.phase(t, f"design ({designer_name})")
         start = time.perf_counter()
-        proposal = self.designer.propose(info["history"], bank, rng=np.random.default_rng(self.designer_seqs[t - 1]))
+        proposal = self.designer.propose(info["history"], bank, rng=self.designer_rng(t))
         designer_seconds = time.perf_counter() - start
         if proposal.reward_model is not None and info["history"]:
             # The company agent may start the new texts from the designer's predictions (LinUCB's new_action_prior).
@@ -458,10 +469,7 @@ class _Simulation:
         if self.reference is not None:
             from actionbank_env.evaluation import same_logs_reference
 
-            # A fresh copy of the iteration's designer stream: the designer's rng.spawn advanced the shared one.
-            seq = self.designer_seqs[t - 1]
-            fresh = np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key, pool_size=seq.pool_size)
-            reference = self.reference.propose(info["history"], bank, rng=np.random.default_rng(fresh))
+            reference = self.reference.propose(info["history"], bank, rng=self.designer_rng(t))
             evaluation.record["same_logs_reference"] = same_logs_reference(
                 self.world.ground_truth,
                 self.eval_users,
