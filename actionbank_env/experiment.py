@@ -537,6 +537,17 @@ class _Simulation:
         evaluation = self.run.read_json(iteration_file(t, EVALUATION_FILE))
         fidelity = evaluation.get("reward_model_fidelity") or {}
         lg.record_many({k: v for k, v in fidelity.items() if v is not None}, prefix="fidelity/")
+        reference = evaluation.get("same_logs_reference")
+        if reference is not None:  # run.same_logs_reference: the designer's capture and AUC have this beside them
+            reference_fidelity = reference.get("unseen_candidate_fidelity") or {}
+            lg.record_many(
+                {
+                    "new_bank_value": reference["new_bank_value"],
+                    "improvement_captured": reference["improvement_captured"],
+                    **{f"fidelity/{k}": reference_fidelity.get(k) for k in ("auc", "mean_ratio")},
+                },
+                prefix="same_logs_reference/",
+            )
         lifetime = evaluation.get("lifetime")
         if lifetime is not None:  # lifetimes: one column each in metrics.csv (and the report's table)
             lg.record_many({k: lifetime[k] for k in LIFETIME_KEYS}, prefix="lifetime/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from actionbank_env.cli import main
@@ -381,6 +383,24 @@ def test_same_logs_reference_is_recorded_beside_an_unchanged_run_and_survives_re
             mine, theirs = record["unseen_candidate_fidelity"], reference["unseen_candidate_fidelity"]
             for field in ("auc_ceiling", "user_only_auc", "n_candidates"):
                 assert theirs[field] == mine[field], field
+        elif key == "metrics.csv":  # the same columns, plus the reference's beside the designer's
+            mine, theirs = (pd.read_csv(io.BytesIO(files[key])) for files in (a, b))
+            extra = [c for c in theirs.columns if c not in mine.columns]
+            assert sorted(extra) == [
+                "same_logs_reference/fidelity/auc",
+                "same_logs_reference/fidelity/mean_ratio",
+                "same_logs_reference/improvement_captured",
+                "same_logs_reference/new_bank_value",
+            ]
+            pd.testing.assert_frame_equal(theirs[list(mine.columns)], mine)
+            for _, row in theirs.iterrows():
+                reference = b[f"iteration_{int(row['step'])}/ground_truth_evaluation.json"]["same_logs_reference"]
+                assert row["same_logs_reference/improvement_captured"] == pytest.approx(
+                    reference["improvement_captured"], rel=1e-6
+                )
+                assert row["same_logs_reference/fidelity/auc"] == pytest.approx(
+                    reference["unseen_candidate_fidelity"]["auc"], rel=1e-6
+                )
         elif key not in ("simulation_config.json", "complete_simulation_results.json"):
             assert a[key] == b[key], key
     # Resume from iteration 3: the reference must remember the deployed banks as the designer does.
