@@ -239,14 +239,23 @@ def test_benchmark_with_the_reference_of_the_same_logs(tmp_path: Path) -> None:
     assert "of its reference on the same logs" in result.markdown
 
 
-@pytest.mark.parametrize(("users", "share", "low", "high"), [(1000, 0.69, 0.51, 1.05), (5000, 0.46, 0.35, 0.58)])
+@pytest.mark.parametrize(
+    ("seeds", "users", "share", "low", "high"),
+    [
+        ("fresh", 1000, 0.69, 0.51, 1.05),
+        ("fresh", 5000, 0.46, 0.35, 0.58),
+        ("heldout", 1000, 0.61, 0.54, 0.69),
+        ("heldout", 5000, 0.48, 0.38, 0.57),
+    ],
+)
 def test_readme_same_logs_shares_come_from_the_shipped_trials(
-    users: int, share: float, low: float, high: float
+    seeds: str, users: int, share: float, low: float, high: float
 ) -> None:
-    """The README's same-logs table is what paired_statistics makes of the shipped trials (fresh seeds 701-710)."""
+    """The README's same-logs table is what paired_statistics makes of the shipped trials (fresh seeds 701-710,
+    held-out seeds 401-410)."""
     from actionbank_env.benchmark import SAME_LOGS_BASELINE
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"benchmark_fresh_minilm{users}_same_logs_trials.csv"
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"benchmark_{seeds}_minilm{users}_same_logs_trials.csv"
     with path.open() as fh:
         rows = [
             {k: (v if k == "designer" else float(v) if v else math.nan) for k, v in r.items()}
