@@ -183,7 +183,7 @@ def test_minilm_without_sentence_transformers_is_bit_identical_to_it(minilm: Sen
     Texts of every length class (empty, one character, emoji, past the 256-token truncation), ties in length
     (the batches follow sentence-transformers' length sort), and batch sizes that cut them differently.
     """
-    from actionbank_env.core.embedders import _minilm_path, _MiniLM
+    from actionbank_env.core.embedders import _MiniLM, _minilm_path
 
     path = _minilm_path()
     if path is None:
