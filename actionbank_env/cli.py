@@ -8,7 +8,8 @@ Settings flags are generated from the configuration tree (:func:`actionbank_env.
 setting of the chosen components, its help the field's docstring, its value read by the one field parser
 (:func:`actionbank_env.config.parse_value`). The flags of a component appear when it is chosen
 (``actionbank simulate --agent bootstrapped_dqn --help``). The original system's flag spellings live in
-:data:`ALIASES`, the only table of them; every flag is also accepted in snake_case.
+:data:`ALIASES`, the only table of them (each reaches only the components a version-1 config file gives it to:
+:func:`actionbank_env.config.legacy_setting_applies`); every settings flag is also accepted in snake_case.
 
 A subcommand is one function and one entry in :data:`SUBCOMMANDS`.
 """
@@ -140,12 +141,12 @@ class _NotApplicable(argparse.Action):
     """A legacy flag whose setting the chosen component does not have: ignored with a note, as earlier releases did
     (their flat settings went only to the components that had them; the tree's own ``--agent.*`` flags are strict)."""
 
+    def __init__(self, *args: Any, why: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.why = why
+
     def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: str | None = None) -> None:
-        head = self.dest.partition(".")[0]
-        print(
-            f"{parser.prog}: note: {option} is ignored: it sets {self.dest}, which the chosen {head} does not have.",
-            file=sys.stderr,
-        )
+        print(f"{parser.prog}: note: {option} is ignored: {self.why}.", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- settings flags
@@ -196,7 +197,7 @@ def _add_settings_flags(
 ) -> None:
     """One flag per setting of the configuration tree for the chosen components (see the module docstring);
     ``keep`` selects a part of the tree (e.g. the world's settings)."""
-    from actionbank_env.config import settings_schema
+    from actionbank_env.config import legacy_setting_applies, legacy_setting_homes, settings_schema
 
     try:
         schema = settings_schema(
@@ -208,11 +209,14 @@ def _add_settings_flags(
         schema = settings_schema()
     group = parser.add_argument_group("settings (defaults < --config file < flags; legacy spellings in brackets)")
     present = set()
+    taken: set[str] = set()  # legacy spellings that set a setting of the chosen components
     for setting in schema:
         if setting.key in skip or (keep is not None and not keep(setting)):
             continue
         present.add(setting.key)
-        names = _spellings(setting.key) + [s for alias in _aliases_of(setting.key) for s in _spellings(alias)]
+        aliases = [alias for alias in _aliases_of(setting.key) if legacy_setting_applies(alias, selection)]
+        taken.update(aliases)
+        names = _spellings(setting.key) + [s for alias in aliases for s in _spellings(alias)]
         doc = setting.doc.replace("%", "%%")
         help_text = f"{doc} (default: {format_default(setting.default).replace('%', '%%')})"
         kind = typing.get_origin(setting.hint)
@@ -238,11 +242,19 @@ def _add_settings_flags(
                 help=help_text,
             )
     for alias, target in ALIASES.items():
-        if target not in present and target not in skip:
+        if alias not in taken and target not in skip:
+            head = max((k for k in _COMPONENT_KEYS if target.startswith(k + ".")), key=len, default=target)
+            kind = head.replace("designer.reward_model", "reward model")
+            homes = legacy_setting_homes(alias)
             group.add_argument(
                 *_spellings(alias),
                 dest=target,
                 action=_NotApplicable,
+                why=(
+                    f"the original system passed it only to {kind} {' / '.join(homes)}, not to the chosen one"
+                    if target in present and homes
+                    else f"it sets {target}, which the chosen {kind} does not have"
+                ),
                 nargs="?",
                 default=argparse.SUPPRESS,
                 help=argparse.SUPPRESS,
@@ -566,9 +578,11 @@ def _configure_report(parser: argparse.ArgumentParser, selection: Mapping[str, s
     parser.add_argument(
         "--compare",
         type=Path,
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
-        help="another run folder to draw on the same axes (repeatable)",
+        metavar="RUN_DIR",
+        help="other run folders to draw on the same axes (--compare A B, or --compare A --compare B)",
     )
 
 
@@ -696,7 +710,7 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
 Configure = Callable[[argparse.ArgumentParser, Mapping[str, str]], None]
 #: name -> (help, add its arguments, run it).
 SUBCOMMANDS: dict[str, tuple[str, Configure, Callable[[argparse.Namespace], int]]] = {
-    "simulate": ("run the full simulation (the loop of ARCHITECTURE.md §6)", _configure_simulate, _cmd_simulate),
+    "simulate": ("run the full simulation (see the README's 'The loop')", _configure_simulate, _cmd_simulate),
     "generate-data": (
         "write fixed users per iteration and the initial bank (reproducible data)",
         _configure_generate_data,

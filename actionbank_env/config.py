@@ -57,6 +57,8 @@ __all__ = [
     "parse_value",
     "field_docs",
     "migrate_v1",
+    "legacy_setting_applies",
+    "legacy_setting_homes",
 ]
 
 #: Version of the layout :meth:`SimulationConfig.to_dict` writes.
@@ -490,7 +492,7 @@ def _default_component(kind: str) -> ComponentSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimulationConfig:
-    """Settings of a full simulation (the loop of ARCHITECTURE.md §6): the tree described in the module docstring.
+    """Settings of a full simulation (the README's "The loop"): the tree described in the module docstring.
 
     Build it from keys with :meth:`from_settings` (what the command line, config files and sweeps do), from a
     ``simulation_config.json`` with :meth:`from_dict`, or from the sections directly.
@@ -843,6 +845,52 @@ _V1_CONDITIONAL = {
 }
 #: Version-1 defaults of the component names (what an old file without them ran).
 _V1_NAMES = {"company_strategy": "linucb", "optimizer": "generative", "reward_model_type": "lightgbm"}
+
+
+def legacy_setting_homes(name: str) -> tuple[str, ...]:
+    """The components the version-1 setting ``name`` went to (empty: wherever its setting exists).
+
+    Example:
+        >>> legacy_setting_homes("use_pca"), legacy_setting_homes("users")
+        (('linucb', 'bootstrapped_dqn'), ())
+    """
+    return tuple(component_name for (_, component_name), table in _V1_CONDITIONAL.items() if name in table)
+
+
+def legacy_setting_applies(name: str, components: Mapping[str, str]) -> bool:
+    """Whether the version-1 setting ``name`` reaches the chosen components, as it did in version 1.
+
+    ``alpha`` / ``use_pca`` / ``pca_components`` went only to LinUCB (``n_heads`` and the PCA ones also to the
+    bootstrapped DQN), the ``lgb_*`` settings only to LightGBM, ``bnn_mc_samples`` only to the Bayesian neural model
+    and the uncertainty settings only to the generative designer (the table :func:`migrate_v1` reads config files
+    with). The command line's legacy flags and ``--set`` keys follow it too, so ``--lgb_learning_rate`` never sets
+    the neural model's learning rate. Any other name applies wherever its setting exists.
+
+    Args:
+        name: A version-1 setting name (``"lgb_learning_rate"``).
+        components: Component key -> chosen name (``{"designer.reward_model": "neural"}``); a key left out means
+            today's default component.
+
+    Example:
+        >>> legacy_setting_applies("lgb_learning_rate", {"designer.reward_model": "neural"})
+        False
+        >>> legacy_setting_applies("lgb_learning_rate", {"designer.reward_model": "lightgbm"})
+        True
+        >>> legacy_setting_applies("alpha", {}), legacy_setting_applies("users", {})  # LinUCB is the default agent
+        (True, True)
+    """
+    homes = [home for home, table in _V1_CONDITIONAL.items() if name in table]
+    if not homes:
+        return True
+    defaults: dict[str, Any] | None = None
+    for component, component_name in homes:
+        chosen = components.get(component)
+        if chosen is None:
+            defaults = defaults if defaults is not None else SimulationConfig().settings()
+            chosen = defaults.get(component)
+        if chosen == component_name:
+            return True
+    return False
 
 
 def migrate_v1(data: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""run_simulation(config) -> RunResult: the loop of ARCHITECTURE.md §6, with the results folder of §8.
+"""run_simulation(config) -> RunResult: the README's "The loop", with its "Results folder".
 
 ::
 

@@ -1,4 +1,4 @@
-"""``report.html`` with PNG plots for a run folder (ARCHITECTURE.md §8).
+"""``report.html`` with PNG plots for a run folder (README, "The report").
 
 :func:`write_report` reads only the run's files (``simulation_config.json``, ``summary.json``, ``metrics.csv``,
 ``iteration_<t>/*``), so it works at the end of ``simulate`` and later on any finished or interrupted run. It

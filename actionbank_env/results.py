@@ -1,6 +1,6 @@
 """Result folders: the ONE place that names their files; atomic writes; resume support.
 
-A simulation run folder (ARCHITECTURE.md §8)::
+A simulation run folder (the README's "Results folder")::
 
     results/<name>_<UTC yyyymmdd-HHMMSS>/        never silently overwritten
       simulation_config.json  meta.json  metrics.csv  summary.json  complete_simulation_results.json

@@ -5,7 +5,7 @@ runs the cartesian product of the grid values and the seeds. Each trial is an or
 
     SWEEP/
       sweep.csv  sweep.json                         mean ± 95% CI per configuration (t-interval over seeds)
-      trials/<config key>/seed_<s>/                 the run folder of ARCHITECTURE.md §8 (report off)
+      trials/<config key>/seed_<s>/                 a run folder (README, "Results folder"; report off)
       trials/<config key>/seed_<s>/error.txt        the traceback of a failed trial
 
 The trials are independent processes, so nothing is shared but the file system: a local
@@ -215,6 +215,8 @@ def typed_settings(
         ...                "users": "users_per_iteration"})
         {'agent.alpha': 0.5, 'users_per_iteration': 10}
     """
+    from actionbank_env.config import legacy_setting_applies
+
     aliases = aliases or {}
     keyed = {_tree_key(flag, k, aliases): v for k, v in values.items()}
     chosen = base.settings() if base is not None else {}
@@ -224,7 +226,7 @@ def typed_settings(
         key = _tree_key(flag, given, aliases)
         if key in _COMPONENTS or not isinstance(value, str):
             out[key] = value
-        elif given in aliases and not _applies(key, components):
+        elif given in aliases and not (_applies(key, components) and legacy_setting_applies(given, components)):
             # A legacy spelling goes only to the components that have it, as in earlier releases.
             log.info("%s %s is ignored: the chosen components have no %s.", flag, given, key)
         else:

@@ -10,13 +10,20 @@ Re-running skips the finished trials; ``--address auto`` (or ``ray://host:10001`
 
 from __future__ import annotations
 
+import argparse
+
 from actionbank_env.config import SimulationConfig
 from actionbank_env.sweep import run_sweep
 
 if __name__ == "__main__":  # the guard matters: trials run in other processes
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
+    parser.add_argument("--out", default="results/ray_sweep", help="sweep folder (default results/ray_sweep)")
+    parser.add_argument("--embedder", default="hashing", help="hashing (default, fast) or minilm")
+    args = parser.parse_args()
     base = SimulationConfig.from_settings(
         {
-            "embedder": "hashing",
+            "embedder": args.embedder,
             "users_per_iteration": 300,
             "iterations": 2,
             "designer.action_pool_size": 100,
@@ -28,8 +35,8 @@ if __name__ == "__main__":  # the guard matters: trials run in other processes
         base,
         grid={"designer": ("generative", "random", "keep")},
         seeds=range(3),
-        out="results/ray_sweep",
+        out=args.out,
         backend="ray",
-        workers=2,
+        workers=args.workers,
     )
     print(sweep.table())

@@ -51,3 +51,13 @@ def test_module_entry_point_help_exits_0() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage: actionbank" in proc.stdout
+
+
+def test_report_compare_takes_several_folders_per_flag_and_repeats() -> None:
+    """``report R --compare A B`` (as the README writes it) and ``--compare A --compare B`` both give every folder."""
+    from pathlib import Path
+
+    argv = ["report", "R", "--compare", "A", "B", "--compare", "C"]
+    args = build_parser(argv).parse_args(argv)
+    assert args.compare == [Path("A"), Path("B"), Path("C")]
+    assert build_parser(["report", "R"]).parse_args(["report", "R"]).compare == []

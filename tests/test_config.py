@@ -157,6 +157,41 @@ def test_legacy_and_tree_flag_spellings_build_the_same_config() -> None:
     assert params["reward_model_params"]["n_estimators"] == 50
 
 
+@pytest.mark.parametrize(
+    ("argv", "v1"),
+    [
+        (["--reward_model_type", "neural", "--lgb_learning_rate", "0.5"], {"reward_model_type": "neural"}),
+        (["--reward_model_type", "lightgbm", "--lgb_learning_rate", "0.5"], {"reward_model_type": "lightgbm"}),
+        (
+            ["--company_strategy", "bootstrapped_dqn", "--alpha", "0.3", "--use_pca"],
+            {"company_strategy": "bootstrapped_dqn", "reward_model_type": "bayesian_bilinear"},  # today's default
+        ),
+        (
+            ["--optimizer", "random", "--use_uncertainty"],
+            {"optimizer": "random", "reward_model_type": "bayesian_bilinear"},
+        ),
+    ],
+)
+def test_a_legacy_flag_reaches_the_components_a_version_1_file_gives_it_to(
+    argv: list[str], v1: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--lgb_learning_rate`` is LightGBM's, as ``lgb_learning_rate`` is in a version-1 file: it must not set the
+    neural model's learning rate (a setting of the same name); the flag and the file give the same config."""
+    values = {"lgb_learning_rate": 0.5, "alpha": 0.3, "use_pca": True, "use_uncertainty": True}
+    from_file = SimulationConfig.from_dict({**v1, **{k: v for k, v in values.items() if f"--{k}" in argv}})
+    from_flags = _from_argv(["simulate", *argv])
+    assert from_flags == from_file
+    noted = capsys.readouterr().err
+    if "--lgb_learning_rate" in argv:
+        chosen = v1["reward_model_type"]
+        rate = from_flags.designer.kwargs()["reward_model_params"].get("learning_rate")
+        assert (rate == 0.5) == (chosen == "lightgbm")
+        passed_over = "--lgb_learning_rate is ignored: the original system passed it only to reward model lightgbm"
+        assert (passed_over in noted) == (chosen != "lightgbm")
+    else:
+        assert " is ignored: " in noted
+
+
 def test_settings_unreachable_before_are_flags_now() -> None:
     moe = _from_argv(["simulate", "--best-lift", "2.0", "--n-experts", "3", "--projection-dim", "8"])
     assert moe.world.best_lift == 2.0 and moe.world.n_experts == 3 and moe.world.projection_dim == 8

@@ -154,6 +154,24 @@ def test_every_example_is_listed_in_the_examples_readme() -> None:
         assert f"python examples/{script}" in readme, script
 
 
+def test_every_example_reads_its_command_line() -> None:
+    """``python examples/X.py --help`` must print help, not run: every script parses its arguments (argparse, or the
+    ``actionbank`` command it wraps), so a flag it does not have is an error rather than silently ignored. (Two
+    scripts once ignored the command line, and ``--help`` trained a model into ``results/``.)"""
+    import ast
+
+    for path in sorted(EXAMPLES.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom) for a in node.names}
+        calls = {
+            node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+        }
+        wraps_cli = "main" in names and any(isinstance(n, ast.Attribute) and n.attr == "argv" for n in ast.walk(tree))
+        assert ("argparse" in names and "parse_args" in calls) or wraps_cli, path.name
+
+
 # --------------------------------------------------------------------------- classic scripts (subprocess)
 
 

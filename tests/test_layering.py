@@ -1,4 +1,5 @@
-"""The direction of imports (ARCHITECTURE.md §2), checked with ast; and import-time hygiene."""
+"""The direction of imports (the table FORBIDDEN below: the pure core imports no Gymnasium, torch, agent or designer),
+checked with ast; and import-time hygiene."""
 
 from __future__ import annotations
 

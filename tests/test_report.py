@@ -1,4 +1,4 @@
-"""write_report: report.html + plots/*.png from a run folder (issue 6, ARCHITECTURE.md §8)."""
+"""write_report: report.html + plots/*.png from a run folder (issue 6; the README's "The report")."""
 
 from __future__ import annotations
 

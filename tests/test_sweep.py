@@ -84,6 +84,14 @@ def test_grid_values_are_parsed_by_the_types_of_their_settings() -> None:
     assert typed_settings("--grid", point) == {"agent": "bootstrapped_dqn", "agent.hidden_sizes": (64, 32)}
     # a legacy spelling the chosen component does not have is dropped, as in earlier releases
     assert typed_settings("--set", {"agent": "random", "alpha": "0.5"}, aliases=ALIASES) == {"agent": "random"}
+    # ... and one the chosen component has under the same name goes only where version 1 sent it: LightGBM's
+    # lgb_learning_rate is not the neural model's learning rate
+    legacy = {"lgb_learning_rate": "0.5"}
+    neural = {"designer.reward_model": "neural"}
+    assert typed_settings("--set", neural | legacy, aliases=ALIASES) == neural
+    lightgbm = {"designer.reward_model": "lightgbm"}
+    rate = {"designer.reward_model.learning_rate": 0.5}
+    assert typed_settings("--set", lightgbm | legacy, aliases=ALIASES) == lightgbm | rate
 
 
 @pytest.mark.parametrize(
