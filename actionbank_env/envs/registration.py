@@ -13,10 +13,11 @@ def register_envs() -> None:
     and ``ActionBank/BankDesign-v0``.
 
     Idempotent: ids already in gymnasium's registry are left alone, so calling it twice (or importing the
-    package in a worker process) neither warns nor re-registers. No ``max_episode_steps``: both envs end
-    their episodes themselves with ``terminated=True`` (a campaign has a fixed number of users, a design
-    run a fixed number of iterations). ``Retention-v0`` is registered with ``max_episode_steps=26`` (its
-    default ``horizon``, which it also enforces itself).
+    package in a worker process) neither warns nor re-registers. No ``max_episode_steps``: every env ends its
+    episodes itself (a campaign has a fixed number of users and a design run a fixed number of iterations, with
+    ``terminated=True``; a subscriber's lifetime is ``horizon`` weeks, default 26, with ``truncated=True``). A
+    registered limit would cut ``gymnasium.make("ActionBank/Retention-v0", horizon=40)`` at 26 weeks without a
+    word; ``max_episode_steps=N`` given to ``make`` / ``make_vec`` still shortens an episode.
 
     Example:
         >>> import gymnasium
@@ -38,10 +39,9 @@ def register_envs() -> None:
             entry_point="actionbank_env.envs.bank_design:BankDesignEnv",
         )
     if "ActionBank/Retention-v0" not in gymnasium.registry:
-        # A subscriber's lifetime: 26 weekly steps (the env also truncates itself at its own ``horizon``).
+        # A subscriber's lifetime: ``horizon`` weekly steps, which the env truncates itself (no registered limit).
         gymnasium.register(
             id="ActionBank/Retention-v0",
             entry_point="actionbank_env.envs.retention:RetentionEnv",
             vector_entry_point="actionbank_env.envs.retention:RetentionVectorEnv",
-            max_episode_steps=26,
         )

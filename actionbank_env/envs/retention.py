@@ -4,7 +4,7 @@ Targeting-v0 is a contextual bandit (users are i.i.d., nothing carries over). He
 step is a week in which the sender mails one message of the bank or nothing. Mail tires the subscriber
 (click probabilities fall, unsubscribes rise), repeats of a recent message (or a text close to it) are worth
 less, and an unsubscribe ends the episode (``terminated=True``); the lifetime ends after ``horizon`` weeks
-(``truncated=True``; the id is registered with ``max_episode_steps=26``). A sender who maximises this week's
+(``truncated=True``; the env enforces it itself: the id has no registered step limit). A sender who maximises this week's
 click therefore loses clicks later. The dynamics are the pure functions of
 :mod:`actionbank_env.core.retention`, shared by :class:`RetentionEnv` (a batch of one) and its native vector
 twin :class:`RetentionVectorEnv` (``gymnasium.make_vec``).
@@ -476,8 +476,8 @@ class RetentionVectorEnv(VectorEnv):
         config: Env settings (or pass :class:`RetentionConfig` / :class:`RetentionDynamics` fields as keywords).
         world: A prebuilt world; otherwise the cached world of the given ``WorldConfig`` keywords.
         render_mode: Only ``None``.
-        max_episode_steps: What ``make_vec`` passes from the registration: episodes are truncated after
-            ``min(horizon, max_episode_steps)`` weeks, as ``TimeLimit`` does for the single env.
+        max_episode_steps: What ``make_vec(..., max_episode_steps=N)`` passes (the id registers none): episodes
+            are truncated after ``min(horizon, max_episode_steps)`` weeks, as ``TimeLimit`` does for the single env.
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP`` (or their values).
         **kwargs: :class:`RetentionConfig`, :class:`RetentionDynamics` and :class:`WorldConfig` fields.
 

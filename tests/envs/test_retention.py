@@ -87,7 +87,7 @@ def test_sb3_check_env(observe_bank: bool, oracle_features: bool) -> None:
 
 def test_registration_spaces_and_info() -> None:
     env = make()
-    assert env.spec is not None and env.spec.max_episode_steps == 26
+    assert env.spec is not None and env.spec.max_episode_steps is None  # the env truncates itself at its horizon
     assert gym.spec(ENV_ID).vector_entry_point == "actionbank_env.envs.retention:RetentionVectorEnv"
     obs, info = env.reset(seed=0)
     assert env.action_space == gym.spaces.Discrete(N_ACTIONS + 1)
@@ -226,6 +226,24 @@ def test_gymnasium_vector_wrappers_see_every_episode() -> None:
         assert obs.max() <= 2.0
     lengths = np.asarray(envs.env.length_queue)  # type: ignore[attr-defined]
     assert len(lengths) == ends and lengths.max() <= 6 and lengths.min() >= 1
+
+
+@pytest.mark.parametrize("horizon", [3, 40])
+def test_an_episode_lasts_the_horizon_given_to_make(horizon: int) -> None:
+    """No registered step limit cuts a longer lifetime short (``horizon=40`` once stopped at 26 weeks)."""
+    stay = {"unsubscribe_base": 0.0, "unsubscribe_irrelevance": 0.0}  # nobody leaves: the horizon ends it
+    env = make(horizon=horizon, **stay)
+    env.reset(seed=0)
+    ends = []
+    for _ in range(horizon):
+        _, _, terminated, truncated, _ = env.step(NO_EMAIL)
+        ends.append((terminated, truncated))
+    assert ends == [(False, False)] * (horizon - 1) + [(False, True)]
+    envs = make_vec(2, horizon=horizon, **stay)
+    envs.reset(seed=0)
+    steps = [envs.step(np.full(2, NO_EMAIL, dtype=np.int64)) for _ in range(horizon)]
+    assert [bool(s[3].any()) for s in steps] == [False] * (horizon - 1) + [True]
+    assert not any(bool(s[2].any()) for s in steps)
 
 
 def test_make_vec_passes_max_episode_steps_as_the_horizon() -> None:
