@@ -144,7 +144,9 @@ def did_you_mean(value: str, options: Iterable[str]) -> str:
         >>> did_you_mean("alpah", ["alpha", "l2"]), did_you_mean("zzz", ["alpha"])
         (" Did you mean 'alpha'?", '')
     """
-    close = difflib.get_close_matches(value, list(options), n=1)
+    if not isinstance(value, str):  # a JSON object's key is a string, a Python dict's need not be
+        return ""
+    close = difflib.get_close_matches(value, [o for o in options if isinstance(o, str)], n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 

@@ -419,9 +419,10 @@ def run_benchmark(
         plot: Write ``benchmark.png``.
 
     Raises:
-        ConfigError: For fewer than two designers, a repeated designer or a fixed ``world_seed``.
+        ConfigError: For fewer than two designers, a repeated designer, a fixed ``world_seed`` or an ``out`` that is
+            a file or another kind of non-empty folder.
     """
-    from actionbank_env.sweep import run_sweep
+    from actionbank_env.sweep import check_out_folder, run_sweep
 
     designers = tuple(designers)
     if len(designers) < 2 or len(set(designers)) != len(designers):
@@ -430,6 +431,8 @@ def run_benchmark(
         raise ConfigError(
             f"run.world_seed must be unset for a benchmark (each seed is its own world), got {base.run.world_seed}."
         )
+    marks = (BENCHMARK_CSV, BENCHMARK_MD, BENCHMARK_PLOT, BENCHMARK_TRIALS_CSV, "baselines", "generative")
+    check_out_folder(out, what="benchmark", marks=marks)
     settings = _designer_settings(base)
     variants = {k: tuple(v) for k, v in (generative_grid or {}).items()}
     groups: list[tuple[str, dict[str, tuple[Any, ...]]]] = []

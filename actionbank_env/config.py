@@ -553,6 +553,10 @@ class SimulationConfig:
                 does not have.
             ConfigError, ConfigTypeError: From the configs' own validation.
         """
+        if not isinstance(settings, Mapping):
+            raise ConfigTypeError(
+                f"{source} must be a mapping of setting keys to values, got {type(settings).__name__}."
+            )
         flat = _expand(settings)
         section_of = _section_of()
         sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
@@ -922,7 +926,13 @@ def migrate_v1(data: Mapping[str, Any], *, source: str = "config") -> dict[str, 
             params[component].update({p: flat[k] for k, p in table.items() if k in flat})
     for key in conditional:
         flat.pop(key, None)
-    params["agent"].update(flat.pop("company_params", None) or {})
+    company_params = flat.pop("company_params", None)
+    if company_params is not None and not isinstance(company_params, Mapping):
+        raise ConfigTypeError(
+            f"{source} (version 1) company_params must be a JSON object of the agent's parameters, got "
+            f"{type(company_params).__name__} {str(company_params)[:60]!r}."
+        )
+    params["agent"].update(company_params or {})
     for key in _V1_DESIGNER:
         if key in flat:
             params["designer"][key] = flat.pop(key)

@@ -618,6 +618,8 @@ def run_simulation(
         done = run.completed_iterations()
         if run.exists(SUMMARY_FILE):
             raise ConfigError(f"{run.path} is already complete ({SUMMARY_FILE} exists); nothing to resume.")
+        for t in range(1, done + 1):  # the banks the resumed run replays: a damaged one is refused before any write
+            run.proposed_texts(t)
         run.remove_temp_files()  # what a kill in the middle of an atomic write left behind
         with thread_limits(config.run.threads), progress_bars(progress):
             sim = _Simulation(config, api_key=api_key)

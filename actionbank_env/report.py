@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actionbank_env.core.actions import bank_actions
 from actionbank_env.core.io import atomic_write, atomic_write_text, read_json
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, DataError
 from actionbank_env.results import (
     ALGORITHM_FILE,
     BANK_FILE,
@@ -42,6 +43,7 @@ from actionbank_env.results import (
     RunFolder,
     iteration_dir,
     iteration_file,
+    read_log_columns,
 )
 
 __all__ = ["GLOSSARY", "glossary_entry", "write_report"]
@@ -235,10 +237,13 @@ def _fmt(value: Any) -> str:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path} must be a UTF-8 CSV file: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _load_run(path: str | os.PathLike[str], *, role: str) -> _Run:
@@ -278,7 +283,7 @@ def _settings(folder: RunFolder) -> dict[str, Any]:
 def _bank_ids(path: Path) -> list[str] | None:
     if not path.is_file():
         return None
-    return [str(a["id"]) for a in read_json(path).get("actions", [])]
+    return [str(a.get("id")) for a in bank_actions(read_json(path), source=str(path))]
 
 
 def _evolution(run: _Run) -> list[dict[str, int | None]]:
@@ -303,19 +308,18 @@ def _evolution(run: _Run) -> list[dict[str, int | None]]:
 
 def _action_ctr(run: _Run) -> tuple[int, list[dict[str, Any]]]:
     """Impressions, clicks and CTR per action in the last iteration's log, top ``_TOP_ACTIONS`` by impressions."""
-    import pandas as pd
-
     t = run.iterations[-1]
     folder = run.path / iteration_dir(t)
     if not (folder / OBSERVATIONS_FILE).is_file():
         return t, []
-    log_frame = pd.read_csv(folder / OBSERVATIONS_FILE, usecols=["action_id", "click"], dtype={"action_id": str})
+    log_frame = read_log_columns(folder / OBSERVATIONS_FILE, ["action_id", "click"], dtype={"action_id": str})
     if log_frame.empty:
         return t, []
     grouped = log_frame.groupby("action_id", sort=True)["click"].agg(["size", "sum"])
     texts: dict[str, str] = {}
     if (folder / BANK_FILE).is_file():
-        texts = {str(a["id"]): str(a.get("text", "")) for a in read_json(folder / BANK_FILE).get("actions", [])}
+        bank = bank_actions(read_json(folder / BANK_FILE), source=str(folder / BANK_FILE))
+        texts = {str(a.get("id")): a["text"] for a in bank}
     per_action = run.evaluations[t].get("per_action")
     truth: dict[str, float | None] = {}
     if isinstance(per_action, Mapping):  # written by evaluation.py; the report never reads the ground truth
@@ -863,7 +867,7 @@ def _final_bank_table(run: _Run) -> str:
     path = run.path / iteration_file(t, NEW_BANK_FILE)
     if not path.is_file():
         return f'<p class="note">iteration_{t}/new_action_bank.json is missing.</p>'
-    actions = read_json(path).get("actions", [])
+    actions = bank_actions(read_json(path), source=str(path))
     old = set(_bank_ids(run.path / iteration_file(t, BANK_FILE)) or [])
     rows = []
     for a in actions:
@@ -950,6 +954,7 @@ def write_report(
     plots = run.path / PLOTS_DIR
     evolution = _evolution(run)
     fid = _fidelity(run)
+    action_ctr = _action_ctr(run)  # every file the plots read is read (and checked) before the first is written
 
     import matplotlib
     import matplotlib.style
@@ -957,7 +962,7 @@ def write_report(
     with matplotlib.style.context("default"), matplotlib.rc_context({"axes.titlesize": 11}):
         clean = _glyph_filter()
         series = _plot_engagement(run, others, main_label, labels, clean, plots / "engagement.png")
-        bank_series = _plot_bank(run, evolution, _action_ctr(run), clean, plots / "bank_evolution.png")
+        bank_series = _plot_bank(run, evolution, action_ctr, clean, plots / "bank_evolution.png")
         fid_series = _plot_calibration(run, fid, clean, plots / "calibration.png") if fid else []
         if not fid:
             (plots / "calibration.png").unlink(missing_ok=True)  # a stale plot from an earlier report

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from actionbank_env.core.io import atomic_write, atomic_write_json, atomic_write_text, read_json, write_frame_csv
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, DataError
 
 __all__ = [
     "RunFolder",
@@ -409,19 +409,20 @@ class RunFolder:
 
     def proposed_texts(self, iteration: int) -> tuple[str, ...]:
         """The texts of the bank proposed in iteration ``t`` (``new_action_bank.json``), in order."""
-        data = self.read_json(iteration_file(iteration, NEW_BANK_FILE))
-        return tuple(a["text"] for a in data["actions"])
+        from actionbank_env.core.actions import bank_texts
+
+        name = iteration_file(iteration, NEW_BANK_FILE)
+        return bank_texts(self.read_json(name), source=str(self.file(name)))
 
     def read_row(self, iteration: int) -> dict[str, Any]:
         """The numbers of iteration ``t`` (a row of ``metrics.csv``), read back from its files."""
-        import pandas as pd
 
         t = iteration
         ev = self.read_json(iteration_file(t, EVALUATION_FILE))
         alg = self.read_json(iteration_file(t, ALGORITHM_FILE))
         obs_bank = self.read_json(iteration_file(t, BANK_FILE))
         new_bank = self.read_json(iteration_file(t, NEW_BANK_FILE))
-        clicks = pd.read_csv(self.file(iteration_file(t, OBSERVATIONS_FILE)), usecols=["click"])["click"]
+        clicks = read_log_columns(self.file(iteration_file(t, OBSERVATIONS_FILE)), ["click"])["click"]
         fid = ev.get("reward_model_fidelity") or {}
         evolution = ev.get("bank_evolution", {})
         return {
@@ -446,3 +447,20 @@ class RunFolder:
     def read_rows(self, n_iterations: int) -> list[dict[str, Any]]:
         """:meth:`read_row` of iterations ``1 .. n_iterations`` (a resumed run reports every iteration)."""
         return [self.read_row(t) for t in range(1, n_iterations + 1)]
+
+
+def read_log_columns(path: str | os.PathLike[str], columns: list[str], dtype: dict[str, Any] | None = None) -> Any:
+    """Some columns of an observation log as a pandas DataFrame (fast: no cell checks, unlike
+    :meth:`~actionbank_env.core.observations.ObservationLog.from_csv`).
+
+    Raises:
+        DataError: Naming the file and the columns, when it is not readable CSV (or not UTF-8) or lacks a column.
+    """
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, usecols=columns, dtype=dtype)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(
+            f"{path} must be an observation log (CSV) with the columns {columns}: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None

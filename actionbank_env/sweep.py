@@ -34,6 +34,7 @@ import os
 import re
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,12 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 # ---------------------------------------------------------------------------------------------- parsing
 
 
+#: Most seeds one sweep or benchmark takes (each is a full run per grid point; more is a typo, e.g. ``0-100000000``).
+MAX_SEEDS = 10_000
+#: Largest seed (seeds are stored as 64-bit integers).
+MAX_SEED = 2**63 - 1
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """Seeds from ``"0-9"``, ``"0,3,5"`` or a mix (``"0-4,10"``), in the order given.
 
@@ -95,17 +102,25 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     """
     if not isinstance(text, str):
         raise TypeError(f"--seeds must be a str like '0-9', got {type(text).__name__}.")
-    seeds: list[int] = []
+    ranges: list[tuple[int, int]] = []
     for part in (p.strip() for p in text.split(",")):
-        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        match = re.fullmatch(r"(\d{1,30})(?:\s*-\s*(\d{1,30}))?", part)
         if match is None:
             raise ConfigError(f"--seeds must be {_SEEDS_RULE}, got {text!r}.")
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) is not None else low
         if high < low:
             raise ConfigError(f"--seeds must be {_SEEDS_RULE}, got {text!r} (range {low}-{high} is reversed).")
-        seeds.extend(range(low, high + 1))
-    duplicates = sorted({s for s in seeds if seeds.count(s) > 1}) if len(set(seeds)) != len(seeds) else []
+        if high > MAX_SEED:
+            raise ConfigError(f"--seeds must be at most {MAX_SEED} (a 63-bit seed), got {high} in {text!r}.")
+        ranges.append((low, high))
+    # Count before any list is built: a typo like 0-100000000 would take minutes and gigabytes.
+    count = sum(high - low + 1 for low, high in ranges)
+    if count > MAX_SEEDS:
+        raise ConfigError(f"--seeds must list at most {MAX_SEEDS} seeds, got {count} ({text!r}).")
+    seeds = [seed for low, high in ranges for seed in range(low, high + 1)]
+    counts = Counter(seeds)
+    duplicates = sorted(s for s, n in counts.items() if n > 1)
     if duplicates:
         raise ConfigError(f"--seeds must list each seed once, got {text!r} (repeated: {duplicates[:5]}).")
     return tuple(seeds)
@@ -737,6 +752,25 @@ def _baseline_of(trials: Sequence[Trial], baseline: Mapping[str, Any]) -> dict[s
     return {t.key: keys[point({**t.given, **baseline})] for t in trials}
 
 
+def check_out_folder(out: str | os.PathLike[str], *, what: str, marks: Iterable[str]) -> None:
+    """Refuse ``--out`` when it is a file, or a non-empty folder holding none of ``marks`` (names this kind of
+    folder writes): a sweep or benchmark resumes in its own folder but never writes into someone else's.
+
+    Raises:
+        ConfigError: Naming the folder and what it lacks.
+    """
+    path = Path(out)
+    if path.is_file():
+        raise ConfigError(f"--out {path} is a file, not a folder.")
+    if path.is_dir():
+        names = {entry.name for entry in path.iterdir()}
+        if names and not names & set(marks):
+            raise ConfigError(
+                f"--out {path} is a non-empty folder that is not a {what} folder (it has none of {sorted(marks)}); "
+                f"give a new or empty folder, or a {what} folder to resume."
+            )
+
+
 def run_sweep(
     base: SimulationConfig,
     *,
@@ -781,6 +815,7 @@ def run_sweep(
         raise ConfigError(f"--address needs --backend ray, got --backend {backend}.")
     if not seeds:
         raise ConfigError("--seeds must list at least one seed, got none.")
+    check_out_folder(out, what="sweep", marks=(SWEEP_CSV, SWEEP_JSON, TRIALS_DIR))
     resolved = resolve_baseline(grid, baseline, aliases=aliases)
     if backend == "ray":
         _import_ray()
@@ -1035,6 +1070,11 @@ def sweep_main(
         raise ConfigError(f"--grid key must not be {fixed[0]!r}: each trial sets it itself.")
     base = sweep_base(settings, flags=flags, config=config, aliases=aliases)
     resolve_baseline(grid, baseline, aliases=aliases)  # checked before anything runs (run_sweep checks it again)
+    # So are the folder, the workers, the backend and every trial's settings: a refusal is one line, after no note.
+    check_out_folder(args.out, what="sweep", marks=(SWEEP_CSV, SWEEP_JSON, TRIALS_DIR))
+    check_choice("--backend", args.backend, BACKENDS)
+    check_int("--workers", args.workers, low=1, high=1024)
+    plan_trials(base, grid, seeds, args.out, aliases=aliases)
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
     print(f"sweep: {world_seed_note(base, grid)}", file=sys.stderr, flush=True)
     progress = progress_printer(total)

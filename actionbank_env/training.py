@@ -284,7 +284,7 @@ def train(
     algo_kwargs = dict(algo_kwargs or {})
     for forbidden in ("seed", "tensorboard_log", "env", "policy"):
         if forbidden in algo_kwargs:
-            raise TypeError(f"train algo_kwargs must not contain {forbidden!r}; it is set by train().")
+            raise ConfigTypeError(f"train algo_kwargs must not contain {forbidden!r}; it is set by train().")
 
     import gymnasium as gym
     import stable_baselines3
@@ -322,6 +322,9 @@ def train(
     except TypeError as exc:
         vec_env.close()
         raise ConfigTypeError(f"train algo_kwargs {algo_kwargs!r} are not keywords of {cls.__name__}: {exc}") from None
+    except (AssertionError, ValueError) as exc:  # SB3 checks its hyperparameters with asserts
+        vec_env.close()
+        raise ConfigError(f"train algo_kwargs {algo_kwargs!r} are not valid for {cls.__name__}: {exc}") from None
     run = RunFolder.create(results_dir, f"train_{algo}", out=out)
     tb_dir = run.path / TENSORBOARD_DIR if tensorboard else None
     model.tensorboard_log = str(tb_dir) if tb_dir is not None else None

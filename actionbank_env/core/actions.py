@@ -17,17 +17,56 @@ import numpy as np
 from numpy.typing import NDArray
 
 from actionbank_env._validation import check_array, check_int, check_str
-from actionbank_env.errors import ConfigError
+from actionbank_env.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from actionbank_env.core.embedders import Embedder
 
-__all__ = ["Action", "ActionBank", "ActionCatalog", "normalize_text", "MAX_TEXT_LENGTH", "format_action_id"]
+__all__ = [
+    "Action",
+    "ActionBank",
+    "ActionCatalog",
+    "normalize_text",
+    "MAX_TEXT_LENGTH",
+    "format_action_id",
+    "bank_actions",
+    "bank_texts",
+]
 
 #: Longest action text accepted anywhere (subject lines are short; this bounds LLM output too).
 MAX_TEXT_LENGTH = 200
 
 _WHITESPACE = re.compile(r"\s+")
+
+
+def bank_actions(data: Any, *, source: str = "bank") -> list[dict[str, Any]]:
+    """The action records of a bank file's content (``{"actions": [{"id": ..., "text": ..., ...}, ...]}``), checked.
+
+    Raises:
+        DataError: Naming ``source`` (the file), when the content is not an object holding a list under
+            ``"actions"`` whose items are objects with a string ``"text"``.
+
+    Example:
+        >>> [a["text"] for a in bank_actions({"actions": [{"id": "A1", "text": "Hi"}]})]
+        ['Hi']
+        >>> bank_actions({"actions": 5}, source="new_action_bank.json")
+        Traceback (most recent call last):
+        ...
+        actionbank_env.errors.DataError: new_action_bank.json must hold a list of actions under 'actions', got int.
+    """
+    actions = data.get("actions") if isinstance(data, dict) else None
+    if not isinstance(actions, list):
+        got = type(actions).__name__ if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+        raise DataError(f"{source} must hold a list of actions under 'actions', got {got}.")
+    for i, item in enumerate(actions):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise DataError(f"{source} actions[{i}] must be an object with a string 'text', got {str(item)[:80]!r}.")
+    return actions
+
+
+def bank_texts(data: Any, *, source: str = "bank") -> tuple[str, ...]:
+    """The texts of a bank file's content, in order (see :func:`bank_actions`)."""
+    return tuple(a["text"] for a in bank_actions(data, source=source))
 
 
 def clean_text(text: str) -> str:
@@ -217,9 +256,16 @@ class ActionBank:
         return {"n_actions": len(self), "d_embed": self.d_embed, "actions": [a.to_dict() for a in self._actions]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ActionBank:
-        """Inverse of :meth:`to_dict`."""
-        return cls(Action.from_dict(a) for a in data["actions"])
+    def from_dict(cls, data: dict[str, Any], *, source: str = "bank") -> ActionBank:
+        """Inverse of :meth:`to_dict`; ``source`` (the file) is named when ``data`` is not a bank (``DataError``)."""
+        records = bank_actions(data, source=source)
+        try:
+            actions = [Action.from_dict(a) for a in records]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"{source} holds an action that is not a saved action ({type(exc).__name__}: {exc})."
+            ) from None
+        return cls(actions)
 
 
 @dataclass(slots=True, eq=False)

@@ -126,6 +126,40 @@ def bank_projection(world: World, d_obs: int) -> BankProjection:
     return per_world[d_obs]
 
 
+def checked_config(owner: str, config: Any, config_class: type, own: Mapping[str, Any]) -> Any:
+    """``config`` when it is a ``config_class``, else one built from the keyword fields ``own`` (not both).
+
+    Raises:
+        ConfigError: For both ``config`` and fields.
+        ConfigTypeError: For a ``config`` of another type (naming it).
+    """
+    if config is None:
+        return config_class(**own)
+    if own:
+        raise ConfigError(f"{owner} got both config= and the config fields {sorted(own)}; pass one.")
+    if not isinstance(config, config_class):
+        raise ConfigTypeError(
+            f"{owner}.config must be a {config_class.__name__} (or pass its fields as keywords), got {type(config).__name__}."
+        )
+    return config
+
+
+def reset_bank_option(owner: str, options: Any) -> Any:
+    """The ``"bank"`` entry of ``reset(options=...)`` (``None`` when absent); the only option the envs take.
+
+    Raises:
+        ConfigTypeError: For ``options`` that is not a mapping, or a key other than ``"bank"``.
+    """
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise ConfigTypeError(
+            f"{owner}.reset options must be a mapping like {{'bank': ...}}, got {type(options).__name__}."
+        )
+    check_known_names(f"{owner}.reset options", options, ["bank"], what="options")
+    return options.get("bank")
+
+
 def resolve_bank(owner: str, value: Any, world: World, catalog: ActionCatalog, *, iteration: int = 0) -> ActionBank:
     """An :class:`ActionBank` from ``value`` (a bank, or texts resolved through ``catalog``, keeping ids)."""
     if isinstance(value, ActionBank):

@@ -50,7 +50,13 @@ from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.retention import RetentionCampaignConfig, run_retention_campaign
 from actionbank_env.core.users import UserBatch
 from actionbank_env.core.world import World
-from actionbank_env.envs._common import bank_projection, checked_render_mode, get_world, split_world_kwargs
+from actionbank_env.envs._common import (
+    bank_projection,
+    checked_config,
+    checked_render_mode,
+    get_world,
+    split_world_kwargs,
+)
 from actionbank_env.errors import ConfigError, ConfigTypeError
 from actionbank_env.registry import DEFAULT_AGENT, make_agent
 from actionbank_env.results import INITIAL_BANK_FILE, USERS_FILE, iteration_file
@@ -224,7 +230,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
                     f"BankDesignEnv got both campaign= and the campaign fields {sorted(campaign)}; pass one."
                 )
             own["campaign"] = CampaignConfig(**campaign)
-        self.config = config if config is not None else BankDesignConfig(**own)
+        self.config = checked_config(type(self).__name__, config, BankDesignConfig, own)
         self.render_mode = checked_render_mode(type(self).__name__, render_mode, ("ansi",))
         self.world = get_world(type(self).__name__, world, world_kwargs)
         cfg = self.config

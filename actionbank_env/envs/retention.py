@@ -43,7 +43,14 @@ from actionbank_env.core.retention import (
     step,
 )
 from actionbank_env.core.world import World
-from actionbank_env.envs._common import bank_projection, get_world, resolve_bank, split_world_kwargs, vector_rng
+from actionbank_env.envs._common import (
+    bank_projection,
+    get_world,
+    reset_bank_option,
+    resolve_bank,
+    split_world_kwargs,
+    vector_rng,
+)
 from actionbank_env.envs.targeting import as_action_index
 from actionbank_env.errors import ConfigError
 
@@ -371,8 +378,9 @@ class RetentionEnv(gym.Env[Any, np.int64]):
         super().reset(seed=seed)
         if seed is not None:
             self._next_user_id = 0
-        if options and options.get("bank") is not None:
-            bank = resolve_bank("reset(options)", options["bank"], self.world, self._model.catalog)
+        bank_option = reset_bank_option(type(self).__name__, options)
+        if bank_option is not None:
+            bank = resolve_bank("reset(options)", bank_option, self.world, self._model.catalog)
             self._model.set_bank(bank, "reset(options)")
         self._state, ids = self._model.new_subscribers(1, self.np_random, self._next_user_id)
         self._user_id = int(ids[0])
@@ -625,8 +633,9 @@ class RetentionVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = vector_rng(seed)
         if seed is not None:
             self._next_user_id = 0
-        if options and options.get("bank") is not None:
-            bank = resolve_bank("reset(options)", options["bank"], self.world, self._model.catalog)
+        bank_option = reset_bank_option(type(self).__name__, options)
+        if bank_option is not None:
+            bank = resolve_bank("reset(options)", bank_option, self.world, self._model.catalog)
             self._model.set_bank(bank, "reset(options)")
         self._state, ids = self._new(self.num_envs)
         self._user_ids = np.array(ids, dtype=np.int64)

@@ -27,9 +27,11 @@ from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import (
     bank_projection,
+    checked_config,
     checked_render_mode,
     draw_episode,
     get_world,
+    reset_bank_option,
     resolve_bank,
     split_world_kwargs,
 )
@@ -135,9 +137,7 @@ class TargetingEnv(gym.Env[Any, np.int64]):
         **kwargs: Any,
     ) -> None:
         own, world_kwargs = split_world_kwargs(type(self).__name__, kwargs, _TARGETING_FIELDS)
-        if config is not None and own:
-            raise ConfigError(f"TargetingEnv got both config= and the config fields {sorted(own)}; pass one.")
-        self.config = config if config is not None else TargetingConfig(**own)
+        self.config = checked_config(type(self).__name__, config, TargetingConfig, own)
         self.render_mode = checked_render_mode(type(self).__name__, render_mode, _RENDER_MODES)
         self.world = get_world(type(self).__name__, world, world_kwargs)
         self._catalog = self.world.new_catalog()
@@ -200,8 +200,9 @@ class TargetingEnv(gym.Env[Any, np.int64]):
             options: ``{"bank": ActionBank | sequence of texts}`` deploys a new bank from this episode on.
         """
         super().reset(seed=seed)
-        if options and options.get("bank") is not None:
-            self._set_bank(resolve_bank("reset(options)", options["bank"], self.world, self._catalog))
+        bank_option = reset_bank_option(type(self).__name__, options)
+        if bank_option is not None:
+            self._set_bank(resolve_bank("reset(options)", bank_option, self.world, self._catalog))
         n_users, n_actions = self.config.users_per_episode, len(self.bank)
         draw = draw_episode(self.world, self.bank.embeddings, n_users, rng=self.np_random)
         probs = np.zeros((n_users, self.max_bank_size if self.config.observe_bank else n_actions))

@@ -37,9 +37,11 @@ from actionbank_env.core.projection import padded_bank
 from actionbank_env.core.world import World
 from actionbank_env.envs._common import (
     bank_projection,
+    checked_config,
     checked_render_mode,
     draw_episode,
     get_world,
+    reset_bank_option,
     resolve_bank,
     split_world_kwargs,
     vector_rng,
@@ -101,9 +103,7 @@ class TargetingVectorEnv(VectorEnv):
     ) -> None:
         self.num_envs = check_int("TargetingVectorEnv.num_envs", num_envs, low=1)
         own, world_kwargs = split_world_kwargs(type(self).__name__, kwargs, _TARGETING_FIELDS)
-        if config is not None and own:
-            raise ConfigError(f"TargetingVectorEnv got both config= and the config fields {sorted(own)}; pass one.")
-        self.config = config if config is not None else TargetingConfig(**own)
+        self.config = checked_config(type(self).__name__, config, TargetingConfig, own)
         checked_render_mode(type(self).__name__, render_mode, ())
         self.render_mode = None
         modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
@@ -229,8 +229,9 @@ class TargetingVectorEnv(VectorEnv):
         """
         if seed is not None:
             self._np_random, self._np_random_seed = vector_rng(seed)
-        if options and options.get("bank") is not None:
-            self._set_bank(resolve_bank("reset(options)", options["bank"], self.world, self._catalog))
+        bank_option = reset_bank_option(type(self).__name__, options)
+        if bank_option is not None:
+            self._set_bank(resolve_bank("reset(options)", bank_option, self.world, self._catalog))
         self._needs_autoreset = False
         return self._start_episode(), {}
 

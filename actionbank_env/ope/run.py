@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from actionbank_env._validation import check_int
 from actionbank_env.core.actions import MAX_TEXT_LENGTH, ActionBank, clean_text, normalize_text
 from actionbank_env.errors import ConfigError
 from actionbank_env.ope.data import BanditData, TargetPolicy
@@ -86,9 +87,16 @@ def load_bank_texts(path: str | os.PathLike[str]) -> list[str]:
             cleaning, longer than ``MAX_TEXT_LENGTH`` characters, or not a string).
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"--bank {p} is a folder; give a bank JSON or a text file.")
     if not p.is_file():
         raise ConfigError(f"--bank {p} does not exist.")
-    raw = p.read_text(encoding="utf-8")
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"--bank {p} must be UTF-8 text, got a byte {exc.object[exc.start]:#04x} at {exc.start}."
+        ) from None
     texts: list[Any]
     if p.suffix == ".json":
         import json
@@ -174,20 +182,21 @@ def evaluate_run(
     from actionbank_env.config import SimulationConfig
     from actionbank_env.core.observations import ObservationLog
     from actionbank_env.core.world import World
-    from actionbank_env.results import BANK_FILE, CONFIG_FILE, NEW_BANK_FILE, OBSERVATIONS_FILE, OPE_FILE, RunFolder
+    from actionbank_env.results import BANK_FILE, CONFIG_FILE, OBSERVATIONS_FILE, OPE_FILE, RunFolder
     from actionbank_env.results import iteration_file as at
 
     if bank is not None and policy is not None:
         raise ConfigError("pass either --bank or --policy, not both.")
+    check_int("--seed", seed, low=0)
     run = RunFolder.open(run_dir)
-    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE))
+    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE), source=str(run.file(CONFIG_FILE)))
     done = run.completed_iterations()
     if done == 0:
         raise ConfigError(f"{run.path} has no complete iteration to evaluate.")
     t = done if iteration is None else int(iteration)
     if not 1 <= t <= done:
         raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
-    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)))
+    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)), source=str(run.file(at(t, BANK_FILE))))
     log = ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE)))
     data = bandit_data_from_log(log, logged)
     world = World.build(sim.world_config())
@@ -202,7 +211,7 @@ def evaluate_run(
         if bank is not None:
             texts, label = load_bank_texts(bank), f"bank={bank}"
         else:
-            texts = [a["text"] for a in run.read_json(at(t, NEW_BANK_FILE))["actions"]]
+            texts = list(run.proposed_texts(t))
             label = f"proposal after iteration {t}"
         embeddings, ids = _target_bank(texts, logged, world.embedder)
         reference = np.concatenate([logged.embeddings, embeddings]).astype(np.float32)
@@ -465,8 +474,8 @@ def write_obp(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, i
     t = done if iteration is None else int(iteration)
     if not 1 <= t <= done:
         raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
-    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE))
-    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)))
+    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE), source=str(run.file(CONFIG_FILE)))
+    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)), source=str(run.file(at(t, BANK_FILE))))
     data = bandit_data_from_log(ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE))), logged)
     feedback = obp_bandit_feedback(data, World.build(sim.world_config()).ground_truth)
     return atomic_write(out, lambda handle: np.savez_compressed(handle, **feedback))

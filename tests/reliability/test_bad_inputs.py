@@ -345,6 +345,43 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         TypeError,
         ("TargetingConfig.observe_bank", "must be a bool", "'yes'"),
     ),
+    (
+        "make.config='x'",
+        _make("ActionBank/Targeting-v0", config="x"),
+        TypeError,
+        ("TargetingEnv.config", "TargetingConfig", "got str"),
+    ),
+    (
+        "make.BankDesign config={}",
+        _make("ActionBank/BankDesign-v0", config={}),
+        TypeError,
+        ("BankDesignEnv.config", "BankDesignConfig", "got dict"),
+    ),
+    (
+        "targeting.reset(options='x')",
+        lambda c: c.targeting.reset(options="x"),
+        TypeError,
+        ("reset options", "mapping", "got str"),
+    ),
+    (
+        "targeting.reset(options={'bnak': ...})",
+        lambda c: c.targeting.reset(options={"bnak": ["hi"]}),
+        TypeError,
+        ("reset options", "bnak", "Did you mean 'bank'"),
+    ),
+    (
+        "sim.from_settings(None)",
+        lambda c: SimulationConfig.from_settings(None),
+        TypeError,
+        ("settings", "mapping", "NoneType"),
+    ),
+    (
+        "sim.from_dict int key",
+        lambda c: SimulationConfig.from_dict({"version": 2, 1: 2}),
+        TypeError,
+        ("unknown", "[1]"),
+    ),
+    # --- env actions
     # --- env actions
     ("targeting.step(4)", lambda c: c.targeting.step(4), InvalidAction, ("action", "[0, 4)", "got 4")),
     ("targeting.step(-1)", lambda c: c.targeting.step(-1), InvalidAction, ("action", "[0, 4)", "got -1")),

@@ -318,6 +318,87 @@ ROWS: list[Row] = [
         lambda e: ["sweep", "--seeds", "0", "--grid", "nonsense", "--out", str(e.tmp / "sw")],
         ("--grid",),
     ),
+    # ------------------------------------------------------------------ found by the session-11 audit
+    ("ope-seed-negative", lambda e: ["ope", str(e.run), "--seed", "-1"], ("--seed", "-1")),
+    (
+        "ope-bank-not-utf8",
+        lambda e: ["ope", str(e.run), "--bank", str(e.write("b.txt", b"\xff\xfe\x00bad"))],
+        ("--bank", "UTF-8"),
+    ),
+    ("ope-bank-a-folder", lambda e: ["ope", str(e.run), "--bank", str(e.plugins)], ("--bank", "folder")),
+    (
+        "report-new-bank-not-a-bank",
+        _after(
+            lambda e: e.write("run/iteration_2/new_action_bank.json", '{"actions": 5}'),
+            lambda e: ["report", str(e.run)],
+        ),
+        ("new_action_bank.json", "list of actions", "int"),
+    ),
+    (
+        "ope-new-bank-not-a-bank",
+        _after(
+            lambda e: e.write("run/iteration_2/new_action_bank.json", '{"actions": [3]}'), lambda e: ["ope", str(e.run)]
+        ),
+        ("new_action_bank.json", "actions[0]"),
+    ),
+    (
+        "resume-new-bank-not-a-bank",
+        lambda e: _resume_with(e, "iteration_1/new_action_bank.json", b'{"actions": 5}'),
+        ("new_action_bank.json", "list of actions"),
+    ),
+    (
+        "report-log-without-columns",
+        _after(lambda e: e.write("run/iteration_2/observations.csv", "x,y\n1,2\n"), lambda e: ["report", str(e.run)]),
+        ("observations.csv", "columns"),
+    ),
+    (
+        "report-metrics-not-utf8",
+        _after(lambda e: e.write("run/metrics.csv", b"\xff\xfe"), lambda e: ["report", str(e.run)]),
+        ("metrics.csv", "UTF-8"),
+    ),
+    ("config-v1-company-params-a-string", lambda e: _config(e, '{"company_params": "x"}'), ("company_params", "str")),
+    ("config-v1-company-params-a-list", lambda e: _config(e, '{"company_params": [1, 2]}'), ("company_params", "list")),
+    (
+        "sweep-seed-20-digits",
+        lambda e: ["sweep", "--seeds", "0-" + "9" * 20, "--out", str(e.tmp / "sw")],
+        ("--seeds", "63-bit"),
+    ),
+    (
+        "benchmark-huge-seeds",
+        lambda e: ["benchmark", "--seeds", "0-100000000", "--out", str(e.tmp / "bench")],
+        ("--seeds", "at most"),
+    ),
+    (
+        "sweep-out-foreign",
+        lambda e: ["sweep", "--seeds", "0", "--out", str(e.plugins)],
+        ("--out", "not a sweep folder"),
+    ),
+    ("sweep-out-a-run", lambda e: ["sweep", "--seeds", "0", "--out", str(e.run)], ("--out", "not a sweep folder")),
+    (
+        "benchmark-out-foreign",
+        lambda e: ["benchmark", "--seeds", "0", "--out", str(e.data)],
+        ("--out", "not a benchmark folder"),
+    ),
+    (
+        "train-algo-kwargs-seed",
+        lambda e: ["train", "--algo", "ppo", "--total-timesteps", "10", "--algo-kwargs", '{"seed": 1}'],
+        ("algo_kwargs", "'seed'"),
+    ),
+    (
+        "train-algo-kwargs-invalid",
+        lambda e: [
+            "train",
+            "--algo",
+            "ppo",
+            "--total-timesteps",
+            "10",
+            "--algo-kwargs",
+            '{"n_steps": -1}',
+            "--env-kwargs",
+            '{"embedder": "hashing"}',
+        ],
+        ("algo_kwargs", "not valid for PPO"),
+    ),
     ("cache-dir-a-file", lambda e: _cache_file(e), ("ACTIONBANK_CACHE_DIR",)),
     (
         "cache-corrupt-sqlite",
