@@ -51,6 +51,7 @@ from actionbank_env.results import (
     EVALUATION_FILE,
     SUMMARY_FILE,
     iteration_file,
+    out_path,
 )
 from actionbank_env.sweep import mean_ci, paired_difference
 
@@ -422,7 +423,7 @@ def run_benchmark(
         ConfigError: For fewer than two designers, a repeated designer, a fixed ``world_seed`` or an ``out`` that is
             a file or another kind of non-empty folder.
     """
-    from actionbank_env.sweep import check_out_folder, run_sweep
+    from actionbank_env.sweep import check_out_folder, plan_trials, run_sweep
 
     designers = tuple(designers)
     if len(designers) < 2 or len(set(designers)) != len(designers):
@@ -444,6 +445,13 @@ def run_benchmark(
         groups.append(("baselines", {"designer": baselines, **kept}))
     if "generative" in designers:
         groups.append(("generative", {"designer": ("generative",), **settings, **variants}))
+    if variants and "generative" not in designers:
+        raise ConfigError(
+            f"--grid varies the generative designer, which --designers {','.join(designers)} does not run; "
+            "add generative or drop --grid."
+        )
+    for folder, grid in groups:  # every trial's settings are checked before the first trial runs
+        plan_trials(base, grid, seeds, Path(out) / folder, aliases=aliases, carry_settings=False)
     records: list[dict[str, Any]] = []
     for folder, grid in groups:
         sweep = run_sweep(
@@ -569,7 +577,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
         help="variants of the generative designer, e.g. designer.reward_model=lightgbm,bayesian_bilinear (repeatable)",
     )
     parser.add_argument("--workers", type=int, default=1, help="parallel trials (default 1)")
-    parser.add_argument("--out", type=Path, required=True, help="the benchmark folder (re-run it to resume)")
+    parser.add_argument("--out", type=out_path, required=True, help="the benchmark folder (re-run it to resume)")
     parser.add_argument("--no-plot", dest="plot", action="store_false", help="skip benchmark.png")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from actionbank_env import __version__
 from actionbank_env.errors import ActionBankError, ConfigError
+from actionbank_env.results import out_path
 
 if typing.TYPE_CHECKING:
     from actionbank_env.config import Setting
@@ -254,6 +255,8 @@ def _add_settings_flags(
                     f"the original system passed it only to {kind} {' / '.join(homes)}, not to the chosen one"
                     if target in present and homes
                     else f"it sets {target}, which the chosen {kind} does not have"
+                    if head != target and keep is None
+                    else f"it sets {target}, which this command does not take"
                 ),
                 nargs="?",
                 default=argparse.SUPPRESS,
@@ -272,6 +275,8 @@ def _config_file(path: Path | None) -> tuple[Any, set[str]]:
 
     if path is None:
         return SimulationConfig(), set()
+    if path.is_dir():
+        raise _UsageError(f"--config {path} is a folder; give a JSON file of settings (a simulation_config.json).")
     if not path.is_file():
         raise _UsageError(f"--config {path}: no such file.")
     from actionbank_env.core.io import read_json
@@ -330,7 +335,9 @@ def _add_run_args(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
             action="store_true",
             help="with --resume: import the module:Class components the run folder names (they run code)",
         )
-    parser.add_argument("--out", type=Path, help="write into exactly this folder instead of results_dir/name_timestamp")
+    parser.add_argument(
+        "--out", type=out_path, help="write into exactly this folder instead of results_dir/name_timestamp"
+    )
     parser.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
     parser.add_argument(
         "--openai-api-key",
@@ -380,7 +387,7 @@ def _configure_generate_data(parser: argparse.ArgumentParser, selection: Mapping
         "--data_dir",
         "--data-dir",
         dest="out",
-        type=Path,
+        type=out_path,
         help="the data folder (default data/simulation_data/<id>)",
     )
     parser.add_argument("--overwrite", action="store_true", help="allow --out to be a non-empty folder")
@@ -433,7 +440,7 @@ def _configure_compare_models(parser: argparse.ArgumentParser, selection: Mappin
 
 
 def _cmd_compare_models(args: argparse.Namespace) -> int:
-    from actionbank_env._validation import check_component
+    from actionbank_env._validation import check_component, check_int
     from actionbank_env.model_comparison import compare_models, format_table, write_comparison
     from actionbank_env.registry import REWARD_MODELS
     from actionbank_env.results import CONFIG_FILE
@@ -445,11 +452,15 @@ def _cmd_compare_models(args: argparse.Namespace) -> int:
     config = _simulation_config(args)
     if args.run_dir is not None and not (args.run_dir / CONFIG_FILE).is_file():
         raise _UsageError(f"{args.run_dir} is not a run folder (no {CONFIG_FILE}).")
+    if args.log_users is not None:
+        check_int("--log-users", args.log_users, low=1)
+        if args.run_dir is not None:
+            raise _UsageError("actionbank compare-models: --log-users sizes a fresh log; a run folder brings its own.")
     scores = compare_models(
         args.run_dir,
         models=models,
         config=config,
-        users=args.log_users or config.campaign.users_per_iteration,
+        users=config.campaign.users_per_iteration if args.log_users is None else args.log_users,
         seed=config.run.seed,
     )
     print(format_table(scores))
@@ -466,7 +477,7 @@ def _configure_train(parser: argparse.ArgumentParser, selection: Mapping[str, st
     parser.add_argument("--total-timesteps", "--total_timesteps", dest="total_timesteps", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", "--results_dir", dest="results_dir", default="results")
-    parser.add_argument("--out", type=Path, help="write into exactly this (new or empty) folder")
+    parser.add_argument("--out", type=out_path, help="write into exactly this (new or empty) folder")
     parser.add_argument("--n-envs", "--n_envs", dest="n_envs", type=int, default=1)
     parser.add_argument(
         "--env-kwargs",

@@ -606,6 +606,13 @@ def run_simulation(
     """
     from actionbank_env.data import with_data
 
+    for name, value in (("out", out), ("resume", resume)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise ConfigTypeError(
+                f"run_simulation {name} must be a path (str or os.PathLike), got {type(value).__name__}."
+            )
+    if resume is not None and out is not None:
+        raise ConfigError("run_simulation: pass out= or resume=, not both (a run resumes in its own folder).")
     if resume is not None:
         run = RunFolder.open(resume)
         plugins = sorted(_entry_points(run.read_json(CONFIG_FILE)))  # before parsing it: parsing imports them

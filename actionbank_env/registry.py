@@ -178,6 +178,29 @@ def make_agent(name: str | Any, world: Any, *, rng: np.random.Generator, **param
     return _build("agent", name, cls, context, rng=rng, **params)
 
 
+def check_agent_spec(name: str | Any, params: dict[str, Any], world: Any) -> None:
+    """Check, without building it, that ``make_agent(name, world, **params)`` can build an agent: the name resolves
+    to an agent class, its signature binds ``params`` and, for a class with a ``config_class``, the parameters pass
+    that config's validation (so an env reports a bad agent when it is made, not at its first ``reset``).
+
+    Raises:
+        UnknownComponentError, ConfigError, ConfigTypeError: As :func:`make_agent` would.
+    """
+    import numpy as np
+
+    from actionbank_env._validation import resolve_config
+
+    cls = resolve("agent", name)
+    if isinstance(cls, type):  # a class given directly must have the protocol's methods, as a plugin's must
+        _check_plugin("agent", cls.__name__, cls, "agent")
+    context = world.agent_context(evaluation_only=bool(getattr(cls, "evaluation_only", False)))
+    check_parameters("agent", name, cls, params, context, rng=np.random.default_rng(0))
+    config_class = getattr(cls, "config_class", None)
+    if isinstance(config_class, type):
+        rest = {k: v for k, v in params.items() if k != "config"}
+        resolve_config(config_class, params.get("config"), rest, getattr(cls, "__name__", str(name)))
+
+
 def check_parameters(kind: str, name: Any, factory: Any, params: dict[str, Any], *args: Any, **kwargs: Any) -> None:
     """Raise a clear :class:`ConfigTypeError` if ``factory(*args, **kwargs, **params)`` cannot bind ``params``.
 

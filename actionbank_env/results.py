@@ -19,6 +19,7 @@ atomically, so a run killed at any point resumes from its last complete iteratio
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import errno
 import os
@@ -220,6 +221,7 @@ class RunFolder:
         timestamp: str | None = None,
         out: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
+        can_overwrite: bool = True,
     ) -> RunFolder:
         """Make a new, empty run folder.
 
@@ -233,6 +235,7 @@ class RunFolder:
             timestamp: UTC ``yyyymmdd-HHMMSS`` (now if ``None``).
             out: Use exactly this folder instead of ``results_dir/name_timestamp``.
             overwrite: Allow ``out`` to be a non-empty folder of this package (replaced by :meth:`commit`).
+            can_overwrite: Whether the caller offers ``--overwrite`` (only changes the advice of the refusal).
 
         Raises:
             ConfigError: If ``out`` exists and is not empty and ``overwrite`` is false, if ``overwrite`` would
@@ -241,7 +244,7 @@ class RunFolder:
         """
         if out is not None:
             path = Path(out)
-            if cls.check_out(path, overwrite=overwrite):
+            if cls.check_out(path, overwrite=overwrite, can_overwrite=can_overwrite):
                 staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
                 folder = cls(staging)
                 folder.replaces = path
@@ -262,13 +265,15 @@ class RunFolder:
         return cls(path)
 
     @staticmethod
-    def check_out(out: str | os.PathLike[str], *, overwrite: bool) -> bool:
+    def check_out(out: str | os.PathLike[str], *, overwrite: bool, can_overwrite: bool = True) -> bool:
         """Check ``--out`` before anything is built (no disk change); returns whether it holds a run to replace.
 
         Raises:
             ConfigError: ``out`` is a file, or holds something and ``overwrite`` is false, or holds something
                 :func:`check_replaceable` refuses.
         """
+        if not os.fspath(out).strip():
+            raise ConfigError(f"--out must be a non-empty path, got {os.fspath(out)!r}.")
         path = Path(out)
         try:
             exists, is_dir, is_link = path.exists(), path.is_dir(), path.is_symlink()
@@ -278,7 +283,8 @@ class RunFolder:
             raise ConfigError(f"--out {path} is a file, not a folder; choose another --out.")
         if is_link or (exists and any(path.iterdir())):
             if not overwrite:
-                raise ConfigError(f"{path} already exists and is not empty; pass --overwrite or choose another --out.")
+                advice = "pass --overwrite or choose another --out" if can_overwrite else "choose a new or empty --out"
+                raise ConfigError(f"{path} already exists and is not empty; {advice}.")
             check_replaceable(path)
             return True
         return False
@@ -464,3 +470,15 @@ def read_log_columns(path: str | os.PathLike[str], columns: list[str], dtype: di
         raise DataError(
             f"{path} must be an observation log (CSV) with the columns {columns}: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
+
+
+def out_path(text: str) -> Path:
+    """The type of every ``--out`` flag: a path, never the empty string (which ``Path`` would read as ``.``).
+
+    Example:
+        >>> out_path("runs/a").as_posix()
+        'runs/a'
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a non-empty path, got {text!r}")
+    return Path(text)

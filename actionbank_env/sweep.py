@@ -44,7 +44,7 @@ from actionbank_env._validation import check_choice, check_int
 from actionbank_env.config import SimulationConfig
 from actionbank_env.core.io import atomic_write_json, atomic_write_text, read_json
 from actionbank_env.errors import ConfigError, MissingExtraError
-from actionbank_env.results import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, SWEEP_CSV, SWEEP_JSON, TRIALS_DIR
+from actionbank_env.results import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, SWEEP_CSV, SWEEP_JSON, TRIALS_DIR, out_path
 
 __all__ = [
     "BACKENDS",
@@ -958,7 +958,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="local", choices=BACKENDS, help="local process pool or Ray tasks")
     parser.add_argument("--address", default=None, help="Ray cluster address (--backend ray; default: a local Ray)")
     parser.add_argument("--workers", type=int, default=1, help="parallel trials / CPUs of the local Ray (default 1)")
-    parser.add_argument("--out", type=Path, required=True, help="the sweep folder (re-run it to skip finished trials)")
+    parser.add_argument(
+        "--out", type=out_path, required=True, help="the sweep folder (re-run it to skip finished trials)"
+    )
 
 
 def parse_baseline(specs: Iterable[str]) -> dict[str, str]:

@@ -325,7 +325,7 @@ def train(
     except (AssertionError, ValueError) as exc:  # SB3 checks its hyperparameters with asserts
         vec_env.close()
         raise ConfigError(f"train algo_kwargs {algo_kwargs!r} are not valid for {cls.__name__}: {exc}") from None
-    run = RunFolder.create(results_dir, f"train_{algo}", out=out)
+    run = RunFolder.create(results_dir, f"train_{algo}", out=out, can_overwrite=False)
     tb_dir = run.path / TENSORBOARD_DIR if tensorboard else None
     model.tensorboard_log = str(tb_dir) if tb_dir is not None else None
     config = {

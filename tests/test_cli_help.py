@@ -61,3 +61,10 @@ def test_report_compare_takes_several_folders_per_flag_and_repeats() -> None:
     args = build_parser(argv).parse_args(argv)
     assert args.compare == [Path("A"), Path("B"), Path("C")]
     assert build_parser(["report", "R"]).parse_args(["report", "R"]).compare == []
+
+
+def test_a_setting_a_command_does_not_take_is_noted_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """world-card takes only the world's settings: a run setting is ignored with a note that says so."""
+    argv = ["world-card", "--users", "5"]
+    build_parser(argv).parse_args(argv)
+    assert "--users is ignored: it sets users_per_iteration, which this command does not take." in capsys.readouterr().err

@@ -58,7 +58,7 @@ from actionbank_env.envs._common import (
     split_world_kwargs,
 )
 from actionbank_env.errors import ConfigError, ConfigTypeError
-from actionbank_env.registry import DEFAULT_AGENT, make_agent
+from actionbank_env.registry import DEFAULT_AGENT, check_agent_spec, make_agent
 from actionbank_env.results import INITIAL_BANK_FILE, USERS_FILE, iteration_file
 
 __all__ = ["BankDesignConfig", "BankDesignEnv", "TEXT_CHARSET", "MAX_BANK_SLOTS", "load_replay_data"]
@@ -234,6 +234,7 @@ class BankDesignEnv(gym.Env[dict[str, NDArray[np.float32]], Any]):
         self.render_mode = checked_render_mode(type(self).__name__, render_mode, ("ansi",))
         self.world = get_world(type(self).__name__, world, world_kwargs)
         cfg = self.config
+        check_agent_spec(cfg.company_strategy, dict(cfg.company_params), self.world)  # at make(), not at reset()
         self._replay: list[UserBatch] | None = None
         #: The designer's (predict, users) for the next deploy's new actions (set_action_prior), used once.
         self._action_prior: tuple[Callable[..., Any], NDArray[np.float64]] | None = None

@@ -358,6 +358,18 @@ ROWS: list[tuple[str, Callable[[Ctx], Any], type[BaseException], tuple[str, ...]
         ("BankDesignEnv.config", "BankDesignConfig", "got dict"),
     ),
     (
+        "make.BankDesign company_strategy=int",
+        _make("ActionBank/BankDesign-v0", company_strategy=int),
+        UnknownComponentError,
+        ("agent", "'int'", "protocol"),
+    ),
+    (
+        "make.BankDesign company_params alpha=-1",
+        _make("ActionBank/BankDesign-v0", company_params={"alpha": -1}),
+        ConfigError,
+        ("LinUCBConfig.alpha", ">= 0.0", "got -1"),
+    ),
+    (
         "targeting.reset(options='x')",
         lambda c: c.targeting.reset(options="x"),
         TypeError,
