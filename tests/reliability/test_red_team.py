@@ -140,6 +140,11 @@ def _simulate(env: Env, *extra: str) -> list[str]:
     return ["simulate", "--quiet", "--out", str(env.tmp / "new"), *SMALL, *extra]
 
 
+def _train(*extra: str) -> list[str]:
+    """``train`` of PPO for 10 steps on a hashing world, with ``extra`` flags."""
+    return ["train", "--algo", "ppo", "--total-timesteps", "10", "--env-kwargs", '{"embedder": "hashing"}', *extra]
+
+
 def _config(env: Env, content: str | bytes) -> list[str]:
     return ["simulate", "--quiet", "--out", str(env.tmp / "new"), "--config", str(env.write("run.json", content))]
 
@@ -298,17 +303,7 @@ ROWS: list[Row] = [
     ),
     (
         "train-algo-kwargs",
-        lambda e: [
-            "train",
-            "--algo",
-            "ppo",
-            "--total-timesteps",
-            "10",
-            "--algo-kwargs",
-            '{"bogus": 1}',
-            "--env-kwargs",
-            '{"embedder": "hashing"}',
-        ],
+        lambda e: _train("--algo-kwargs", '{"bogus": 1}'),
         ("bogus",),
     ),
     ("sweep-huge-seeds", lambda e: ["sweep", "--seeds", "0-100000000", "--out", str(e.tmp / "sw")], ("--seeds",)),
@@ -424,17 +419,7 @@ ROWS: list[Row] = [
     ),
     (
         "train-out-not-empty",
-        lambda e: [
-            "train",
-            "--algo",
-            "ppo",
-            "--total-timesteps",
-            "10",
-            "--env-kwargs",
-            '{"embedder": "hashing"}',
-            "--out",
-            str(e.run),
-        ],
+        lambda e: _train("--out", str(e.run)),
         ("already exists", "new or empty --out"),
     ),
     ("out-empty-string", lambda e: ["simulate", *SMALL, "--out", ""], ("--out", "non-empty path")),
@@ -445,17 +430,7 @@ ROWS: list[Row] = [
     ),
     (
         "train-algo-kwargs-invalid",
-        lambda e: [
-            "train",
-            "--algo",
-            "ppo",
-            "--total-timesteps",
-            "10",
-            "--algo-kwargs",
-            '{"n_steps": -1}',
-            "--env-kwargs",
-            '{"embedder": "hashing"}',
-        ],
+        lambda e: _train("--algo-kwargs", '{"n_steps": -1}'),
         ("algo_kwargs", "not valid for PPO"),
     ),
     ("cache-dir-a-file", lambda e: _cache_file(e), ("ACTIONBANK_CACHE_DIR",)),
