@@ -45,7 +45,7 @@ from actionbank_env._validation import check_bool, check_choice, check_int, chec
 from actionbank_env.core.campaign import CampaignConfig
 from actionbank_env.core.retention import RetentionCampaignConfig, RetentionDynamics
 from actionbank_env.core.world import WorldConfig
-from actionbank_env.errors import ConfigError, ConfigTypeError
+from actionbank_env.errors import ActionBankError, ConfigError, ConfigTypeError
 
 __all__ = [
     "CONFIG_VERSION",
@@ -667,11 +667,16 @@ class SimulationConfig:
         if not isinstance(data, Mapping):
             raise ConfigTypeError(f"{source} must hold a JSON object of settings, got {type(data).__name__}.")
         version = data.get("version", 1)
-        if version == 1:
-            data = migrate_v1(data, source=source)
-        elif version != CONFIG_VERSION:
+        if isinstance(version, bool) or version not in (1, CONFIG_VERSION):
             raise ConfigError(f"{source} version must be 1 or {CONFIG_VERSION}, got {version!r}.")
-        return cls.from_settings(nested_to_settings(data, source=source), source=source)
+        if version == 1:  # flat; a file that states "version": 1 is the same layout
+            data = migrate_v1({k: v for k, v in data.items() if k != "version"}, source=source)
+        try:
+            return cls.from_settings(nested_to_settings(data, source=source), source=source)
+        except ActionBankError as exc:  # a value breaks a rule: name the file it came from too
+            if source == "config" or str(exc).startswith(source):
+                raise
+            raise type(exc)(f"{source}: {exc}") from None
 
     # ------------------------------------------------------------------ views
 

@@ -104,6 +104,14 @@ def test_version_1_settings_reach_only_the_component_that_used_them() -> None:
     assert config.agent.kwargs()["alpha"] == 0.5
 
 
+def test_a_file_that_states_version_1_is_read_as_version_1_and_a_bad_value_names_the_file() -> None:
+    assert SimulationConfig.from_dict({"version": 1, "users": 5}).campaign.users_per_iteration == 5
+    with pytest.raises(ConfigError, match="version must be 1 or 2, got True"):
+        SimulationConfig.from_dict({"version": True})
+    with pytest.raises(ConfigError, match=r"^run/simulation_config.json: CampaignConfig.users_per_iteration .* got -5"):
+        SimulationConfig.from_dict({"users": -5}, source="run/simulation_config.json")
+
+
 def test_an_unknown_version_or_key_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="version must be 1 or 2, got 7"):
         SimulationConfig.from_dict({"version": 7})

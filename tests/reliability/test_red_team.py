@@ -250,6 +250,11 @@ ROWS: list[Row] = [
         lambda e: _resume_with(e, "simulation_config.json", b"\xff\xfe"),
         ("simulation_config.json",),
     ),
+    (
+        "resume-config-bad-value",
+        lambda e: _resume_with(e, "simulation_config.json", b'{"users": -5}'),
+        ("simulation_config.json", "users_per_iteration", "-5"),
+    ),
     ("resume-config-plugin", lambda e: _resume_plugin(e), ("os:system", "--trust-plugins")),
     ("resume-config-plugin-trusted", lambda e: [*_resume_plugin(e), "--trust-plugins"], ("os:system", "protocol")),
     # ------------------------------------------------------------------ data folders
