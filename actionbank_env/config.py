@@ -863,7 +863,12 @@ def legacy_setting_homes(name: str) -> tuple[str, ...]:
         >>> legacy_setting_homes("use_pca"), legacy_setting_homes("users")
         (('linucb', 'bootstrapped_dqn'), ())
     """
-    return tuple(component_name for (_, component_name), table in _V1_CONDITIONAL.items() if name in table)
+    return tuple(component_name for _, component_name in _v1_homes(name))
+
+
+def _v1_homes(name: str) -> list[tuple[str, str]]:
+    """(component key, component name) of every component the version-1 setting ``name`` went to."""
+    return [home for home, table in _V1_CONDITIONAL.items() if name in table]
 
 
 def legacy_setting_applies(name: str, components: Mapping[str, str]) -> bool:
@@ -888,7 +893,7 @@ def legacy_setting_applies(name: str, components: Mapping[str, str]) -> bool:
         >>> legacy_setting_applies("alpha", {}), legacy_setting_applies("users", {})  # LinUCB is the default agent
         (True, True)
     """
-    homes = [home for home, table in _V1_CONDITIONAL.items() if name in table]
+    homes = _v1_homes(name)
     if not homes:
         return True
     defaults: dict[str, Any] | None = None

@@ -172,10 +172,16 @@ def resolve(kind: str, name: str | Any, *, field: str | None = None) -> Any:
 
 def make_agent(name: str | Any, world: Any, *, rng: np.random.Generator, **params: Any) -> Any:
     """Build a targeting agent for ``world`` (evaluation-only agents get the ground truth)."""
+    cls, context = _agent_class(name, world, params, rng)
+    return _build("agent", name, cls, context, rng=rng, **params)
+
+
+def _agent_class(name: str | Any, world: Any, params: dict[str, Any], rng: np.random.Generator) -> tuple[Any, Any]:
+    """The agent class ``name`` resolves to and its context from ``world``, once ``params`` bind to it."""
     cls = resolve("agent", name)
     context = world.agent_context(evaluation_only=bool(getattr(cls, "evaluation_only", False)))
     check_parameters("agent", name, cls, params, context, rng=rng)
-    return _build("agent", name, cls, context, rng=rng, **params)
+    return cls, context
 
 
 def check_agent_spec(name: str | Any, params: dict[str, Any], world: Any) -> None:
@@ -190,11 +196,9 @@ def check_agent_spec(name: str | Any, params: dict[str, Any], world: Any) -> Non
 
     from actionbank_env._validation import resolve_config
 
-    cls = resolve("agent", name)
+    cls, _ = _agent_class(name, world, params, np.random.default_rng(0))
     if isinstance(cls, type):  # a class given directly must have the protocol's methods, as a plugin's must
         _check_plugin("agent", cls.__name__, cls, "agent")
-    context = world.agent_context(evaluation_only=bool(getattr(cls, "evaluation_only", False)))
-    check_parameters("agent", name, cls, params, context, rng=np.random.default_rng(0))
     config_class = getattr(cls, "config_class", None)
     if isinstance(config_class, type):
         rest = {k: v for k, v in params.items() if k != "config"}
