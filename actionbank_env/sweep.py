@@ -785,6 +785,7 @@ def run_sweep(
     aliases: Mapping[str, str] | None = None,
     baseline: Mapping[str, Any] | None = None,
     carry_settings: bool = True,
+    on_start: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run every (grid point, seed) trial not finished yet and write ``sweep.csv`` and ``sweep.json``.
 
@@ -803,6 +804,7 @@ def run_sweep(
             seed by seed (a seed is the same world for both unless ``world_seed`` is pinned or a grid axis).
         carry_settings: As :func:`plan_trials` (a grid point that chooses another component keeps the parameters
             ``base`` gives the one it replaces).
+        on_start: Called with :func:`world_seed_note` once everything is checked, before the folder is created.
 
     Raises:
         ConfigError: For a bad backend, workers, baseline, grid point or a finished trial with other settings
@@ -820,6 +822,8 @@ def run_sweep(
     if backend == "ray":
         _import_ray()
     trials = plan_trials(base, grid, seeds, out, aliases=aliases, carry_settings=carry_settings)
+    if on_start is not None:
+        on_start(world_seed_note(base, grid))
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     results: dict[Path, dict[str, Any]] = {}
@@ -1071,14 +1075,7 @@ def sweep_main(
     if fixed:
         raise ConfigError(f"--grid key must not be {fixed[0]!r}: each trial sets it itself.")
     base = sweep_base(settings, flags=flags, config=config, aliases=aliases)
-    resolve_baseline(grid, baseline, aliases=aliases)  # checked before anything runs (run_sweep checks it again)
-    # So are the folder, the workers, the backend and every trial's settings: a refusal is one line, after no note.
-    check_out_folder(args.out, what="sweep", marks=(SWEEP_CSV, SWEEP_JSON, TRIALS_DIR))
-    check_choice("--backend", args.backend, BACKENDS)
-    check_int("--workers", args.workers, low=1, high=1024)
-    plan_trials(base, grid, seeds, args.out, aliases=aliases)
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
-    print(f"sweep: {world_seed_note(base, grid)}", file=sys.stderr, flush=True)
     progress = progress_printer(total)
 
     sweep = run_sweep(
@@ -1092,6 +1089,8 @@ def sweep_main(
         on_trial_done=progress,
         aliases=aliases,
         baseline=baseline,
+        # after every check, so a refusal is one line with no note above it
+        on_start=lambda note: print(f"sweep: {note}", file=sys.stderr, flush=True),
     )
     print(sweep.table())
     print(f"sweep: {sweep.path} ({SWEEP_CSV}, {SWEEP_JSON})")
