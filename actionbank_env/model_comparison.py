@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from actionbank_env.config import SimulationConfig
-from actionbank_env.core.actions import ActionBank
 from actionbank_env.core.copywriting import OfflineCopywriter
 from actionbank_env.core.observations import ObservationLog
 from actionbank_env.core.world import World
@@ -58,9 +57,7 @@ def _run_data(run_dir: str | os.PathLike[str]) -> tuple[SimulationConfig, Observ
     t = 1
     while run.exists(iteration_file(t, OBSERVATIONS_FILE)):
         logs.append(ObservationLog.from_csv(run.file(iteration_file(t, OBSERVATIONS_FILE))))
-        bank = ActionBank.from_dict(
-            run.read_json(iteration_file(t, BANK_FILE)), source=str(run.file(iteration_file(t, BANK_FILE)))
-        )
+        bank = run.read_bank(iteration_file(t, BANK_FILE))
         embeddings.update({a.id: a.embedding for a in bank})
         t += 1
     if not logs:

@@ -413,6 +413,13 @@ class RunFolder:
         self.write_json(iteration_file(iteration, EVALUATION_FILE), evaluation)
         self.write_json(iteration_file(iteration, NEW_BANK_FILE), new_bank)
 
+    def read_bank(self, name: str) -> Any:
+        """The :class:`~actionbank_env.core.actions.ActionBank` saved as ``name`` (e.g. ``iteration_1/action_bank.json``);
+        ``DataError`` naming the file when it is not one."""
+        from actionbank_env.core.actions import ActionBank
+
+        return ActionBank.from_dict(self.read_json(name), source=str(self.file(name)))
+
     def proposed_texts(self, iteration: int) -> tuple[str, ...]:
         """The texts of the bank proposed in iteration ``t`` (``new_action_bank.json``), in order."""
         from actionbank_env.core.actions import bank_texts

@@ -179,24 +179,24 @@ def evaluate_run(
     Returns:
         The report and the path of ``ope.json`` (``None`` when not written).
     """
-    from actionbank_env.config import SimulationConfig
     from actionbank_env.core.observations import ObservationLog
     from actionbank_env.core.world import World
-    from actionbank_env.results import BANK_FILE, CONFIG_FILE, OBSERVATIONS_FILE, OPE_FILE, RunFolder
+    from actionbank_env.experiment import load_config
+    from actionbank_env.results import BANK_FILE, OBSERVATIONS_FILE, OPE_FILE, RunFolder
     from actionbank_env.results import iteration_file as at
 
     if bank is not None and policy is not None:
         raise ConfigError("pass either --bank or --policy, not both.")
     check_int("--seed", seed, low=0)
     run = RunFolder.open(run_dir)
-    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE), source=str(run.file(CONFIG_FILE)))
+    sim = load_config(run)
     done = run.completed_iterations()
     if done == 0:
         raise ConfigError(f"{run.path} has no complete iteration to evaluate.")
     t = done if iteration is None else int(iteration)
     if not 1 <= t <= done:
         raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
-    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)), source=str(run.file(at(t, BANK_FILE))))
+    logged = run.read_bank(at(t, BANK_FILE))
     log = ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE)))
     data = bandit_data_from_log(log, logged)
     world = World.build(sim.world_config())
@@ -462,11 +462,11 @@ def obp_bandit_feedback(data: BanditData, ground_truth: Any | None = None) -> di
 
 def write_obp(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, iteration: int | None = None) -> Path:
     """Write iteration ``T``'s log of a run as an OBP ``bandit_feedback`` ``.npz`` (``dict(np.load(out))``)."""
-    from actionbank_env.config import SimulationConfig
     from actionbank_env.core.io import atomic_write
     from actionbank_env.core.observations import ObservationLog
     from actionbank_env.core.world import World
-    from actionbank_env.results import BANK_FILE, CONFIG_FILE, OBSERVATIONS_FILE, RunFolder
+    from actionbank_env.experiment import load_config
+    from actionbank_env.results import BANK_FILE, OBSERVATIONS_FILE, RunFolder
     from actionbank_env.results import iteration_file as at
 
     run = RunFolder.open(run_dir)
@@ -474,8 +474,8 @@ def write_obp(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, i
     t = done if iteration is None else int(iteration)
     if not 1 <= t <= done:
         raise ConfigError(f"--iteration must be a complete iteration of {run.path}, in [1, {done}], got {t}.")
-    sim = SimulationConfig.from_dict(run.read_json(CONFIG_FILE), source=str(run.file(CONFIG_FILE)))
-    logged = ActionBank.from_dict(run.read_json(at(t, BANK_FILE)), source=str(run.file(at(t, BANK_FILE))))
+    sim = load_config(run)
+    logged = run.read_bank(at(t, BANK_FILE))
     data = bandit_data_from_log(ObservationLog.from_csv(run.file(at(t, OBSERVATIONS_FILE))), logged)
     feedback = obp_bandit_feedback(data, World.build(sim.world_config()).ground_truth)
     return atomic_write(out, lambda handle: np.savez_compressed(handle, **feedback))
